@@ -1,0 +1,10 @@
+//! larder: a small S3-compatible object store for single-board computers.
+//!
+//! The request path (see ARCHITECTURE.md): [`server`] accepts connections,
+//! [`s3`] routes and answers S3 operations, authenticating with [`sigv4`]
+//! against keys from [`iam`], and keeps objects in [`store`].
+
+pub mod sigv4;
+pub mod timefmt;
+pub mod checksum;
+pub mod store;

@@ -1,0 +1,119 @@
+//! Percent-encoding exactly as SigV4 defines it (`UriEncode`), and the one
+//! decoding step S3 applies to paths and query strings.
+
+/// Bytes SigV4 leaves alone: `A-Z a-z 0-9 - _ . ~`.
+fn is_unreserved(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~')
+}
+
+/// `UriEncode`: every byte outside the unreserved set becomes `%XX` with
+/// upper-case hex. With `keep_slash`, `/` stays (for paths); without it,
+/// it becomes `%2F` (for query names and values).
+pub fn uri_encode(input: &[u8], keep_slash: bool) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(input.len() + input.len() / 2);
+    for &byte in input {
+        if is_unreserved(byte) || (keep_slash && byte == b'/') {
+            out.push(byte as char);
+        } else {
+            out.push('%');
+            out.push(HEX[usize::from(byte >> 4)] as char);
+            out.push(HEX[usize::from(byte & 0x0f)] as char);
+        }
+    }
+    out
+}
+
+/// The input held a `%` not followed by two hex digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadPercentEncoding;
+
+/// Decodes `%XX` escapes once. With `plus_is_space`, `+` decodes to a space
+/// (query strings, as S3 reads them); in paths `+` is a literal plus.
+pub fn percent_decode(input: &str, plus_is_space: bool) -> Result<Vec<u8>, BadPercentEncoding> {
+    fn hex_value(byte: u8) -> Option<u8> {
+        match byte {
+            b'0'..=b'9' => Some(byte - b'0'),
+            b'a'..=b'f' => Some(byte - b'a' + 10),
+            b'A'..=b'F' => Some(byte - b'A' + 10),
+            _ => None,
+        }
+    }
+    let bytes = input.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let high = bytes.get(i + 1).copied().and_then(hex_value);
+                let low = bytes.get(i + 2).copied().and_then(hex_value);
+                match (high, low) {
+                    (Some(high), Some(low)) => out.push(high << 4 | low),
+                    _ => return Err(BadPercentEncoding),
+                }
+                i += 3;
+            }
+            b'+' if plus_is_space => {
+                out.push(b' ');
+                i += 1;
+            }
+            other => {
+                out.push(other);
+                i += 1;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// One decoded query parameter. A bare `name` (as in `?uploads`) has an
+/// empty value, which is what SigV4's canonical form (`uploads=`) expects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryParam {
+    pub name: String,
+    pub value: String,
+}
+
+/// Splits and decodes a raw query string (without the `?`).
+pub fn parse_query(raw_query: &str) -> Result<Vec<QueryParam>, BadPercentEncoding> {
+    let mut params = Vec::new();
+    for pair in raw_query.split('&').filter(|pair| !pair.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let decode = |part: &str| {
+            percent_decode(part, true)
+                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        };
+        params.push(QueryParam {
+            name: decode(name)?,
+            value: decode(value)?,
+        });
+    }
+    Ok(params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_like_sigv4() {
+        assert_eq!(uri_encode(b"a b+c/d~e", true), "a%20b%2Bc/d~e");
+        assert_eq!(uri_encode(b"a/b", false), "a%2Fb");
+        assert_eq!(uri_encode("ሴ".as_bytes(), true), "%E1%88%B4");
+    }
+
+    #[test]
+    fn decodes_once() {
+        assert_eq!(percent_decode("%2541+b", false).unwrap(), b"%41+b");
+        assert_eq!(percent_decode("a+b", true).unwrap(), b"a b");
+        assert_eq!(percent_decode("%4", false), Err(BadPercentEncoding));
+        assert_eq!(percent_decode("%zz", false), Err(BadPercentEncoding));
+    }
+
+    #[test]
+    fn bare_query_names_have_empty_values() {
+        let params = parse_query("uploads&prefix=a%2Fb&&x=").unwrap();
+        let pairs: Vec<_> = params.iter().map(|p| (p.name.as_str(), p.value.as_str())).collect();
+        assert_eq!(pairs, [("uploads", ""), ("prefix", "a/b"), ("x", "")]);
+    }
+}

@@ -1,0 +1,169 @@
+//! Blob files: the object bytes from offset 0, then a footer (the encoded
+//! record with bucket and key), then a fixed 20-byte trailer:
+//! footer length (u32 LE), CRC32 of the footer (u32 LE), format version
+//! (u32 LE), magic `LARDBLOB`.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use super::record::{decode_footer, BlobId, ObjectRecord};
+
+const MAGIC: &[u8; 8] = b"LARDBLOB";
+const FORMAT_VERSION: u32 = 1;
+const TRAILER_LEN: u64 = 20;
+
+/// Where things live inside the data folder.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    root: PathBuf,
+}
+
+impl Layout {
+    pub fn new(root: &Path) -> Layout {
+        Layout { root: root.to_path_buf() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn blobs_dir(&self) -> PathBuf {
+        self.root.join("blobs")
+    }
+
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    pub fn buckets_dir(&self) -> PathBuf {
+        self.root.join("buckets")
+    }
+
+    pub fn index_dir(&self) -> PathBuf {
+        self.root.join("index")
+    }
+
+    /// `blobs/ab/cd/<id>`: two levels of 256 keep directories small.
+    pub fn blob_path(&self, id: BlobId) -> PathBuf {
+        let name = id.to_hex();
+        self.blobs_dir().join(&name[..2]).join(&name[2..4]).join(name)
+    }
+
+    pub fn tmp_path(&self, id: BlobId) -> PathBuf {
+        self.tmp_dir().join(id.to_hex())
+    }
+
+    /// Bucket names are checked against S3's rules before they get here,
+    /// so one is always a safe file name.
+    pub fn bucket_marker(&self, bucket: &str) -> PathBuf {
+        self.buckets_dir().join(bucket)
+    }
+}
+
+/// Makes a directory entry durable.
+pub fn fsync_dir(path: &Path) -> io::Result<()> {
+    File::open(path)?.sync_all()
+}
+
+/// Creates `dir` and any missing parents, fsyncing each parent whose
+/// entries changed, so a later rename into `dir` survives a power cut.
+pub fn create_dir_durably(dir: &Path, durable: bool) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let parent = dir.parent().expect("blob directories have parents");
+    create_dir_durably(parent, durable)?;
+    match fs::create_dir(dir) {
+        Ok(()) => {
+            if durable {
+                fsync_dir(parent)?;
+            }
+            Ok(())
+        }
+        Err(error) if error.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
+/// Appends footer and trailer to a blob whose bytes are written.
+pub fn append_footer(file: &mut File, footer: &[u8]) -> io::Result<()> {
+    let len = u32::try_from(footer.len()).map_err(|_| io::Error::other("footer too large"))?;
+    let mut trailer = Vec::with_capacity(TRAILER_LEN as usize);
+    trailer.extend_from_slice(&len.to_le_bytes());
+    trailer.extend_from_slice(&crc32fast::hash(footer).to_le_bytes());
+    trailer.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    trailer.extend_from_slice(MAGIC);
+    file.write_all(footer)?;
+    file.write_all(&trailer)
+}
+
+/// Reads a blob's footer: `None` if the file is not a whole blob (no magic,
+/// a bad CRC, a record that does not decode).
+pub fn read_footer(path: &Path) -> io::Result<Option<(String, String, ObjectRecord)>> {
+    let mut file = File::open(path)?;
+    let file_len = file.metadata()?.len();
+    if file_len < TRAILER_LEN {
+        return Ok(None);
+    }
+    let mut trailer = [0u8; TRAILER_LEN as usize];
+    file.seek(SeekFrom::Start(file_len - TRAILER_LEN))?;
+    file.read_exact(&mut trailer)?;
+    let footer_len = u64::from(u32::from_le_bytes(trailer[0..4].try_into().expect("4 bytes")));
+    let footer_crc = u32::from_le_bytes(trailer[4..8].try_into().expect("4 bytes"));
+    let version = u32::from_le_bytes(trailer[8..12].try_into().expect("4 bytes"));
+    if &trailer[12..] != MAGIC || version != FORMAT_VERSION || footer_len + TRAILER_LEN > file_len {
+        return Ok(None);
+    }
+    let mut footer = vec![0u8; footer_len as usize];
+    file.seek(SeekFrom::Start(file_len - TRAILER_LEN - footer_len))?;
+    file.read_exact(&mut footer)?;
+    if crc32fast::hash(&footer) != footer_crc {
+        return Ok(None);
+    }
+    match decode_footer(&footer) {
+        Ok((bucket, key, record)) if record.size == file_len - TRAILER_LEN - footer_len => Ok(Some((bucket, key, record))),
+        _ => Ok(None),
+    }
+}
+
+/// Opens a new temporary file for an upload.
+pub fn create_tmp(path: &Path) -> io::Result<File> {
+    OpenOptions::new().write(true).create_new(true).open(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::record::{encode_footer, ObjectMeta};
+
+    #[test]
+    fn footer_round_trip_and_damage() {
+        let dir = std::env::temp_dir().join(format!("larder-blob-test-{}", BlobId::random().to_hex()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("blob");
+        let record = ObjectRecord {
+            blob: BlobId::random(),
+            size: 5,
+            etag: "e".into(),
+            last_modified: 1,
+            sequence: 2,
+            checksum: None,
+            meta: ObjectMeta::default(),
+        };
+        let mut file = create_tmp(&path).unwrap();
+        file.write_all(b"hello").unwrap();
+        append_footer(&mut file, &encode_footer("bkt", "k", &record)).unwrap();
+        drop(file);
+        let (bucket, key, read) = read_footer(&path).unwrap().unwrap();
+        assert_eq!((bucket.as_str(), key.as_str(), &read), ("bkt", "k", &record));
+
+        let mut bytes = fs::read(&path).unwrap();
+        bytes[7] ^= 0xff;
+        fs::write(&path, &bytes).unwrap();
+        assert!(read_footer(&path).unwrap().is_none(), "a damaged footer must be refused");
+        fs::write(&path, b"short").unwrap();
+        assert!(read_footer(&path).unwrap().is_none());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

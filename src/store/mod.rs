@@ -1,0 +1,610 @@
+//! Objects on disk: the index (behind [`Index`]) and the blob files, and
+//! the commit protocol that keeps them consistent (DESIGN.md, "Commit
+//! protocol for a PUT"). Knows nothing of HTTP or XML.
+//!
+//! Every blocking call (file I/O, sled) runs on tokio's blocking pool. An
+//! upload runs its whole commit (footer, fsync, rename, index update,
+//! flush) in one blocking task, so a client that goes away mid-commit can
+//! never leave it half done.
+
+mod blob;
+mod commit;
+mod index;
+mod record;
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::checksum::{Checksum, ChecksumAlgorithm, DigestSet, MultiHasher};
+use crate::timefmt;
+
+pub use blob::Layout;
+pub use index::{Index, SledIndex};
+pub use record::{BlobId, BucketRecord, ObjectMeta, ObjectRecord};
+
+/// Read size for GETs: small enough that many concurrent downloads stay
+/// within a 1 GB board's memory, large enough to keep syscalls cheap.
+const READ_CHUNK: usize = 64 * 1024;
+const CLEAN_SHUTDOWN_MARKER: &str = "clean-shutdown";
+
+#[derive(Debug)]
+pub enum StoreError {
+    NoSuchBucket,
+    NoSuchKey,
+    BucketAlreadyOwnedByYou,
+    BucketNotEmpty,
+    /// A digest the client sent did not match the bytes.
+    DigestMismatch(DigestKind),
+    /// Another server holds the data folder.
+    Locked(PathBuf),
+    Io(io::Error),
+    Index(String),
+    Corrupt(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DigestKind {
+    /// `x-amz-content-sha256`.
+    PayloadSha256,
+    /// `Content-MD5`.
+    Md5,
+    Checksum(ChecksumAlgorithm),
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::Locked(path) => write!(
+                f,
+                "another larder server is using the data folder {} (its LOCK is held); stop it or choose another --data-dir",
+                path.display()
+            ),
+            StoreError::Io(error) => write!(f, "I/O error: {error}"),
+            StoreError::Index(error) => write!(f, "index error: {error}"),
+            StoreError::Corrupt(what) => write!(f, "corrupt data: {what}"),
+            other => write!(f, "{other:?}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<io::Error> for StoreError {
+    fn from(error: io::Error) -> Self {
+        StoreError::Io(error)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// fsync file, directory and index before answering (the default).
+    Full,
+    /// Skip the fsyncs: faster and kinder to SD cards, but a power cut can
+    /// lose the last half second of acknowledged writes.
+    Relaxed,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub data_dir: PathBuf,
+    pub durability: Durability,
+    pub index_cache_bytes: u64,
+}
+
+/// What a client said the bytes must hash to.
+#[derive(Debug, Clone, Default)]
+pub struct ExpectedDigests {
+    pub md5: Option<[u8; 16]>,
+    pub payload_sha256: Option<[u8; 32]>,
+    pub checksum: Option<Checksum>,
+}
+
+impl ExpectedDigests {
+    /// The digests the writer must compute to check these, plus `store`,
+    /// a checksum to compute and keep even though no value was sent.
+    pub fn digest_set(&self, store: Option<ChecksumAlgorithm>) -> DigestSet {
+        DigestSet {
+            sha256: self.payload_sha256.is_some(),
+            checksum: self.checksum.as_ref().map(|c| c.algorithm).or(store),
+        }
+    }
+}
+
+struct Inner {
+    layout: Layout,
+    durability: Durability,
+    index: Box<dyn Index>,
+    group_commit: commit::GroupCommit,
+    _lock: File,
+}
+
+/// The object store. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T, StoreError> + Send + 'static) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|error| Err(StoreError::Io(io::Error::other(error))))
+}
+
+impl Inner {
+    fn durable(&self) -> bool {
+        self.durability == Durability::Full
+    }
+
+    /// Flushes the index, sharing the flush with concurrent writers.
+    fn commit_index(&self) -> Result<(), StoreError> {
+        if self.durable() {
+            self.group_commit.flush(|| self.index.flush())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Step 6 of the commit protocol: remove a blob nothing refers to any
+    /// more, then forget it. A crash in between repeats this at startup.
+    fn remove_garbage(&self, blob: BlobId) {
+        match fs::remove_file(self.layout.blob_path(blob)) {
+            Ok(()) => {}
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            Err(error) => {
+                tracing::warn!(blob = %blob.to_hex(), %error, "could not remove a replaced blob");
+                return;
+            }
+        }
+        if let Err(error) = self.index.forget_garbage(blob) {
+            tracing::warn!(blob = %blob.to_hex(), %error, "could not forget a removed blob");
+        }
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the data folder, takes its LOCK, and
+    /// repairs what a crash may have left: `tmp/` emptied, replaced blobs
+    /// removed and, after an unclean stop, unreferenced blobs swept.
+    pub fn open(config: &StoreConfig) -> Result<Store, StoreError> {
+        let layout = Layout::new(&config.data_dir);
+        for dir in [layout.root().to_path_buf(), layout.blobs_dir(), layout.tmp_dir(), layout.buckets_dir()] {
+            fs::create_dir_all(&dir)?;
+        }
+        let lock = File::options().create(true).truncate(false).write(true).open(layout.root().join("LOCK"))?;
+        if fs2::FileExt::try_lock_exclusive(&lock).is_err() {
+            return Err(StoreError::Locked(layout.root().to_path_buf()));
+        }
+        let index = SledIndex::open(&layout.index_dir(), config.index_cache_bytes)?;
+        let store = Store {
+            inner: Arc::new(Inner {
+                layout,
+                durability: config.durability,
+                index: Box::new(index),
+                group_commit: commit::GroupCommit::default(),
+                _lock: lock,
+            }),
+        };
+        store.recover()?;
+        Ok(store)
+    }
+
+    fn recover(&self) -> Result<(), StoreError> {
+        let inner = &self.inner;
+        let layout = &inner.layout;
+        for entry in fs::read_dir(layout.tmp_dir())? {
+            fs::remove_file(entry?.path())?;
+        }
+        for blob in inner.index.garbage()? {
+            inner.remove_garbage(blob);
+        }
+        let marker = layout.root().join(CLEAN_SHUTDOWN_MARKER);
+        if marker.exists() {
+            fs::remove_file(&marker)?;
+        } else {
+            let removed = self.sweep_unreferenced_blobs()?;
+            if removed > 0 {
+                tracing::info!(removed, "removed blobs left unreferenced by an unclean stop");
+            }
+        }
+        fsync_dir_if(inner.durable(), layout.root())?;
+        Ok(())
+    }
+
+    /// Removes blobs whose footer names an object the index does not point
+    /// at them: uploads that crashed between rename and index update.
+    /// Blobs whose footer cannot be read are kept and reported.
+    fn sweep_unreferenced_blobs(&self) -> Result<u64, StoreError> {
+        let inner = &self.inner;
+        let mut removed = 0;
+        for first in read_dirs(&inner.layout.blobs_dir())? {
+            for second in read_dirs(&first)? {
+                for entry in fs::read_dir(&second)? {
+                    let path = entry?.path();
+                    let Some(id) = path.file_name().and_then(|name| name.to_str()).and_then(BlobId::from_hex) else {
+                        continue;
+                    };
+                    match blob::read_footer(&path)? {
+                        Some((bucket, key, _)) => {
+                            let current = inner.index.object(&bucket, &key)?;
+                            if current.map(|record| record.blob) != Some(id) {
+                                fs::remove_file(&path)?;
+                                removed += 1;
+                            }
+                        }
+                        None => tracing::warn!(path = %path.display(), "blob without a readable footer; kept"),
+                    }
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Flushes everything and marks the stop as clean, so the next start
+    /// can skip the blob sweep.
+    pub fn close(&self) -> Result<(), StoreError> {
+        self.inner.index.flush()?;
+        let marker = self.inner.layout.root().join(CLEAN_SHUTDOWN_MARKER);
+        File::create(&marker)?.sync_all()?;
+        fsync_dir_if(true, self.inner.layout.root())?;
+        Ok(())
+    }
+
+    /// Bytes free on the data folder's file system.
+    pub fn free_space(&self) -> u64 {
+        fs2::available_space(self.inner.layout.root()).unwrap_or(u64::MAX)
+    }
+
+    pub async fn create_bucket(&self, name: &str) -> Result<(), StoreError> {
+        let inner = self.inner.clone();
+        let name = name.to_string();
+        blocking(move || {
+            if inner.index.bucket(&name)?.is_some() {
+                return Err(StoreError::BucketAlreadyOwnedByYou);
+            }
+            // The marker file keeps the bucket if the index is ever rebuilt.
+            let marker = inner.layout.bucket_marker(&name);
+            File::create(&marker)?.sync_all()?;
+            fsync_dir_if(inner.durable(), &inner.layout.buckets_dir())?;
+            if !inner.index.create_bucket(&name, timefmt::now())? {
+                return Err(StoreError::BucketAlreadyOwnedByYou);
+            }
+            inner.commit_index()
+        })
+        .await
+    }
+
+    pub async fn delete_bucket(&self, name: &str) -> Result<(), StoreError> {
+        let inner = self.inner.clone();
+        let name = name.to_string();
+        blocking(move || {
+            inner.index.delete_bucket(&name)?;
+            inner.commit_index()?;
+            let _ = fs::remove_file(inner.layout.bucket_marker(&name));
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn bucket(&self, name: &str) -> Result<BucketRecord, StoreError> {
+        let inner = self.inner.clone();
+        let name = name.to_string();
+        blocking(move || inner.index.bucket(&name)?.ok_or(StoreError::NoSuchBucket)).await
+    }
+
+    pub async fn list_buckets(&self) -> Result<Vec<(String, BucketRecord)>, StoreError> {
+        let inner = self.inner.clone();
+        blocking(move || inner.index.buckets()).await
+    }
+
+    /// The record of an object; NoSuchBucket or NoSuchKey if absent.
+    pub async fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectRecord, StoreError> {
+        let inner = self.inner.clone();
+        let (bucket, key) = (bucket.to_string(), key.to_string());
+        blocking(move || lookup(&inner, &bucket, &key)).await
+    }
+
+    /// The record of an object with its blob open, so a concurrent
+    /// overwrite or delete cannot pull the bytes away mid-read.
+    pub async fn open_object(&self, bucket: &str, key: &str) -> Result<(ObjectRecord, ObjectFile), StoreError> {
+        let inner = self.inner.clone();
+        let (bucket, key) = (bucket.to_string(), key.to_string());
+        blocking(move || {
+            // The blob can be replaced between lookup and open; look again.
+            for _ in 0..8 {
+                let record = lookup(&inner, &bucket, &key)?;
+                match File::open(inner.layout.blob_path(record.blob)) {
+                    Ok(file) => return Ok((record, ObjectFile { file })),
+                    Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
+                    Err(error) => return Err(error.into()),
+                }
+            }
+            Err(StoreError::NoSuchKey)
+        })
+        .await
+    }
+
+    pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<(), StoreError> {
+        let inner = self.inner.clone();
+        let (bucket, key) = (bucket.to_string(), key.to_string());
+        blocking(move || {
+            if let Some(old) = inner.index.delete_object(&bucket, &key)? {
+                inner.commit_index()?;
+                inner.remove_garbage(old.blob);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Up to `limit` objects under `prefix`, in key order, after `after`.
+    pub async fn list_objects(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: Option<Vec<u8>>,
+        limit: usize,
+    ) -> Result<Vec<(String, ObjectRecord)>, StoreError> {
+        let inner = self.inner.clone();
+        let (bucket, prefix) = (bucket.to_string(), prefix.to_string());
+        blocking(move || {
+            if inner.index.bucket(&bucket)?.is_none() {
+                return Err(StoreError::NoSuchBucket);
+            }
+            inner.index.list(&bucket, &prefix, after.as_deref(), limit)
+        })
+        .await
+    }
+
+    /// Starts an upload into `bucket/key` (steps 2 to 6 of the commit
+    /// protocol happen in the returned [`Upload`]). Fails at once if the
+    /// bucket does not exist.
+    pub async fn begin_upload(&self, bucket: &str, key: &str, digests: DigestSet) -> Result<Upload, StoreError> {
+        self.bucket(bucket).await?;
+        let (sender, receiver) = mpsc::channel(4);
+        let failure = Arc::new(Mutex::new(None));
+        let job = UploadJob {
+            inner: self.inner.clone(),
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            digests,
+            failure: failure.clone(),
+        };
+        tokio::task::spawn_blocking(move || job.run(receiver));
+        Ok(Upload { sender, failure })
+    }
+}
+
+fn lookup(inner: &Inner, bucket: &str, key: &str) -> Result<ObjectRecord, StoreError> {
+    match inner.index.object(bucket, key)? {
+        Some(record) => Ok(record),
+        None if inner.index.bucket(bucket)?.is_none() => Err(StoreError::NoSuchBucket),
+        None => Err(StoreError::NoSuchKey),
+    }
+}
+
+fn fsync_dir_if(durable: bool, dir: &Path) -> Result<(), StoreError> {
+    if durable {
+        blob::fsync_dir(dir)?;
+    }
+    Ok(())
+}
+
+fn read_dirs(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            out.push(entry.path());
+        }
+    }
+    Ok(out)
+}
+
+/// An open blob, ready to stream a byte range.
+pub struct ObjectFile {
+    file: File,
+}
+
+impl ObjectFile {
+    /// Streams `[start, end)` in 64 KiB chunks read on the blocking pool;
+    /// reading stops when the receiver is dropped.
+    pub fn stream(self, start: u64, end: u64) -> mpsc::Receiver<io::Result<Bytes>> {
+        let (sender, receiver) = mpsc::channel(2);
+        let mut file = self.file;
+        tokio::task::spawn_blocking(move || {
+            if let Err(error) = file.seek(SeekFrom::Start(start)) {
+                let _ = sender.blocking_send(Err(error));
+                return;
+            }
+            let mut position = start;
+            while position < end {
+                let len = usize::try_from((end - position).min(READ_CHUNK as u64)).expect("at most READ_CHUNK");
+                let mut buffer = vec![0u8; len];
+                let result = file.read_exact(&mut buffer).map(|()| Bytes::from(buffer));
+                let failed = result.is_err();
+                if sender.blocking_send(result).is_err() || failed {
+                    return;
+                }
+                position += len as u64;
+            }
+        });
+        receiver
+    }
+}
+
+/// The writer's side of an upload's last message.
+struct CommitRequest {
+    meta: ObjectMeta,
+    expected: ExpectedDigests,
+    reply: oneshot::Sender<Result<ObjectRecord, StoreError>>,
+}
+
+enum UploadMessage {
+    Data(Bytes),
+    Commit(CommitRequest),
+}
+
+/// An upload in progress. Dropping it without [`Upload::commit`] abandons
+/// the upload: its temporary file is removed and nothing changes.
+pub struct Upload {
+    sender: mpsc::Sender<UploadMessage>,
+    failure: Arc<Mutex<Option<StoreError>>>,
+}
+
+impl Upload {
+    fn failed(&self) -> StoreError {
+        self.failure
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .take()
+            .unwrap_or_else(|| StoreError::Io(io::Error::other("the upload writer stopped")))
+    }
+
+    pub async fn write(&mut self, chunk: Bytes) -> Result<(), StoreError> {
+        if self.sender.send(UploadMessage::Data(chunk)).await.is_err() {
+            return Err(self.failed());
+        }
+        Ok(())
+    }
+
+    /// Checks the digests, makes the object durable and visible, and
+    /// returns its record. On a digest mismatch nothing is stored.
+    pub async fn commit(self, meta: ObjectMeta, expected: ExpectedDigests) -> Result<ObjectRecord, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let request = CommitRequest { meta, expected, reply };
+        if self.sender.send(UploadMessage::Commit(request)).await.is_err() {
+            return Err(self.failed());
+        }
+        answer.await.unwrap_or_else(|_| Err(self.failed()))
+    }
+}
+
+/// The bytes of an upload, written to its temporary file.
+struct Received {
+    file: BufWriter<File>,
+    hasher: MultiHasher,
+    size: u64,
+}
+
+struct UploadJob {
+    inner: Arc<Inner>,
+    bucket: String,
+    key: String,
+    digests: DigestSet,
+    failure: Arc<Mutex<Option<StoreError>>>,
+}
+
+impl UploadJob {
+    fn run(self, mut receiver: mpsc::Receiver<UploadMessage>) {
+        let id = BlobId::random();
+        let tmp = self.inner.layout.tmp_path(id);
+        let failure = match self.receive(&tmp, &mut receiver) {
+            Ok(Some((received, request))) => match self.commit(id, &tmp, received, request.meta, request.expected) {
+                Ok((record, replaced)) => {
+                    let _ = request.reply.send(Ok(record));
+                    if let Some(old) = replaced {
+                        self.inner.remove_garbage(old.blob);
+                    }
+                    return;
+                }
+                Err(error) => {
+                    let _ = request.reply.send(Err(error));
+                    None
+                }
+            },
+            Ok(None) => None,
+            Err(error) => Some(error),
+        };
+        let _ = fs::remove_file(&tmp);
+        if let Some(error) = failure {
+            *self.failure.lock().unwrap_or_else(|poison| poison.into_inner()) = Some(error);
+        }
+    }
+
+    /// Step 2: stream the body into `tmp/<id>`, hashing as it goes. Returns
+    /// `None` if the sender went away without committing.
+    fn receive(
+        &self,
+        tmp: &Path,
+        receiver: &mut mpsc::Receiver<UploadMessage>,
+    ) -> Result<Option<(Received, CommitRequest)>, StoreError> {
+        let mut received = Received {
+            file: BufWriter::with_capacity(128 * 1024, blob::create_tmp(tmp)?),
+            hasher: MultiHasher::new(self.digests),
+            size: 0,
+        };
+        while let Some(message) = receiver.blocking_recv() {
+            match message {
+                UploadMessage::Data(chunk) => {
+                    received.hasher.update(&chunk);
+                    received.size += chunk.len() as u64;
+                    received.file.write_all(&chunk)?;
+                }
+                UploadMessage::Commit(request) => return Ok(Some((received, request))),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Steps 3 to 5: check digests, footer and fsync, rename, index.
+    fn commit(
+        &self,
+        id: BlobId,
+        tmp: &Path,
+        received: Received,
+        meta: ObjectMeta,
+        expected: ExpectedDigests,
+    ) -> Result<(ObjectRecord, Option<ObjectRecord>), StoreError> {
+        let inner = &self.inner;
+        let digests = received.hasher.finish();
+        if let Some(sha256) = expected.payload_sha256 {
+            if digests.sha256 != Some(sha256) {
+                return Err(StoreError::DigestMismatch(DigestKind::PayloadSha256));
+            }
+        }
+        if let Some(md5) = expected.md5 {
+            if digests.md5 != md5 {
+                return Err(StoreError::DigestMismatch(DigestKind::Md5));
+            }
+        }
+        if let Some(checksum) = &expected.checksum {
+            if digests.checksum.as_ref() != Some(checksum) {
+                return Err(StoreError::DigestMismatch(DigestKind::Checksum(checksum.algorithm)));
+            }
+        }
+        let record = ObjectRecord {
+            blob: id,
+            size: received.size,
+            etag: hex::encode(digests.md5),
+            last_modified: timefmt::now(),
+            sequence: inner.index.next_sequence()?,
+            checksum: digests.checksum,
+            meta,
+        };
+        let mut file = received.file.into_inner().map_err(|error| error.into_error())?;
+        blob::append_footer(&mut file, &record::encode_footer(&self.bucket, &self.key, &record))?;
+        if inner.durable() {
+            file.sync_all()?;
+        }
+        drop(file);
+        let path = inner.layout.blob_path(id);
+        let dir = path.parent().expect("blob paths have a parent");
+        blob::create_dir_durably(dir, inner.durable())?;
+        fs::rename(tmp, &path)?;
+        fsync_dir_if(inner.durable(), dir)?;
+        let replaced = match inner.index.put_object(&self.bucket, &self.key, &record) {
+            Ok(replaced) => replaced,
+            Err(error) => {
+                let _ = fs::remove_file(&path);
+                return Err(error);
+            }
+        };
+        inner.commit_index()?;
+        Ok((record, replaced))
+    }
+}

@@ -1,0 +1,88 @@
+//! The four time formats S3 speaks, all on Unix seconds (`i64`).
+
+use time::format_description::FormatItem;
+use time::macros::format_description;
+use time::{OffsetDateTime, PrimitiveDateTime};
+
+const AMZ_DATE: &[FormatItem<'static>] =
+    format_description!("[year][month][day]T[hour][minute][second]Z");
+const HTTP_DATE: &[FormatItem<'static>] = format_description!(
+    "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+);
+const ISO8601: &[FormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+const ISO8601_SECONDS: &[FormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+
+fn at(unix_secs: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(unix_secs).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+fn format(unix_secs: i64, description: &[FormatItem<'_>]) -> String {
+    at(unix_secs).format(description).unwrap_or_default()
+}
+
+fn parse(text: &str, description: &[FormatItem<'_>]) -> Option<i64> {
+    PrimitiveDateTime::parse(text, description)
+        .ok()
+        .map(|time| time.assume_utc().unix_timestamp())
+}
+
+/// Now, as Unix seconds.
+pub fn now() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// `20130524T000000Z`, the SigV4 `x-amz-date` form.
+pub fn format_amz_date(unix_secs: i64) -> String {
+    format(unix_secs, AMZ_DATE)
+}
+
+pub fn parse_amz_date(text: &str) -> Option<i64> {
+    parse(text, AMZ_DATE)
+}
+
+/// `Fri, 24 May 2013 00:00:00 GMT` (RFC 7231 IMF-fixdate).
+pub fn format_http_date(unix_secs: i64) -> String {
+    format(unix_secs, HTTP_DATE)
+}
+
+/// Parses an IMF-fixdate. The obsolete RFC 850 and asctime forms are not
+/// accepted; a date that does not parse is treated by callers as absent,
+/// as HTTP requires for conditional headers.
+pub fn parse_http_date(text: &str) -> Option<i64> {
+    parse(text.trim(), HTTP_DATE)
+}
+
+/// `2013-05-24T00:00:00.000Z`, as S3 writes times in XML.
+pub fn format_iso8601(unix_secs: i64) -> String {
+    format(unix_secs, ISO8601)
+}
+
+/// Parses `2013-05-24T00:00:00Z`, with or without milliseconds.
+pub fn parse_iso8601(text: &str) -> Option<i64> {
+    parse(text, ISO8601).or_else(|| parse(text, ISO8601_SECONDS))
+}
+
+/// `20130524`, the date part of a credential scope.
+pub fn format_scope_date(unix_secs: i64) -> String {
+    format_amz_date(unix_secs)[..8].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips() {
+        let t = 1_369_353_600; // 2013-05-24T00:00:00Z
+        assert_eq!(format_amz_date(t), "20130524T000000Z");
+        assert_eq!(parse_amz_date("20130524T000000Z"), Some(t));
+        assert_eq!(format_http_date(t), "Fri, 24 May 2013 00:00:00 GMT");
+        assert_eq!(parse_http_date("Fri, 24 May 2013 00:00:00 GMT"), Some(t));
+        assert_eq!(format_iso8601(t), "2013-05-24T00:00:00.000Z");
+        assert_eq!(parse_iso8601("2013-05-24T00:00:00Z"), Some(t));
+        assert_eq!(format_scope_date(t), "20130524");
+        assert_eq!(parse_amz_date("2013-05-24"), None);
+    }
+}
