@@ -8,3 +8,7 @@ pub mod sigv4;
 pub mod timefmt;
 pub mod checksum;
 pub mod store;
+pub mod iam;
+pub mod s3;
+pub mod config;
+pub mod server;

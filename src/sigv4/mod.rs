@@ -55,7 +55,7 @@ pub enum AuthKind {
 }
 
 /// The credential scope: `<date>/<region>/<service>/aws4_request`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Scope {
     pub date: String,
     pub region: String,

@@ -1,0 +1,87 @@
+//! Settings: built-in defaults, then a TOML file, then the environment and
+//! command-line flags (applied by `main`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::iam::Credentials;
+use crate::store::Durability;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// The data folder: index, blobs, the root key.
+    pub data_dir: PathBuf,
+    /// The region requests must be signed for.
+    pub region: String,
+    /// "full" (fsync before answering) or "relaxed".
+    pub durability: DurabilitySetting,
+    /// The index's cache, in MiB; sled's resident memory runs at 2-4x this.
+    pub index_cache_mib: u64,
+    pub max_connections: usize,
+    /// Time allowed for a request head to arrive.
+    pub header_timeout_secs: u64,
+    /// Time a request body may stay silent before the request fails.
+    pub body_idle_timeout_secs: u64,
+    /// The root key, when given by the environment rather than stored.
+    #[serde(skip)]
+    pub root_credentials: Option<Credentials>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DurabilitySetting {
+    Full,
+    Relaxed,
+}
+
+impl From<DurabilitySetting> for Durability {
+    fn from(setting: DurabilitySetting) -> Durability {
+        match setting {
+            DurabilitySetting::Full => Durability::Full,
+            DurabilitySetting::Relaxed => Durability::Relaxed,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            listen: SocketAddr::from(([0, 0, 0, 0], 9000)),
+            data_dir: PathBuf::from("./larder-data"),
+            region: "us-east-1".to_string(),
+            durability: DurabilitySetting::Full,
+            index_cache_mib: 16,
+            max_connections: 256,
+            header_timeout_secs: 10,
+            body_idle_timeout_secs: 60,
+            root_credentials: None,
+        }
+    }
+}
+
+impl Config {
+    /// Reads a TOML file; keys it leaves out keep their defaults.
+    pub fn from_file(path: &Path) -> Result<Config, String> {
+        let text = std::fs::read_to_string(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+        toml::from_str(&text).map_err(|error| format!("{}: {error}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_overrides_defaults_and_refuses_unknown_keys() {
+        let config: Config = toml::from_str("listen = \"127.0.0.1:9100\"\ndurability = \"relaxed\"").unwrap();
+        assert_eq!(config.listen, "127.0.0.1:9100".parse().unwrap());
+        assert_eq!(config.durability, DurabilitySetting::Relaxed);
+        assert_eq!(config.region, "us-east-1");
+        assert!(toml::from_str::<Config>("listne = \"x\"").is_err());
+    }
+}

@@ -1,0 +1,31 @@
+//! Authentication of one request: SigV4 in the header or the query,
+//! checked in S3's order (shape, scope, key, time, signature).
+
+use crate::iam::{Keyring, Principal};
+use crate::sigv4::{self, Authentication, ParsedAuth};
+use crate::timefmt;
+
+use super::error::S3Error;
+use super::RequestContext;
+
+pub fn authenticate(
+    keyring: &Keyring,
+    region: &str,
+    context: &RequestContext,
+) -> Result<(Principal, Option<ParsedAuth>), S3Error> {
+    let request = sigv4::Request {
+        method: context.method.as_str(),
+        path: context.path.as_bytes(),
+        query: &context.query.0,
+        headers: &context.headers,
+    };
+    let auth = match sigv4::parse(&request)? {
+        Authentication::Anonymous => return Ok((Principal::Anonymous, None)),
+        Authentication::V4(auth) => auth,
+    };
+    auth.check_scope(region)?;
+    let key = keyring.signing_key(&auth.access_key, &auth.scope)?;
+    auth.check_time(timefmt::now())?;
+    sigv4::verify(&auth, &request, &key)?;
+    Ok((Principal::Key(auth.access_key.clone()), Some(auth)))
+}

@@ -1,0 +1,164 @@
+//! Bucket operations: ListBuckets, CreateBucket, DeleteBucket, HeadBucket,
+//! GetBucketLocation, GetBucketVersioning, and the CORS preflight.
+
+use http::{Response, StatusCode};
+use sha2::{Digest, Sha256};
+
+use crate::iam::Principal;
+use crate::timefmt;
+
+use super::error::S3Error;
+use super::xml::{self, XmlWriter};
+use super::{body, empty_response, xml_response, RequestContext, S3Result, S3};
+
+/// Largest CreateBucketConfiguration document accepted.
+const MAX_CONFIGURATION_BYTES: usize = 64 * 1024;
+
+/// S3's bucket naming rules (general purpose buckets).
+pub fn check_bucket_name(name: &str) -> Result<(), S3Error> {
+    let invalid = || S3Error::new("InvalidBucketName", StatusCode::BAD_REQUEST, "The specified bucket is not valid.").with("BucketName", name);
+    let bytes = name.as_bytes();
+    let allowed = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'.' || *b == b'-';
+    let alphanumeric = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    let looks_like_ip = name.split('.').count() == 4 && name.split('.').all(|part| part.parse::<u8>().is_ok());
+    let reserved_prefix = ["xn--", "sthree-", "amzn-s3-demo-"].iter().any(|p| name.starts_with(p));
+    let reserved_suffix = ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"].iter().any(|s| name.ends_with(s));
+    if !(3..=63).contains(&bytes.len())
+        || !bytes.iter().all(allowed)
+        || !alphanumeric(bytes.first())
+        || !alphanumeric(bytes.last())
+        || name.contains("..")
+        || looks_like_ip
+        || reserved_prefix
+        || reserved_suffix
+    {
+        return Err(invalid());
+    }
+    Ok(())
+}
+
+/// The owner shown in listings: a stable 64-hex id derived from the key.
+pub fn owner_id(principal: &Principal) -> String {
+    let name = match principal {
+        Principal::Key(key) => key.as_str(),
+        Principal::Anonymous => "anonymous",
+    };
+    hex::encode(Sha256::digest(format!("larder-owner:{name}").as_bytes()))
+}
+
+pub fn write_owner(out: &mut XmlWriter, principal: &Principal) {
+    out.open("Owner")
+        .element("ID", &owner_id(principal))
+        .element("DisplayName", "larder")
+        .close("Owner");
+}
+
+pub async fn list_buckets(s3: &S3, context: &mut RequestContext) -> S3Result {
+    let buckets = s3.store.list_buckets().await?;
+    let mut out = XmlWriter::new("ListAllMyBucketsResult");
+    write_owner(&mut out, &context.principal);
+    out.open("Buckets");
+    for (name, record) in buckets {
+        out.open("Bucket")
+            .element("Name", &name)
+            .element("CreationDate", &timefmt::format_iso8601(record.created))
+            .element("BucketRegion", &s3.config.region)
+            .close("Bucket");
+    }
+    out.close("Buckets");
+    xml_response(out.finish("ListAllMyBucketsResult"))
+}
+
+pub async fn create_bucket(s3: &S3, context: &mut RequestContext) -> S3Result {
+    check_bucket_name(&context.bucket)?;
+    let configuration = context.body.read_to_end(MAX_CONFIGURATION_BYTES).await?;
+    if !configuration.iter().all(u8::is_ascii_whitespace) {
+        let root = xml::parse(&configuration).map_err(|_| S3Error::malformed_xml())?;
+        if root.name != "CreateBucketConfiguration" {
+            return Err(S3Error::malformed_xml());
+        }
+        if let Some(constraint) = root.child("LocationConstraint").map(|c| c.text.trim()) {
+            if !constraint.is_empty() && constraint != s3.config.region {
+                return Err(S3Error::new(
+                    "IllegalLocationConstraintException",
+                    StatusCode::BAD_REQUEST,
+                    format!("The {constraint} location constraint is incompatible for the region specific endpoint this request was sent to."),
+                ));
+            }
+        }
+    }
+    if super::headers::header(&context.headers, "x-amz-bucket-object-lock-enabled").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        return Err(S3Error::not_implemented().with("Operation", "object lock"));
+    }
+    s3.store.create_bucket(&context.bucket).await?;
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(http::header::LOCATION, format!("/{}", context.bucket))
+        .body(body::empty())
+        .map_err(|_| S3Error::internal())
+}
+
+pub async fn delete_bucket(s3: &S3, context: &mut RequestContext) -> S3Result {
+    s3.store.delete_bucket(&context.bucket).await?;
+    empty_response(StatusCode::NO_CONTENT)
+}
+
+pub async fn head_bucket(s3: &S3, context: &mut RequestContext) -> S3Result {
+    s3.store.bucket(&context.bucket).await?;
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("x-amz-bucket-region", &s3.config.region)
+        .body(body::empty())
+        .map_err(|_| S3Error::internal())
+}
+
+pub async fn get_bucket_location(s3: &S3, context: &mut RequestContext) -> S3Result {
+    s3.store.bucket(&context.bucket).await?;
+    // us-east-1 is written as an empty constraint, as S3 does.
+    let region = if s3.config.region == "us-east-1" { "" } else { s3.config.region.as_str() };
+    let document = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<LocationConstraint xmlns=\"{}\">{}</LocationConstraint>",
+        xml::S3_NAMESPACE,
+        xml::escape(region)
+    );
+    xml_response(document)
+}
+
+/// Buckets are never versioned: an empty configuration, as S3 answers
+/// for a bucket whose versioning was never enabled.
+pub async fn get_bucket_versioning(s3: &S3, context: &mut RequestContext) -> S3Result {
+    s3.store.bucket(&context.bucket).await?;
+    xml_response(XmlWriter::new("VersioningConfiguration").finish("VersioningConfiguration"))
+}
+
+/// A CORS preflight. No bucket has CORS rules yet, so every preflight with
+/// an Origin is refused as S3 refuses one that matches no rule.
+pub fn preflight(context: &mut RequestContext) -> S3Result {
+    if !context.headers.contains_key(http::header::ORIGIN) {
+        return Err(S3Error::new(
+            "BadRequest",
+            StatusCode::BAD_REQUEST,
+            "Insufficient information. Origin request header needed.",
+        ));
+    }
+    Err(S3Error::new(
+        "AccessForbidden",
+        StatusCode::FORBIDDEN,
+        "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource's CORS spec.",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_names() {
+        for good in ["abc", "my-bucket.example", "a1b", &"a".repeat(63)] {
+            assert!(check_bucket_name(good).is_ok(), "{good}");
+        }
+        for bad in ["ab", &"a".repeat(64), "Abc", "-abc", "abc-", "a..b", "192.168.1.1", "xn--abc", "a_b", "abc-s3alias", "a b"] {
+            assert_eq!(check_bucket_name(bad).unwrap_err().code, "InvalidBucketName", "{bad}");
+        }
+    }
+}

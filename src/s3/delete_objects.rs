@@ -1,0 +1,97 @@
+//! DeleteObjects: up to 1000 keys in one XML request, quiet or verbose.
+
+use http::StatusCode;
+
+use crate::checksum::MultiHasher;
+
+use super::error::S3Error;
+use super::headers::expected_digests;
+use super::xml::{self, XmlWriter};
+use super::{xml_response, RequestContext, S3Result, S3, MAX_KEY_BYTES};
+
+const MAX_KEYS_PER_REQUEST: usize = 1000;
+/// 1000 keys of 1024 bytes, escaped, with room for the markup.
+const MAX_DOCUMENT_BYTES: usize = 4 * 1024 * 1024;
+
+pub async fn delete_objects(s3: &S3, context: &mut RequestContext) -> S3Result {
+    let (expected, _) = expected_digests(&context.headers, context.auth.as_ref())?;
+    if expected.md5.is_none() && expected.checksum.is_none() {
+        return Err(S3Error::invalid_request(
+            "Missing required header for this request: Content-MD5 OR x-amz-checksum-*",
+        ));
+    }
+    let document = context.body.read_to_end(MAX_DOCUMENT_BYTES).await?;
+    let mut hasher = MultiHasher::new(expected.digest_set(None));
+    hasher.update(&document);
+    let digests = hasher.finish();
+    if expected.md5.is_some_and(|md5| md5 != digests.md5) {
+        return Err(S3Error::bad_digest("The Content-MD5 you specified did not match what we received."));
+    }
+    if expected.payload_sha256.is_some() && expected.payload_sha256 != digests.sha256 {
+        return Err(S3Error::new(
+            "XAmzContentSHA256Mismatch",
+            StatusCode::BAD_REQUEST,
+            "The provided 'x-amz-content-sha256' header does not match what was computed.",
+        ));
+    }
+    if let Some(checksum) = &expected.checksum {
+        if digests.checksum.as_ref() != Some(checksum) {
+            return Err(S3Error::bad_digest(format!(
+                "The {} you specified did not match the calculated checksum.",
+                checksum.algorithm.name()
+            )));
+        }
+    }
+
+    let root = xml::parse(&document).map_err(|_| S3Error::malformed_xml())?;
+    if root.name != "Delete" {
+        return Err(S3Error::malformed_xml());
+    }
+    let quiet = root.child("Quiet").is_some_and(|q| q.text.trim().eq_ignore_ascii_case("true"));
+    let objects: Vec<&xml::Element> = root.children_named("Object").collect();
+    if objects.is_empty() || objects.len() > MAX_KEYS_PER_REQUEST {
+        return Err(S3Error::malformed_xml());
+    }
+    let mut targets = Vec::with_capacity(objects.len());
+    for object in objects {
+        let key = object.child("Key").ok_or_else(S3Error::malformed_xml)?.text.clone();
+        let version = object.child("VersionId").map(|v| v.text.clone());
+        targets.push((key, version));
+    }
+    s3.store.bucket(&context.bucket).await?;
+
+    let mut out = XmlWriter::new("DeleteResult");
+    for (key, version) in targets {
+        let refused = if key.is_empty() || key.len() > MAX_KEY_BYTES {
+            Some(("InvalidArgument", "Invalid key"))
+        } else if version.as_deref().is_some_and(|v| v != "null") {
+            Some(("NoSuchVersion", "The specified version does not exist."))
+        } else {
+            match s3.store.delete_object(&context.bucket, &key).await {
+                Ok(()) => None,
+                Err(error) => {
+                    tracing::error!(%error, "delete failed");
+                    Some(("InternalError", "We encountered an internal error. Please try again."))
+                }
+            }
+        };
+        match refused {
+            None if quiet => {}
+            None => {
+                out.open("Deleted").element("Key", &key);
+                if let Some(version) = &version {
+                    out.element("VersionId", version);
+                }
+                out.close("Deleted");
+            }
+            Some((code, message)) => {
+                out.open("Error").element("Key", &key);
+                if let Some(version) = &version {
+                    out.element("VersionId", version);
+                }
+                out.element("Code", code).element("Message", message).close("Error");
+            }
+        }
+    }
+    xml_response(out.finish("DeleteResult"))
+}

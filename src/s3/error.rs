@@ -1,0 +1,229 @@
+//! The S3 error table: every error any layer can raise is mapped here,
+//! once, to AWS's code, HTTP status and extra elements.
+
+use http::StatusCode;
+
+use crate::iam::IamError;
+use crate::sigv4::{AuthKind, SigError};
+use crate::store::{DigestKind, StoreError};
+use crate::timefmt;
+
+use super::xml::escape;
+
+#[derive(Debug, Clone)]
+pub struct S3Error {
+    pub code: &'static str,
+    pub status: StatusCode,
+    pub message: String,
+    /// Further elements of the error body, in order.
+    pub extra: Vec<(&'static str, String)>,
+}
+
+impl S3Error {
+    pub fn new(code: &'static str, status: StatusCode, message: impl Into<String>) -> S3Error {
+        S3Error { code, status, message: message.into(), extra: Vec::new() }
+    }
+
+    pub fn with(mut self, name: &'static str, value: impl Into<String>) -> S3Error {
+        self.extra.push((name, value.into()));
+        self
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.extra.iter().any(|(n, _)| *n == name)
+    }
+
+    pub fn access_denied() -> S3Error {
+        S3Error::new("AccessDenied", StatusCode::FORBIDDEN, "Access Denied")
+    }
+
+    pub fn invalid_argument(message: impl Into<String>) -> S3Error {
+        S3Error::new("InvalidArgument", StatusCode::BAD_REQUEST, message)
+    }
+
+    pub fn invalid_request(message: impl Into<String>) -> S3Error {
+        S3Error::new("InvalidRequest", StatusCode::BAD_REQUEST, message)
+    }
+
+    pub fn malformed_xml() -> S3Error {
+        S3Error::new(
+            "MalformedXML",
+            StatusCode::BAD_REQUEST,
+            "The XML you provided was not well-formed or did not validate against our published schema",
+        )
+    }
+
+    pub fn not_implemented() -> S3Error {
+        S3Error::new(
+            "NotImplemented",
+            StatusCode::NOT_IMPLEMENTED,
+            "A header you provided implies functionality that is not implemented",
+        )
+    }
+
+    pub fn method_not_allowed() -> S3Error {
+        S3Error::new("MethodNotAllowed", StatusCode::METHOD_NOT_ALLOWED, "The specified method is not allowed against this resource.")
+    }
+
+    pub fn no_such_bucket() -> S3Error {
+        S3Error::new("NoSuchBucket", StatusCode::NOT_FOUND, "The specified bucket does not exist")
+    }
+
+    pub fn no_such_key() -> S3Error {
+        S3Error::new("NoSuchKey", StatusCode::NOT_FOUND, "The specified key does not exist.")
+    }
+
+    pub fn invalid_uri() -> S3Error {
+        S3Error::new("InvalidURI", StatusCode::BAD_REQUEST, "Couldn't parse the specified URI.")
+    }
+
+    pub fn precondition_failed(condition: &str) -> S3Error {
+        S3Error::new("PreconditionFailed", StatusCode::PRECONDITION_FAILED, "At least one of the pre-conditions you specified did not hold")
+            .with("Condition", condition)
+    }
+
+    pub fn internal() -> S3Error {
+        S3Error::new("InternalError", StatusCode::INTERNAL_SERVER_ERROR, "We encountered an internal error. Please try again.")
+    }
+
+    pub fn bad_digest(message: impl Into<String>) -> S3Error {
+        S3Error::new("BadDigest", StatusCode::BAD_REQUEST, message)
+    }
+
+    /// The error document, with the resource and request id.
+    pub fn to_xml(&self, resource: &str, request_id: &str) -> String {
+        let mut out = String::with_capacity(256);
+        out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>");
+        out.push_str(self.code);
+        out.push_str("</Code><Message>");
+        out.push_str(&escape(&self.message));
+        out.push_str("</Message>");
+        for (name, value) in &self.extra {
+            out.push_str(&format!("<{name}>{}</{name}>", escape(value)));
+        }
+        out.push_str("<Resource>");
+        out.push_str(&escape(resource));
+        out.push_str("</Resource><RequestId>");
+        out.push_str(request_id);
+        out.push_str("</RequestId></Error>");
+        out
+    }
+}
+
+impl From<SigError> for S3Error {
+    fn from(error: SigError) -> S3Error {
+        let bad_request = StatusCode::BAD_REQUEST;
+        match error {
+            SigError::HeaderMalformed(message) => S3Error::new("AuthorizationHeaderMalformed", bad_request, message),
+            SigError::QueryMalformed(message) => S3Error::new("AuthorizationQueryParametersError", bad_request, message),
+            SigError::WrongRegion { kind: AuthKind::Header, got, expected } => S3Error::new(
+                "AuthorizationHeaderMalformed",
+                bad_request,
+                format!("The authorization header is malformed; the region '{got}' is wrong; expecting '{expected}'"),
+            )
+            .with("Region", expected),
+            SigError::WrongRegion { kind: AuthKind::Query, got, expected } => S3Error::new(
+                "AuthorizationQueryParametersError",
+                bad_request,
+                format!("Error parsing the X-Amz-Credential parameter; the region '{got}' is wrong; expecting '{expected}'"),
+            )
+            .with("Region", expected),
+            SigError::UnsupportedAuthorization => S3Error::invalid_argument("Unsupported Authorization Type"),
+            SigError::SigV2 => S3Error::invalid_request(
+                "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256. \
+                 (larder accepts only Signature Version 4; with boto3 set Config(signature_version='s3v4'), \
+                 with the AWS CLI set `s3 = signature_version = s3v4` in ~/.aws/config.)",
+            ),
+            SigError::MissingDate => S3Error::new(
+                "AccessDenied",
+                StatusCode::FORBIDDEN,
+                "AWS authentication requires a valid Date or x-amz-date header",
+            ),
+            SigError::MissingContentSha256 => {
+                S3Error::invalid_request("Missing required header for this request: x-amz-content-sha256")
+            }
+            SigError::InvalidContentSha256 => S3Error::invalid_argument(
+                "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER or a valid sha256 value.",
+            ),
+            SigError::TooSkewed { request_time, server_time } => S3Error::new(
+                "RequestTimeTooSkewed",
+                StatusCode::FORBIDDEN,
+                "The difference between the request time and the current time is too large.",
+            )
+            .with("RequestTime", timefmt::format_amz_date(request_time))
+            .with("ServerTime", timefmt::format_iso8601(server_time))
+            .with("MaxAllowedSkewMilliseconds", "900000"),
+            SigError::Expired { expires_secs, expired_at, server_time } => {
+                S3Error::new("AccessDenied", StatusCode::FORBIDDEN, "Request has expired")
+                    .with("X-Amz-Expires", expires_secs.to_string())
+                    .with("Expires", timefmt::format_iso8601(expired_at))
+                    .with("ServerTime", timefmt::format_iso8601(server_time))
+            }
+            SigError::NotYetValid => S3Error::new("AccessDenied", StatusCode::FORBIDDEN, "Request is not valid yet"),
+            SigError::HeadersNotSigned(headers) => S3Error::new(
+                "AccessDenied",
+                StatusCode::FORBIDDEN,
+                "There were headers present in the request which were not signed",
+            )
+            .with("HeadersNotSigned", headers.join(", ")),
+            SigError::SignatureDoesNotMatch { access_key, string_to_sign, canonical_request, signature_provided } => {
+                S3Error::new(
+                    "SignatureDoesNotMatch",
+                    StatusCode::FORBIDDEN,
+                    "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
+                )
+                .with("AWSAccessKeyId", access_key)
+                .with("StringToSign", string_to_sign)
+                .with("SignatureProvided", signature_provided)
+                .with("CanonicalRequest", canonical_request)
+            }
+        }
+    }
+}
+
+impl From<IamError> for S3Error {
+    fn from(error: IamError) -> S3Error {
+        match error {
+            IamError::UnknownAccessKey(key) => S3Error::new(
+                "InvalidAccessKeyId",
+                StatusCode::FORBIDDEN,
+                "The AWS Access Key Id you provided does not exist in our records.",
+            )
+            .with("AWSAccessKeyId", key),
+            IamError::AccessDenied => S3Error::access_denied(),
+        }
+    }
+}
+
+impl From<StoreError> for S3Error {
+    fn from(error: StoreError) -> S3Error {
+        match error {
+            StoreError::NoSuchBucket => S3Error::no_such_bucket(),
+            StoreError::NoSuchKey => S3Error::no_such_key(),
+            StoreError::BucketAlreadyOwnedByYou => S3Error::new(
+                "BucketAlreadyOwnedByYou",
+                StatusCode::CONFLICT,
+                "Your previous request to create the named bucket succeeded and you already own it.",
+            ),
+            StoreError::BucketNotEmpty => {
+                S3Error::new("BucketNotEmpty", StatusCode::CONFLICT, "The bucket you tried to delete is not empty")
+            }
+            StoreError::DigestMismatch(DigestKind::PayloadSha256) => S3Error::new(
+                "XAmzContentSHA256Mismatch",
+                StatusCode::BAD_REQUEST,
+                "The provided 'x-amz-content-sha256' header does not match what was computed.",
+            ),
+            StoreError::DigestMismatch(DigestKind::Md5) => {
+                S3Error::bad_digest("The Content-MD5 you specified did not match what we received.")
+            }
+            StoreError::DigestMismatch(DigestKind::Checksum(algorithm)) => S3Error::bad_digest(format!(
+                "The {} you specified did not match the calculated checksum.",
+                algorithm.name()
+            )),
+            other => {
+                tracing::error!(error = %other, "storage failure");
+                S3Error::internal()
+            }
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! The S3 API over HTTP: routing, authentication, one handler per
+//! operation, XML in and out, and the one place where errors from every
+//! layer become S3 error documents. Never touches sled or file paths:
+//! objects go through [`crate::store::Store`].
+
+mod auth;
+mod body;
+mod bucket;
+mod delete_objects;
+mod error;
+mod headers;
+mod list;
+mod object;
+mod router;
+mod xml;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+
+use crate::iam::{Keyring, Principal};
+use crate::sigv4::{self, ParsedAuth};
+use crate::store::Store;
+
+pub use body::ResponseBody;
+pub use error::S3Error;
+use body::RequestBody;
+use router::{Operation, Query};
+
+/// Largest request head accepted, in bytes of header names and values.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// Longest object key, in bytes.
+pub const MAX_KEY_BYTES: usize = 1024;
+/// Bytes of an unread upload body read and dropped before an error answer.
+const DRAIN_LIMIT: u64 = 8 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct S3Config {
+    pub region: String,
+    pub body_idle_timeout: Duration,
+}
+
+/// The S3 front end: shared by every connection.
+pub struct S3 {
+    store: Store,
+    keyring: Arc<Keyring>,
+    config: S3Config,
+}
+
+/// One request on its way through a handler.
+pub struct RequestContext {
+    pub request_id: String,
+    pub method: Method,
+    pub headers: HeaderMap,
+    pub query: Query,
+    /// The path decoded once, as signed.
+    pub path: String,
+    pub bucket: String,
+    pub key: String,
+    pub body: RequestBody,
+    pub principal: Principal,
+    /// The verified signature, when the request carried one.
+    pub auth: Option<ParsedAuth>,
+}
+
+pub type S3Result = Result<Response<ResponseBody>, S3Error>;
+
+impl S3 {
+    pub fn new(store: Store, keyring: Arc<Keyring>, config: S3Config) -> S3 {
+        S3 { store, keyring, config }
+    }
+
+    /// Answers one request; never fails and never panics on input.
+    pub async fn handle(&self, request: Request<Incoming>) -> Response<ResponseBody> {
+        let request_id = new_request_id();
+        let (parts, incoming) = request.into_parts();
+        let body = RequestBody::new(incoming, self.config.body_idle_timeout);
+        let method = parts.method.clone();
+        let resource = parts.uri.path().to_string();
+        let expects_continue = parts
+            .headers
+            .get(http::header::EXPECT)
+            .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        let (result, mut body) = self.dispatch(parts, body, &request_id).await;
+        let mut response = match result {
+            Ok(response) => response,
+            Err(error) => {
+                tracing::debug!(code = error.code, %resource, request_id, "request refused");
+                if !body.touched() && !expects_continue {
+                    body.drain(DRAIN_LIMIT).await;
+                }
+                error_response(&error, &method, &resource, &request_id)
+            }
+        };
+        let headers = response.headers_mut();
+        if let Ok(value) = HeaderValue::from_str(&request_id) {
+            headers.insert("x-amz-request-id", value);
+        }
+        headers.insert(http::header::SERVER, HeaderValue::from_static("larder"));
+        response
+    }
+
+    async fn dispatch(
+        &self,
+        parts: http::request::Parts,
+        body: RequestBody,
+        request_id: &str,
+    ) -> (S3Result, RequestBody) {
+        let mut context = match self.prepare(parts, body, request_id) {
+            Ok(context) => context,
+            Err((error, body)) => return (Err(error), body),
+        };
+        let result = match self.route_and_authenticate(&mut context) {
+            Ok(operation) => self.run(operation, &mut context).await,
+            Err(error) => Err(error),
+        };
+        (result, context.body)
+    }
+
+    /// Decodes path and query and checks the head's size.
+    #[allow(clippy::result_large_err)]
+    fn prepare(
+        &self,
+        parts: http::request::Parts,
+        body: RequestBody,
+        request_id: &str,
+    ) -> Result<RequestContext, (S3Error, RequestBody)> {
+        let header_bytes: usize = parts.headers.iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
+        if header_bytes > MAX_HEADER_BYTES {
+            let error = S3Error::new(
+                "RequestHeaderSectionTooLarge",
+                StatusCode::BAD_REQUEST,
+                "Your request header section exceeds the maximum allowed size.",
+            )
+            .with("MaxSizeAllowed", MAX_HEADER_BYTES.to_string());
+            return Err((error, body));
+        }
+        let path = sigv4::percent_decode(parts.uri.path(), false).ok().and_then(|bytes| String::from_utf8(bytes).ok());
+        let query = sigv4::parse_query(parts.uri.query().unwrap_or_default());
+        let (Some(path), Ok(query)) = (path, query) else {
+            return Err((S3Error::invalid_uri(), body));
+        };
+        let (bucket, key) = router::split_path(&path);
+        let (bucket, key) = (bucket.unwrap_or_default().to_string(), key.unwrap_or_default().to_string());
+        Ok(RequestContext {
+            request_id: request_id.to_string(),
+            method: parts.method,
+            headers: parts.headers,
+            query: Query(query),
+            path,
+            bucket,
+            key,
+            body,
+            principal: Principal::Anonymous,
+            auth: None,
+        })
+    }
+
+    fn route_and_authenticate(&self, context: &mut RequestContext) -> Result<Operation, S3Error> {
+        let bucket = Some(context.bucket.as_str()).filter(|b| !b.is_empty());
+        let key = Some(context.key.as_str()).filter(|k| !k.is_empty());
+        let operation = router::route(&context.method, bucket, key, &context.query, &context.headers);
+        if matches!(operation, Ok(Operation::Options)) {
+            return operation;
+        }
+        let (principal, auth) = auth::authenticate(&self.keyring, &self.config.region, context)?;
+        self.keyring.authorize(&principal)?;
+        context.principal = principal;
+        context.auth = auth;
+        let operation = operation?;
+        if context.key.len() > MAX_KEY_BYTES {
+            return Err(S3Error::new("KeyTooLongError", StatusCode::BAD_REQUEST, "Your key is too long")
+                .with("MaxSizeAllowed", MAX_KEY_BYTES.to_string())
+                .with("Size", context.key.len().to_string()));
+        }
+        Ok(operation)
+    }
+
+    async fn run(&self, operation: Operation, context: &mut RequestContext) -> S3Result {
+        use router::Operation::*;
+        let result = match operation {
+            ListBuckets => bucket::list_buckets(self, context).await,
+            CreateBucket => bucket::create_bucket(self, context).await,
+            DeleteBucket => bucket::delete_bucket(self, context).await,
+            HeadBucket => bucket::head_bucket(self, context).await,
+            GetBucketLocation => bucket::get_bucket_location(self, context).await,
+            GetBucketVersioning => bucket::get_bucket_versioning(self, context).await,
+            ListObjects(version) => list::list_objects(self, context, version).await,
+            DeleteObjects => delete_objects::delete_objects(self, context).await,
+            PutObject => object::put_object(self, context).await,
+            CopyObject => object::copy_object(self, context).await,
+            GetObject => object::get_object(self, context, true).await,
+            HeadObject => object::get_object(self, context, false).await,
+            DeleteObject => object::delete_object(self, context).await,
+            Options => bucket::preflight(context),
+            NotImplemented(what) => {
+                Err(S3Error::not_implemented().with("Operation", what.to_string()))
+            }
+        };
+        result.map_err(|error| with_names(error, context))
+    }
+}
+
+/// NoSuchBucket and NoSuchKey name what was missing, as S3 does.
+fn with_names(error: S3Error, context: &RequestContext) -> S3Error {
+    match error.code {
+        "NoSuchBucket" if !error.has("BucketName") => error.with("BucketName", context.bucket.clone()),
+        "NoSuchKey" if !error.has("Key") => error.with("Key", context.key.clone()),
+        _ => error,
+    }
+}
+
+fn new_request_id() -> String {
+    let mut bytes = [0u8; 8];
+    getrandom::getrandom(&mut bytes).expect("the OS random source works");
+    hex::encode_upper(bytes)
+}
+
+fn error_response(error: &S3Error, method: &Method, resource: &str, request_id: &str) -> Response<ResponseBody> {
+    let builder = Response::builder().status(error.status);
+    let response = if *method == Method::HEAD {
+        builder.body(body::empty())
+    } else {
+        builder
+            .header(http::header::CONTENT_TYPE, "application/xml")
+            .body(body::full(error.to_xml(resource, request_id)))
+    };
+    response.unwrap_or_else(|_| Response::new(body::empty()))
+}
+
+/// A 200 answer with an XML document.
+fn xml_response(document: String) -> S3Result {
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(http::header::CONTENT_TYPE, "application/xml")
+        .body(body::full(document))
+        .map_err(|_| S3Error::internal())
+}
+
+/// An answer with no body.
+fn empty_response(status: StatusCode) -> S3Result {
+    Response::builder().status(status).body(body::empty()).map_err(|_| S3Error::internal())
+}

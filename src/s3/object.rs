@@ -1,0 +1,214 @@
+//! Object operations: PutObject, CopyObject, GetObject and HeadObject,
+//! DeleteObject.
+
+use http::{HeaderValue, Response, StatusCode};
+
+use crate::checksum::{ChecksumAlgorithm, DigestSet};
+use crate::sigv4;
+use crate::store::{ExpectedDigests, ObjectRecord, Upload};
+use crate::timefmt;
+
+use super::body::{self, incomplete_body, RequestBody};
+use super::error::S3Error;
+use super::headers::{self, evaluate_conditions, header, parse_range, Condition, RangeRequest};
+use super::xml::XmlWriter;
+use super::{empty_response, xml_response, RequestContext, S3Result, S3};
+
+/// Largest single PUT (and copy source), as S3 allows.
+pub const MAX_OBJECT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+/// Free space kept in reserve so the index and logs can still grow.
+const FREE_SPACE_RESERVE: u64 = 64 * 1024 * 1024;
+
+/// The body length a PUT declares, checked against S3's limits and the
+/// free space before a byte of the body is read.
+fn declared_length(s3: &S3, context: &RequestContext) -> Result<u64, S3Error> {
+    let is_aws_chunked = header(&context.headers, "content-encoding").is_some_and(|v| v.contains("aws-chunked"))
+        || context.auth.as_ref().and_then(|a| a.content_sha256.as_deref()).is_some_and(|v| v.starts_with("STREAMING-"));
+    if is_aws_chunked {
+        return Err(S3Error::not_implemented().with("Operation", "aws-chunked upload"));
+    }
+    let length = header(&context.headers, "content-length")
+        .and_then(|value| value.parse::<u64>().ok())
+        .ok_or_else(|| S3Error::new("MissingContentLength", StatusCode::LENGTH_REQUIRED, "You must provide the Content-Length HTTP header."))?;
+    if length > MAX_OBJECT_BYTES {
+        return Err(S3Error::new("EntityTooLarge", StatusCode::BAD_REQUEST, "Your proposed upload exceeds the maximum allowed size")
+            .with("ProposedSize", length.to_string())
+            .with("MaxSizeAllowed", MAX_OBJECT_BYTES.to_string()));
+    }
+    if length.saturating_add(FREE_SPACE_RESERVE) > s3.store.free_space() {
+        return Err(S3Error::new(
+            "InsufficientStorage",
+            StatusCode::INSUFFICIENT_STORAGE,
+            "There is not enough free space on the server to store this object.",
+        ));
+    }
+    Ok(length)
+}
+
+/// Feeds the request body to an upload, insisting on exactly `length` bytes.
+async fn pump_body(body: &mut RequestBody, upload: &mut Upload, length: u64) -> Result<(), S3Error> {
+    let mut received = 0u64;
+    while let Some(chunk) = body.next_chunk().await? {
+        received += chunk.len() as u64;
+        if received > length {
+            return Err(incomplete_body());
+        }
+        upload.write(chunk).await?;
+    }
+    if received != length {
+        return Err(incomplete_body());
+    }
+    Ok(())
+}
+
+/// Only the null version exists: buckets are not versioned.
+fn check_version_id(context: &RequestContext) -> Result<(), S3Error> {
+    match context.query.get("versionId") {
+        None | Some("null") => Ok(()),
+        Some(_) => Err(S3Error::invalid_argument("Invalid version id specified")),
+    }
+}
+
+fn with_checksum_header(builder: http::response::Builder, record: &ObjectRecord) -> http::response::Builder {
+    match &record.checksum {
+        Some(checksum) => builder.header(checksum.algorithm.header_name(), checksum.to_base64()),
+        None => builder,
+    }
+}
+
+pub async fn put_object(s3: &S3, context: &mut RequestContext) -> S3Result {
+    let length = declared_length(s3, context)?;
+    let meta = headers::object_meta(&context.headers)?;
+    let (expected, store_checksum) = headers::expected_digests(&context.headers, context.auth.as_ref())?;
+    let mut upload = s3.store.begin_upload(&context.bucket, &context.key, expected.digest_set(store_checksum)).await?;
+    pump_body(&mut context.body, &mut upload, length).await?;
+    let record = upload.commit(meta, expected).await?;
+    with_checksum_header(Response::builder().status(StatusCode::OK), &record)
+        .header(http::header::ETAG, format!("\"{}\"", record.etag))
+        .body(body::empty())
+        .map_err(|_| S3Error::internal())
+}
+
+pub async fn get_object(s3: &S3, context: &mut RequestContext, include_body: bool) -> S3Result {
+    check_version_id(context)?;
+    let (record, file) = if include_body {
+        let (record, file) = s3.store.open_object(&context.bucket, &context.key).await?;
+        (record, Some(file))
+    } else {
+        (s3.store.head_object(&context.bucket, &context.key).await?, None)
+    };
+    match evaluate_conditions(&context.headers, "", &record) {
+        Condition::Proceed => {}
+        Condition::Failed(condition) => return Err(S3Error::precondition_failed(condition)),
+        Condition::NotModified => {
+            return Response::builder()
+                .status(StatusCode::NOT_MODIFIED)
+                .header(http::header::ETAG, format!("\"{}\"", record.etag))
+                .header(http::header::LAST_MODIFIED, timefmt::format_http_date(record.last_modified))
+                .body(body::empty())
+                .map_err(|_| S3Error::internal());
+        }
+    }
+    let range = match header(&context.headers, "range") {
+        Some(value) => parse_range(value, record.size),
+        None => RangeRequest::Whole,
+    };
+    let (status, start, end) = match range {
+        RangeRequest::Whole => (StatusCode::OK, 0, record.size),
+        RangeRequest::Bytes(first, last) => (StatusCode::PARTIAL_CONTENT, first, last + 1),
+        RangeRequest::Unsatisfiable => {
+            return Err(S3Error::new("InvalidRange", StatusCode::RANGE_NOT_SATISFIABLE, "The requested range is not satisfiable")
+                .with("RangeRequested", header(&context.headers, "range").unwrap_or_default())
+                .with("ActualObjectSize", record.size.to_string()));
+        }
+    };
+    // A checksum describes the whole object, so a range never carries one.
+    let with_checksum = status == StatusCode::OK
+        && header(&context.headers, "x-amz-checksum-mode").is_some_and(|v| v.eq_ignore_ascii_case("ENABLED"));
+    let mut response = Response::new(match file {
+        Some(file) if end > start => body::stream(file.stream(start, end)),
+        _ => body::empty(),
+    });
+    *response.status_mut() = status;
+    let response_headers = response.headers_mut();
+    headers::object_headers(response_headers, &record, &context.query, with_checksum);
+    response_headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(end - start));
+    if status == StatusCode::PARTIAL_CONTENT {
+        let range = format!("bytes {start}-{}/{}", end - 1, record.size);
+        response_headers.insert(http::header::CONTENT_RANGE, HeaderValue::from_str(&range).map_err(|_| S3Error::internal())?);
+    }
+    Ok(response)
+}
+
+pub async fn delete_object(s3: &S3, context: &mut RequestContext) -> S3Result {
+    check_version_id(context)?;
+    s3.store.delete_object(&context.bucket, &context.key).await?;
+    empty_response(StatusCode::NO_CONTENT)
+}
+
+/// Reads `x-amz-copy-source`: `[/]bucket/key[?versionId=null]`, URL-encoded.
+fn copy_source(context: &RequestContext) -> Result<(String, String), S3Error> {
+    let invalid = || S3Error::invalid_argument("Copy Source must mention the source bucket and key: sourcebucket/sourcekey");
+    let raw = header(&context.headers, "x-amz-copy-source").ok_or_else(invalid)?;
+    let (path, version) = match raw.split_once("?versionId=") {
+        Some((path, version)) => (path, Some(version)),
+        None => (raw, None),
+    };
+    if version.is_some_and(|version| version != "null") {
+        return Err(S3Error::invalid_argument("Invalid version id specified"));
+    }
+    let decoded = sigv4::percent_decode(path, false).map_err(|_| invalid())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| invalid())?;
+    let decoded = decoded.strip_prefix('/').unwrap_or(&decoded);
+    match decoded.split_once('/') {
+        Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => Ok((bucket.to_string(), key.to_string())),
+        _ => Err(invalid()),
+    }
+}
+
+pub async fn copy_object(s3: &S3, context: &mut RequestContext) -> S3Result {
+    let (source_bucket, source_key) = copy_source(context)?;
+    let replace = match header(&context.headers, "x-amz-metadata-directive") {
+        None => false,
+        Some(value) if value.eq_ignore_ascii_case("COPY") => false,
+        Some(value) if value.eq_ignore_ascii_case("REPLACE") => true,
+        Some(_) => return Err(S3Error::invalid_argument("Unknown metadata directive.")),
+    };
+    let (source, file) = s3.store.open_object(&source_bucket, &source_key).await?;
+    if evaluate_conditions(&context.headers, "x-amz-copy-source-", &source) != Condition::Proceed {
+        return Err(S3Error::precondition_failed("x-amz-copy-source-If"));
+    }
+    if source_bucket == context.bucket && source_key == context.key && !replace {
+        return Err(S3Error::invalid_request(
+            "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
+        ));
+    }
+    if source.size > MAX_OBJECT_BYTES {
+        return Err(S3Error::invalid_request(format!(
+            "The specified copy source is larger than the maximum allowable size for a copy source: {MAX_OBJECT_BYTES}"
+        )));
+    }
+    let meta = if replace { headers::object_meta(&context.headers)? } else { source.meta.clone() };
+    let checksum = match header(&context.headers, "x-amz-checksum-algorithm") {
+        Some(name) => Some(ChecksumAlgorithm::from_name(name).ok_or_else(|| S3Error::invalid_request("Checksum algorithm provided is unsupported.")
+        )?),
+        None => source.checksum.as_ref().map(|c| c.algorithm),
+    };
+    let mut upload = s3.store.begin_upload(&context.bucket, &context.key, DigestSet { sha256: false, checksum }).await?;
+    let mut chunks = file.stream(0, source.size);
+    while let Some(chunk) = chunks.recv().await {
+        let chunk = chunk.map_err(|error| {
+            tracing::error!(%error, "reading a copy source failed");
+            S3Error::internal()
+        })?;
+        upload.write(chunk).await?;
+    }
+    let record = upload.commit(meta, ExpectedDigests::default()).await?;
+    let mut out = XmlWriter::new("CopyObjectResult");
+    out.element("LastModified", &timefmt::format_iso8601(record.last_modified))
+        .element("ETag", &format!("\"{}\"", record.etag));
+    if let Some(checksum) = &record.checksum {
+        out.element(&format!("Checksum{}", checksum.algorithm.name()), &checksum.to_base64());
+    }
+    xml_response(out.finish("CopyObjectResult"))
+}

@@ -1,0 +1,158 @@
+//! From method, path and query to one S3 operation (path-style URLs).
+
+use http::{HeaderMap, Method};
+
+use crate::sigv4::QueryParam;
+
+use super::error::S3Error;
+
+/// The decoded query string.
+pub struct Query(pub Vec<QueryParam>);
+
+impl Query {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|param| param.name == name).map(|param| param.value.as_str())
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|param| param.name == name)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListVersion {
+    V1,
+    V2,
+    Versions,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Operation {
+    ListBuckets,
+    CreateBucket,
+    DeleteBucket,
+    HeadBucket,
+    GetBucketLocation,
+    GetBucketVersioning,
+    ListObjects(ListVersion),
+    DeleteObjects,
+    PutObject,
+    CopyObject,
+    GetObject,
+    HeadObject,
+    DeleteObject,
+    /// A CORS preflight; answered without authentication.
+    Options,
+    /// An S3 operation larder does not offer (yet); names the subresource.
+    NotImplemented(&'static str),
+}
+
+/// Subresources that select an S3 operation larder does not implement.
+const BUCKET_SUBRESOURCES: &[&str] = &[
+    "accelerate", "acl", "analytics", "cors", "encryption", "intelligent-tiering", "inventory",
+    "lifecycle", "logging", "metadataTable", "metrics", "notification", "object-lock",
+    "ownershipControls", "policy", "policyStatus", "publicAccessBlock", "replication",
+    "requestPayment", "tagging", "uploads", "website",
+];
+const OBJECT_SUBRESOURCES: &[&str] = &[
+    "acl", "attributes", "legal-hold", "partNumber", "restore", "retention", "select", "tagging",
+    "torrent", "uploadId", "uploads",
+];
+
+fn subresource(query: &Query, names: &[&'static str]) -> Option<&'static str> {
+    names.iter().copied().find(|name| query.has(name))
+}
+
+/// Picks the operation; `bucket` and `key` are what the path named.
+pub fn route(
+    method: &Method,
+    bucket: Option<&str>,
+    key: Option<&str>,
+    query: &Query,
+    headers: &HeaderMap,
+) -> Result<Operation, S3Error> {
+    use Operation::*;
+    if method == Method::OPTIONS {
+        return Ok(Options);
+    }
+    let Some(_bucket) = bucket else {
+        return match *method {
+            Method::GET => Ok(ListBuckets),
+            _ => Err(S3Error::method_not_allowed()),
+        };
+    };
+    let Some(_key) = key else {
+        let unsupported = subresource(query, BUCKET_SUBRESOURCES);
+        return Ok(match (method.clone(), unsupported) {
+            (Method::GET, _) if query.has("location") => GetBucketLocation,
+            (Method::GET, _) if query.has("versioning") => GetBucketVersioning,
+            (Method::GET, _) if query.has("versions") => ListObjects(ListVersion::Versions),
+            (Method::POST, _) if query.has("delete") => DeleteObjects,
+            (Method::GET | Method::PUT | Method::DELETE | Method::POST, Some(name)) => NotImplemented(name),
+            (Method::GET, None) => match query.get("list-type") {
+                Some("2") => ListObjects(ListVersion::V2),
+                None => ListObjects(ListVersion::V1),
+                Some(_) => return Err(S3Error::invalid_argument("Invalid List Type specified in Request")),
+            },
+            (Method::HEAD, _) => HeadBucket,
+            (Method::PUT, None) => CreateBucket,
+            (Method::DELETE, None) => DeleteBucket,
+            (Method::POST, None) => NotImplemented("POST object (browser form upload)"),
+            _ => return Err(S3Error::method_not_allowed()),
+        });
+    };
+    let unsupported = subresource(query, OBJECT_SUBRESOURCES);
+    Ok(match (method.clone(), unsupported) {
+        (Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::POST, Some(name)) => NotImplemented(name),
+        (Method::GET, None) => GetObject,
+        (Method::HEAD, None) => HeadObject,
+        (Method::PUT, None) if headers.contains_key("x-amz-copy-source") => CopyObject,
+        (Method::PUT, None) => PutObject,
+        (Method::DELETE, None) => DeleteObject,
+        _ => return Err(S3Error::method_not_allowed()),
+    })
+}
+
+/// Splits a decoded path into bucket and key: `/` is the service,
+/// `/bucket` or `/bucket/` a bucket, `/bucket/any/key` an object.
+pub fn split_path(path: &str) -> (Option<&str>, Option<&str>) {
+    let rest = path.strip_prefix('/').unwrap_or(path);
+    match rest.split_once('/') {
+        _ if rest.is_empty() => (None, None),
+        None => (Some(rest), None),
+        Some((bucket, "")) => (Some(bucket), None),
+        Some((bucket, key)) => (Some(bucket), Some(key)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sigv4::parse_query;
+
+    fn op(method: Method, path: &str, query: &str) -> Result<Operation, S3Error> {
+        let (bucket, key) = split_path(path);
+        route(&method, bucket, key, &Query(parse_query(query).unwrap()), &HeaderMap::new())
+    }
+
+    #[test]
+    fn paths_split_into_bucket_and_key() {
+        assert_eq!(split_path("/"), (None, None));
+        assert_eq!(split_path("/b"), (Some("b"), None));
+        assert_eq!(split_path("/b/"), (Some("b"), None));
+        assert_eq!(split_path("/b//k/../"), (Some("b"), Some("/k/../")));
+    }
+
+    #[test]
+    fn routes() {
+        assert_eq!(op(Method::GET, "/", "").unwrap(), Operation::ListBuckets);
+        assert_eq!(op(Method::GET, "/b", "list-type=2&prefix=a").unwrap(), Operation::ListObjects(ListVersion::V2));
+        assert_eq!(op(Method::GET, "/b", "").unwrap(), Operation::ListObjects(ListVersion::V1));
+        assert_eq!(op(Method::POST, "/b", "delete").unwrap(), Operation::DeleteObjects);
+        assert_eq!(op(Method::GET, "/b/k", "x-id=GetObject").unwrap(), Operation::GetObject);
+        assert_eq!(op(Method::GET, "/b/k", "tagging").unwrap(), Operation::NotImplemented("tagging"));
+        assert_eq!(op(Method::PUT, "/b", "policy").unwrap(), Operation::NotImplemented("policy"));
+        assert_eq!(op(Method::PATCH, "/b/k", "").unwrap_err().code, "MethodNotAllowed");
+        assert_eq!(op(Method::GET, "/b", "list-type=3").unwrap_err().code, "InvalidArgument");
+    }
+}

@@ -1,0 +1,158 @@
+//! The accept loop: connection limit, HTTP/1 with header timeouts and size
+//! limits, graceful shutdown. Knows nothing of S3 beyond handing each
+//! request to [`S3::handle`].
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::iam::{self, Credentials, Keyring, RootKeySource};
+use crate::s3::{S3Config, S3};
+use crate::store::{Store, StoreConfig};
+
+/// hyper's read buffer: request heads up to this size reach the S3 layer,
+/// which answers anything over 16 KiB with S3's error document.
+const READ_BUFFER_BYTES: usize = 64 * 1024;
+/// How long open requests may run on after a shutdown begins.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// A server that is listening. Dropping it does not stop it: call
+/// [`RunningServer::shutdown`].
+pub struct RunningServer {
+    addr: SocketAddr,
+    root: Credentials,
+    root_source: RootKeySource,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl RunningServer {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn root_credentials(&self) -> &Credentials {
+        &self.root
+    }
+
+    pub fn root_key_source(&self) -> RootKeySource {
+        self.root_source
+    }
+
+    /// Stops accepting, lets open requests finish (up to a grace period),
+    /// then flushes the store and marks the stop clean.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+
+    /// Runs until `signal` completes, then shuts down.
+    pub async fn run_until(self, signal: impl std::future::Future<Output = ()>) {
+        signal.await;
+        tracing::info!("shutting down");
+        self.shutdown().await;
+    }
+}
+
+#[derive(Debug)]
+pub struct StartError(pub String);
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// Opens the store, binds the listener and starts serving.
+pub async fn start(config: Config) -> Result<RunningServer, StartError> {
+    let store_config = StoreConfig {
+        data_dir: config.data_dir.clone(),
+        durability: config.durability.into(),
+        index_cache_bytes: config.index_cache_mib * 1024 * 1024,
+    };
+    let store = tokio::task::spawn_blocking(move || Store::open(&store_config))
+        .await
+        .map_err(|error| StartError(error.to_string()))?
+        .map_err(|error| StartError(error.to_string()))?;
+    let (root, root_source) = iam::load_or_create_root_key(&config.data_dir, config.root_credentials.clone())
+        .map_err(|error| StartError(format!("root key: {error}")))?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|error| StartError(format!("cannot listen on {}: {error}", config.listen)))?;
+    let addr = listener.local_addr().map_err(|error| StartError(error.to_string()))?;
+    let s3 = Arc::new(S3::new(
+        store.clone(),
+        Arc::new(Keyring::new(root.clone())),
+        S3Config {
+            region: config.region.clone(),
+            body_idle_timeout: Duration::from_secs(config.body_idle_timeout_secs),
+        },
+    ));
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(accept_loop(listener, s3, store, config, stopped));
+    tracing::info!(%addr, "larder is serving");
+    Ok(RunningServer { addr, root, root_source, stop, task })
+}
+
+async fn accept_loop(listener: TcpListener, s3: Arc<S3>, store: Store, config: Config, mut stopped: watch::Receiver<bool>) {
+    let connections = Arc::new(Semaphore::new(config.max_connections));
+    let graceful = GracefulShutdown::new();
+    let header_timeout = Duration::from_secs(config.header_timeout_secs);
+    loop {
+        let permit = tokio::select! {
+            _ = stopped.changed() => break,
+            permit = connections.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+        };
+        let (stream, peer) = tokio::select! {
+            _ = stopped.changed() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: wait, do not spin.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let s3 = s3.clone();
+        let service = service_fn(move |request| {
+            let s3 = s3.clone();
+            async move { Ok::<_, Infallible>(s3.handle(request).await) }
+        });
+        let connection = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_timeout)
+            .max_buf_size(READ_BUFFER_BYTES)
+            .serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%peer, %error, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+        tracing::warn!("requests still open after the grace period; stopping anyway");
+    }
+    match tokio::task::spawn_blocking(move || store.close()).await {
+        Ok(Ok(())) => tracing::info!("store closed cleanly"),
+        Ok(Err(error)) => tracing::error!(%error, "closing the store failed"),
+        Err(error) => tracing::error!(%error, "closing the store failed"),
+    }
+}
