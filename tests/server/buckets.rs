@@ -1,0 +1,74 @@
+//! Bucket operations.
+
+use crate::harness::*;
+
+#[test]
+fn create_list_head_locate_delete() {
+    let server = TestServer::start();
+    let client = server.client();
+    let response = client.send(&Request::new("PUT", "alpha", "").header("x-amz-acl", "private"));
+    response.assert_status(200);
+    assert_eq!(response.header("location"), Some("/alpha"));
+    let body = "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LocationConstraint>us-east-1</LocationConstraint></CreateBucketConfiguration>";
+    client.send(&Request::new("PUT", "beta.example", "").body(body)).assert_status(200);
+
+    let list = client.send(&Request::new("GET", "", ""));
+    list.assert_status(200);
+    assert_eq!(list.xml_all("Name"), ["alpha", "beta.example"]);
+    assert_eq!(list.xml("ID").map(|id| id.len()), Some(64));
+    assert!(list.xml("CreationDate").unwrap().ends_with(".000Z"));
+
+    let head = client.send(&Request::new("HEAD", "alpha", ""));
+    head.assert_status(200);
+    assert_eq!(head.header("x-amz-bucket-region"), Some("us-east-1"));
+    let missing = client.send(&Request::new("HEAD", "gamma", ""));
+    assert_eq!((missing.status, missing.body.len()), (404, 0));
+
+    let location = client.send(&Request::new("GET", "alpha", "").query("location", ""));
+    location.assert_status(200);
+    assert!(location.text().contains("<LocationConstraint xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"></LocationConstraint>"));
+    let versioning = client.send(&Request::new("GET", "alpha", "").query("versioning", ""));
+    versioning.assert_status(200);
+    assert!(versioning.text().contains("VersioningConfiguration"));
+    assert!(!versioning.text().contains("<Status>"));
+
+    put(&client, "alpha", "k", b"v");
+    let response = client.send(&Request::new("DELETE", "alpha", ""));
+    response.assert_error(409, "BucketNotEmpty");
+    client.send(&Request::new("DELETE", "alpha", "k")).assert_status(204);
+    client.send(&Request::new("DELETE", "alpha", "")).assert_status(204);
+    let response = client.send(&Request::new("DELETE", "alpha", ""));
+    response.assert_error(404, "NoSuchBucket");
+    assert_eq!(response.xml("BucketName").as_deref(), Some("alpha"));
+    client.send(&Request::new("GET", "alpha", "")).assert_error(404, "NoSuchBucket");
+    client.send(&Request::new("PUT", "alpha", "k").body("v")).assert_error(404, "NoSuchBucket");
+    client.send(&Request::new("GET", "alpha", "k")).assert_error(404, "NoSuchBucket");
+}
+
+#[test]
+fn create_errors() {
+    let server = TestServer::start();
+    let client = server.client();
+    create_bucket(&client, "taken");
+    client.send(&Request::new("PUT", "taken", "")).assert_error(409, "BucketAlreadyOwnedByYou");
+    for bad in ["ab", "UPPER", "under_score", "-dash", "dash-", "a..b", "10.0.0.1", "xn--punycode"] {
+        let response = client.send(&Request::new("PUT", bad, ""));
+        response.assert_error(400, "InvalidBucketName");
+    }
+    let long = "a".repeat(64);
+    client.send(&Request::new("PUT", &long, "")).assert_error(400, "InvalidBucketName");
+    client.send(&Request::new("PUT", "xmlbad", "").body("<CreateBucketConfiguration>")).assert_error(400, "MalformedXML");
+    let other_region = "<CreateBucketConfiguration><LocationConstraint>eu-west-1</LocationConstraint></CreateBucketConfiguration>";
+    client.send(&Request::new("PUT", "elsewhere", "").body(other_region)).assert_error(400, "IllegalLocationConstraintException");
+    let list = client.send(&Request::new("GET", "", ""));
+    assert_eq!(list.xml_all("Name"), ["taken"]);
+}
+
+#[test]
+fn a_configured_region_is_reported() {
+    let server = TestServer::start_with(|config| config.region = "eu-central-1".into());
+    let client = server.client();
+    create_bucket(&client, "regional");
+    let location = client.send(&Request::new("GET", "regional", "").query("location", ""));
+    assert!(location.text().contains(">eu-central-1</LocationConstraint>"));
+}

@@ -1,0 +1,435 @@
+//! Starts the real server on 127.0.0.1:0 and talks raw HTTP/1.1 to it,
+//! signing requests with SigV4 (header or presigned) the way clients do.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use larder::config::Config;
+use larder::iam::Credentials;
+use larder::server::RunningServer;
+use larder::sigv4::{self, Scope, SigningKey};
+use larder::timefmt;
+use sha2::{Digest, Sha256};
+
+pub fn unique_dir(label: &str) -> PathBuf {
+    let mut bytes = [0u8; 8];
+    getrandom::getrandom(&mut bytes).unwrap();
+    std::env::temp_dir().join(format!("larder-test-{label}-{}", hex::encode(bytes)))
+}
+
+pub fn test_credentials() -> Credentials {
+    Credentials { access_key: "LKTESTROOTKEY0000001".into(), secret_key: "test/secret+key/for/larder/integration00".into() }
+}
+
+pub struct TestServer {
+    runtime: tokio::runtime::Runtime,
+    server: Option<RunningServer>,
+    pub addr: SocketAddr,
+    pub dir: PathBuf,
+    pub credentials: Credentials,
+    pub region: String,
+}
+
+impl TestServer {
+    pub fn start() -> TestServer {
+        Self::start_in(unique_dir("server"), |_| {})
+    }
+
+    pub fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
+        Self::start_in(unique_dir("server"), adjust)
+    }
+
+    pub fn start_in(dir: PathBuf, adjust: impl FnOnce(&mut Config)) -> TestServer {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let mut config = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data_dir: dir.clone(),
+            root_credentials: Some(test_credentials()),
+            ..Config::default()
+        };
+        adjust(&mut config);
+        let region = config.region.clone();
+        let server = runtime.block_on(larder::server::start(config)).expect("the server starts");
+        TestServer {
+            addr: server.local_addr(),
+            credentials: server.root_credentials().clone(),
+            server: Some(server),
+            runtime,
+            dir,
+            region,
+        }
+    }
+
+    /// Stops the server cleanly, keeping the data folder.
+    pub fn stop(mut self) -> PathBuf {
+        if let Some(server) = self.server.take() {
+            self.runtime.block_on(server.shutdown());
+        }
+        std::mem::take(&mut self.dir)
+    }
+
+    pub fn client(&self) -> Client {
+        Client {
+            addr: self.addr,
+            credentials: self.credentials.clone(),
+            region: self.region.clone(),
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            self.runtime.block_on(server.shutdown());
+        }
+        if !self.dir.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Client {
+    pub addr: SocketAddr,
+    pub credentials: Credentials,
+    pub region: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Payload {
+    /// x-amz-content-sha256 is the body's hash.
+    Signed,
+    Unsigned,
+}
+
+#[derive(Debug, Clone)]
+pub enum Auth {
+    None,
+    Header(Payload),
+    /// A presigned URL valid for this many seconds.
+    Presigned(i64),
+}
+
+/// A request to build, sign and send. `key` is the decoded object key; the
+/// path is encoded the way SDKs do.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    pub bucket: String,
+    pub key: String,
+    /// Decoded query parameters.
+    pub query: Vec<(String, String)>,
+    pub headers: Vec<(String, String)>,
+    /// Headers added after signing.
+    pub unsigned_headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub auth: Auth,
+    /// Signing time; now when unset.
+    pub time: Option<i64>,
+    pub region: Option<String>,
+    pub secret: Option<String>,
+}
+
+impl Request {
+    pub fn new(method: &str, bucket: &str, key: &str) -> Request {
+        Request {
+            method: method.into(),
+            bucket: bucket.into(),
+            key: key.into(),
+            query: Vec::new(),
+            headers: Vec::new(),
+            unsigned_headers: Vec::new(),
+            body: Vec::new(),
+            auth: Auth::Header(Payload::Signed),
+            time: None,
+            region: None,
+            secret: None,
+        }
+    }
+
+    pub fn query(mut self, name: &str, value: &str) -> Request {
+        self.query.push((name.into(), value.into()));
+        self
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Request {
+        self.headers.push((name.to_ascii_lowercase(), value.into()));
+        self
+    }
+
+    pub fn unsigned_header(mut self, name: &str, value: &str) -> Request {
+        self.unsigned_headers.push((name.to_ascii_lowercase(), value.into()));
+        self
+    }
+
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Request {
+        self.body = body.into();
+        self
+    }
+
+    pub fn auth(mut self, auth: Auth) -> Request {
+        self.auth = auth;
+        self
+    }
+
+    pub fn at(mut self, time: i64) -> Request {
+        self.time = Some(time);
+        self
+    }
+
+    pub fn path(&self) -> String {
+        match (self.bucket.is_empty(), self.key.is_empty()) {
+            (true, _) => "/".into(),
+            (false, true) => format!("/{}", self.bucket),
+            (false, false) => format!("/{}/{}", self.bucket, self.key),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The text of the first `<name>` element of the body.
+    pub fn xml(&self, name: &str) -> Option<String> {
+        let text = self.text();
+        let start = text.find(&format!("<{name}>"))? + name.len() + 2;
+        let end = text[start..].find(&format!("</{name}>"))? + start;
+        Some(unescape(&text[start..end]))
+    }
+
+    pub fn xml_all(&self, name: &str) -> Vec<String> {
+        let text = self.text();
+        let (open, close) = (format!("<{name}>"), format!("</{name}>"));
+        let mut out = Vec::new();
+        let mut rest = text.as_str();
+        while let Some(start) = rest.find(&open) {
+            let after = &rest[start + open.len()..];
+            let Some(end) = after.find(&close) else { break };
+            out.push(unescape(&after[..end]));
+            rest = &after[end + close.len()..];
+        }
+        out
+    }
+
+    pub fn code(&self) -> Option<String> {
+        self.xml("Code")
+    }
+
+    /// Asserts an S3 error: status and code.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(
+            (self.status, self.code().as_deref()),
+            (status, Some(code)),
+            "body: {}",
+            self.text()
+        );
+        assert_eq!(self.header("x-amz-request-id"), self.xml("RequestId").as_deref(), "request ids must agree");
+    }
+
+    #[track_caller]
+    pub fn assert_status(&self, status: u16) {
+        assert_eq!(self.status, status, "body: {}", self.text());
+    }
+}
+
+impl Client {
+    /// Builds the raw request bytes: head and body.
+    pub fn encode(&self, request: &Request) -> Vec<u8> {
+        let path_bytes = request.path();
+        let encoded_path = sigv4::uri_encode(path_bytes.as_bytes(), true);
+        let time = request.time.unwrap_or_else(timefmt::now);
+        let amz_date = timefmt::format_amz_date(time);
+        let region = request.region.clone().unwrap_or_else(|| self.region.clone());
+        let scope = Scope { date: amz_date[..8].to_string(), region, service: "s3".into() };
+        let secret = request.secret.clone().unwrap_or_else(|| self.credentials.secret_key.clone());
+        let key = SigningKey::derive(&secret, &scope);
+        let host = self.addr.to_string();
+
+        let query: Vec<sigv4::QueryParam> = request
+            .query
+            .iter()
+            .map(|(name, value)| sigv4::QueryParam { name: name.clone(), value: value.clone() })
+            .collect();
+        let mut signed = HeaderMap::new();
+        signed.insert("host", HeaderValue::from_str(&host).unwrap());
+        for (name, value) in &request.headers {
+            signed.append(HeaderName::from_bytes(name.as_bytes()).unwrap(), HeaderValue::from_bytes(value.as_bytes()).unwrap());
+        }
+        let mut extra: Vec<(String, String)> = Vec::new();
+        let query_string = match &request.auth {
+            Auth::None => encode_query(&query),
+            Auth::Header(payload) => {
+                let hash = match payload {
+                    Payload::Signed => hex::encode(Sha256::digest(&request.body)),
+                    Payload::Unsigned => sigv4::UNSIGNED_PAYLOAD.to_string(),
+                };
+                if !signed.contains_key("x-amz-content-sha256") {
+                    signed.insert("x-amz-content-sha256", HeaderValue::from_str(&hash).unwrap());
+                }
+                if !signed.contains_key("x-amz-date") {
+                    signed.insert("x-amz-date", HeaderValue::from_str(&amz_date).unwrap());
+                }
+                let authorization = sigv4::authorization_header(
+                    &request.method,
+                    path_bytes.as_bytes(),
+                    &query,
+                    &signed,
+                    &self.credentials.access_key,
+                    &key,
+                    &scope,
+                );
+                extra.push(("authorization".into(), authorization));
+                encode_query(&query)
+            }
+            Auth::Presigned(expires) => sigv4::presign_query(
+                &request.method,
+                path_bytes.as_bytes(),
+                &query,
+                &signed,
+                &self.credentials.access_key,
+                &key,
+                &scope,
+                &amz_date,
+                *expires,
+                None,
+            ),
+        };
+        let target = if query_string.is_empty() { encoded_path } else { format!("{encoded_path}?{query_string}") };
+        let mut head = format!("{} {target} HTTP/1.1\r\n", request.method);
+        for (name, value) in signed.iter() {
+            head.push_str(&format!("{}: {}\r\n", name, String::from_utf8_lossy(value.as_bytes())));
+        }
+        for (name, value) in extra.iter().chain(request.unsigned_headers.iter()) {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        let has_length = request.headers.iter().chain(request.unsigned_headers.iter()).any(|(n, _)| n == "content-length" || n == "transfer-encoding");
+        if !has_length && (!request.body.is_empty() || matches!(request.method.as_str(), "PUT" | "POST")) {
+            head.push_str(&format!("content-length: {}\r\n", request.body.len()));
+        }
+        head.push_str("connection: close\r\n\r\n");
+        let mut bytes = head.into_bytes();
+        bytes.extend_from_slice(&request.body);
+        bytes
+    }
+
+    /// The presigned URL path and query for `request`, as a client would hand it out.
+    pub fn presigned_target(&self, request: &Request) -> String {
+        let bytes = self.encode(request);
+        let head = String::from_utf8_lossy(&bytes);
+        head.split(' ').nth(1).unwrap().to_string()
+    }
+
+    pub fn send(&self, request: &Request) -> Response {
+        let bytes = self.encode(request);
+        send_raw(self.addr, &bytes, request.method == "HEAD")
+    }
+}
+
+fn unescape(text: &str) -> String {
+    text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&apos;", "'").replace("&amp;", "&")
+}
+
+fn encode_query(query: &[sigv4::QueryParam]) -> String {
+    query
+        .iter()
+        .map(|p| format!("{}={}", sigv4::uri_encode(p.name.as_bytes(), false), sigv4::uri_encode(p.value.as_bytes(), false)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Sends bytes as they are and reads the whole answer (the request asks
+/// the server to close the connection).
+pub fn send_raw(addr: SocketAddr, bytes: &[u8], head_request: bool) -> Response {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    // The server may answer (and close) before taking the whole body.
+    let _ = stream.write_all(bytes);
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    parse_response(&raw, head_request)
+}
+
+pub fn parse_response(raw: &[u8], head_request: bool) -> Response {
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or_else(|| panic!("no response head in {:?}", String::from_utf8_lossy(raw)));
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    if head_request {
+        body.clear();
+    } else if headers.iter().any(|(n, v)| n == "transfer-encoding" && v.contains("chunked")) {
+        body = decode_chunked(&body);
+    }
+    // A 100 Continue interim answer precedes the real one.
+    if status == 100 {
+        return parse_response(&raw[split + 4..], head_request);
+    }
+    Response { status, headers, body }
+}
+
+fn decode_chunked(mut input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(line_end) = input.windows(2).position(|w| w == b"\r\n") else { break };
+        let size = usize::from_str_radix(String::from_utf8_lossy(&input[..line_end]).split(';').next().unwrap().trim(), 16).unwrap_or(0);
+        input = &input[line_end + 2..];
+        if size == 0 || input.len() < size {
+            break;
+        }
+        out.extend_from_slice(&input[..size]);
+        input = &input[(size + 2).min(input.len())..];
+    }
+    out
+}
+
+pub fn md5_base64(data: &[u8]) -> String {
+    use base64::Engine;
+    use md5::Digest as _;
+    base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(data))
+}
+
+pub fn md5_hex(data: &[u8]) -> String {
+    use md5::Digest as _;
+    hex::encode(md5::Md5::digest(data))
+}
+
+/// Creates a bucket and asserts it worked.
+pub fn create_bucket(client: &Client, bucket: &str) {
+    client.send(&Request::new("PUT", bucket, "")).assert_status(200);
+}
+
+pub fn put(client: &Client, bucket: &str, key: &str, body: &[u8]) -> Response {
+    let response = client.send(&Request::new("PUT", bucket, key).body(body.to_vec()));
+    response.assert_status(200);
+    response
+}
+
+pub fn get(client: &Client, bucket: &str, key: &str) -> Response {
+    client.send(&Request::new("GET", bucket, key))
+}
+
+/// Deterministic test bytes.
+pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 8) as u8).collect()
+}

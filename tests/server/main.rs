@@ -1,0 +1,11 @@
+//! Integration tests: the real server on 127.0.0.1:0, raw HTTP/1.1.
+
+mod harness;
+
+mod auth;
+mod bad_input;
+mod buckets;
+mod crash;
+mod listing;
+mod objects;
+mod storage;

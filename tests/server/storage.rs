@@ -1,0 +1,111 @@
+//! The data folder: persistence across restarts, the LOCK, startup repair.
+
+use std::process::{Command, Stdio};
+
+use crate::harness::*;
+
+#[test]
+fn objects_survive_a_restart() {
+    let server = TestServer::start();
+    let client = server.client();
+    create_bucket(&client, "persist");
+    let body = pattern(200_000, 5);
+    client.send(&Request::new("PUT", "persist", "kept").header("x-amz-meta-m", "v").body(body.clone())).assert_status(200);
+    put(&client, "persist", "replaced", b"old");
+    put(&client, "persist", "replaced", b"new");
+    let dir = server.stop();
+    assert!(dir.join("clean-shutdown").exists(), "a clean stop is marked");
+    std::fs::write(dir.join("tmp").join("left-over-upload"), b"partial").unwrap();
+
+    let server = TestServer::start_in(dir, |_| {});
+    let client = server.client();
+    let got = get(&client, "persist", "kept");
+    got.assert_status(200);
+    assert!(got.body == body);
+    assert_eq!(got.header("x-amz-meta-m"), Some("v"));
+    assert_eq!(get(&client, "persist", "replaced").body, b"new");
+    assert!(std::fs::read_dir(server.dir.join("tmp")).unwrap().next().is_none(), "tmp/ is emptied at startup");
+    assert!(!server.dir.join("clean-shutdown").exists(), "the marker is consumed at startup");
+    assert_eq!(count_blobs(&server.dir), 2, "the replaced blob is gone");
+}
+
+pub fn count_blobs(dir: &std::path::Path) -> usize {
+    let mut count = 0;
+    for first in std::fs::read_dir(dir.join("blobs")).unwrap() {
+        for second in std::fs::read_dir(first.unwrap().path()).unwrap() {
+            count += std::fs::read_dir(second.unwrap().path()).unwrap().count();
+        }
+    }
+    count
+}
+
+#[test]
+fn a_second_server_cannot_share_the_data_folder() {
+    let server = TestServer::start();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let config = larder::config::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: server.dir.clone(),
+        root_credentials: Some(test_credentials()),
+        ..larder::config::Config::default()
+    };
+    let error = runtime.block_on(larder::server::start(config)).err().expect("the second server must not start");
+    assert!(error.to_string().contains("LOCK"), "{error}");
+
+    let output = Command::new(env!("CARGO_BIN_EXE_larder"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&server.dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("another larder server is using"), "{stderr}");
+    // The first server is unharmed.
+    server.client().send(&Request::new("GET", "", "")).assert_status(200);
+}
+
+#[test]
+fn first_start_creates_and_prints_a_root_key() {
+    let dir = unique_dir("root-key");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_larder"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&dir)
+        .env_remove("LARDER_ROOT_ACCESS_KEY")
+        .env_remove("LARDER_ROOT_SECRET_KEY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    let mut printed = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let done = line.starts_with("larder listening on ");
+        printed.push(line);
+        if done {
+            break;
+        }
+    }
+    unsafe_kill(child.id(), libc::SIGTERM);
+    child.wait().unwrap();
+    let text = printed.join("\n");
+    let stored = std::fs::read_to_string(dir.join("root-key.toml")).unwrap();
+    let access_key = text.lines().find_map(|l| l.trim().strip_prefix("access key: ")).expect("the key is printed");
+    let secret_key = text.lines().find_map(|l| l.trim().strip_prefix("secret key: ")).unwrap();
+    assert!(stored.contains(access_key) && stored.contains(secret_key));
+    assert!(text.contains("aws --endpoint-url http://127.0.0.1:"));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(dir.join("root-key.toml")).unwrap().permissions().mode() & 0o777, 0o600);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+pub fn unsafe_kill(pid: u32, signal: i32) {
+    // SAFETY: kill(2) takes any pid and signal and only returns an error
+    // code; the pid is that of a child this test spawned and still owns.
+    unsafe {
+        libc::kill(pid as libc::pid_t, signal);
+    }
+}
