@@ -132,7 +132,9 @@ impl ChecksumHasher {
         let (algorithm, digest) = match self {
             ChecksumHasher::Crc32(hasher) => (ChecksumAlgorithm::Crc32, hasher.finalize().to_be_bytes().to_vec()),
             ChecksumHasher::Crc32c(crc) => (ChecksumAlgorithm::Crc32c, crc.to_be_bytes().to_vec()),
-            ChecksumHasher::Crc64Nvme(digest) => (ChecksumAlgorithm::Crc64Nvme, digest.finalize().to_be_bytes().to_vec()),
+            ChecksumHasher::Crc64Nvme(digest) => {
+                (ChecksumAlgorithm::Crc64Nvme, digest.finalize().to_be_bytes().to_vec())
+            }
             ChecksumHasher::Sha1(hasher) => (ChecksumAlgorithm::Sha1, hasher.finalize().to_vec()),
             ChecksumHasher::Sha256(hasher) => (ChecksumAlgorithm::Sha256, hasher.finalize().to_vec()),
         };

@@ -4,11 +4,11 @@
 //! [`s3`] routes and answers S3 operations, authenticating with [`sigv4`]
 //! against keys from [`iam`], and keeps objects in [`store`].
 
-pub mod sigv4;
-pub mod timefmt;
 pub mod checksum;
-pub mod store;
+pub mod config;
 pub mod iam;
 pub mod s3;
-pub mod config;
 pub mod server;
+pub mod sigv4;
+pub mod store;
+pub mod timefmt;

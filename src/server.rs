@@ -106,7 +106,13 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     Ok(RunningServer { addr, root, root_source, stop, task })
 }
 
-async fn accept_loop(listener: TcpListener, s3: Arc<S3>, store: Store, config: Config, mut stopped: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    s3: Arc<S3>,
+    store: Store,
+    config: Config,
+    mut stopped: watch::Receiver<bool>,
+) {
     let connections = Arc::new(Semaphore::new(config.max_connections));
     let graceful = GracefulShutdown::new();
     let header_timeout = Duration::from_secs(config.header_timeout_secs);

@@ -4,15 +4,12 @@ use time::format_description::FormatItem;
 use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime};
 
-const AMZ_DATE: &[FormatItem<'static>] =
-    format_description!("[year][month][day]T[hour][minute][second]Z");
-const HTTP_DATE: &[FormatItem<'static>] = format_description!(
-    "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-);
+const AMZ_DATE: &[FormatItem<'static>] = format_description!("[year][month][day]T[hour][minute][second]Z");
+const HTTP_DATE: &[FormatItem<'static>] =
+    format_description!("[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT");
 const ISO8601: &[FormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
-const ISO8601_SECONDS: &[FormatItem<'static>] =
-    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+const ISO8601_SECONDS: &[FormatItem<'static>] = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
 
 fn at(unix_secs: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(unix_secs).unwrap_or(OffsetDateTime::UNIX_EPOCH)
@@ -23,9 +20,7 @@ fn format(unix_secs: i64, description: &[FormatItem<'_>]) -> String {
 }
 
 fn parse(text: &str, description: &[FormatItem<'_>]) -> Option<i64> {
-    PrimitiveDateTime::parse(text, description)
-        .ok()
-        .map(|time| time.assume_utc().unix_timestamp())
+    PrimitiveDateTime::parse(text, description).ok().map(|time| time.assume_utc().unix_timestamp())
 }
 
 /// Now, as Unix seconds.

@@ -45,10 +45,7 @@ impl Credentials {
             }
             out
         };
-        Credentials {
-            access_key: format!("LK{}", pick(ACCESS_ALPHABET, 18)),
-            secret_key: pick(SECRET_ALPHABET, 40),
-        }
+        Credentials { access_key: format!("LK{}", pick(ACCESS_ALPHABET, 18)), secret_key: pick(SECRET_ALPHABET, 40) }
     }
 }
 
@@ -126,10 +123,7 @@ mod tests {
         let key = keyring.signing_key(&root.access_key, &scope).unwrap();
         assert_eq!(key, SigningKey::derive(&root.secret_key, &scope));
         assert_eq!(keyring.signing_key(&root.access_key, &scope).unwrap(), key);
-        assert_eq!(
-            keyring.signing_key("LKNOPE", &scope),
-            Err(IamError::UnknownAccessKey("LKNOPE".into()))
-        );
+        assert_eq!(keyring.signing_key("LKNOPE", &scope), Err(IamError::UnknownAccessKey("LKNOPE".into())));
         assert_eq!(root.access_key.len(), 20);
         assert_eq!(root.secret_key.len(), 40);
         assert!(!format!("{root:?}").contains(&root.secret_key));

@@ -84,9 +84,8 @@ impl RequestBody {
             return Ok(None);
         };
         loop {
-            let frame = tokio::time::timeout(self.idle_timeout, incoming.frame())
-                .await
-                .map_err(|_| request_timeout())?;
+            let frame =
+                tokio::time::timeout(self.idle_timeout, incoming.frame()).await.map_err(|_| request_timeout())?;
             match frame {
                 None => {
                     self.incoming = None;

@@ -16,7 +16,10 @@ const MAX_CONFIGURATION_BYTES: usize = 64 * 1024;
 
 /// S3's bucket naming rules (general purpose buckets).
 pub fn check_bucket_name(name: &str) -> Result<(), S3Error> {
-    let invalid = || S3Error::new("InvalidBucketName", StatusCode::BAD_REQUEST, "The specified bucket is not valid.").with("BucketName", name);
+    let invalid = || {
+        S3Error::new("InvalidBucketName", StatusCode::BAD_REQUEST, "The specified bucket is not valid.")
+            .with("BucketName", name)
+    };
     let bytes = name.as_bytes();
     let allowed = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'.' || *b == b'-';
     let alphanumeric = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
@@ -47,10 +50,7 @@ pub fn owner_id(principal: &Principal) -> String {
 }
 
 pub fn write_owner(out: &mut XmlWriter, principal: &Principal) {
-    out.open("Owner")
-        .element("ID", &owner_id(principal))
-        .element("DisplayName", "larder")
-        .close("Owner");
+    out.open("Owner").element("ID", &owner_id(principal)).element("DisplayName", "larder").close("Owner");
 }
 
 pub async fn list_buckets(s3: &S3, context: &mut RequestContext) -> S3Result {
@@ -87,7 +87,9 @@ pub async fn create_bucket(s3: &S3, context: &mut RequestContext) -> S3Result {
             }
         }
     }
-    if super::headers::header(&context.headers, "x-amz-bucket-object-lock-enabled").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+    if super::headers::header(&context.headers, "x-amz-bucket-object-lock-enabled")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    {
         return Err(S3Error::not_implemented().with("Operation", "object lock"));
     }
     s3.store.create_bucket(&context.bucket).await?;
@@ -157,7 +159,19 @@ mod tests {
         for good in ["abc", "my-bucket.example", "a1b", &"a".repeat(63)] {
             assert!(check_bucket_name(good).is_ok(), "{good}");
         }
-        for bad in ["ab", &"a".repeat(64), "Abc", "-abc", "abc-", "a..b", "192.168.1.1", "xn--abc", "a_b", "abc-s3alias", "a b"] {
+        for bad in [
+            "ab",
+            &"a".repeat(64),
+            "Abc",
+            "-abc",
+            "abc-",
+            "a..b",
+            "192.168.1.1",
+            "xn--abc",
+            "a_b",
+            "abc-s3alias",
+            "a b",
+        ] {
             assert_eq!(check_bucket_name(bad).unwrap_err().code, "InvalidBucketName", "{bad}");
         }
     }

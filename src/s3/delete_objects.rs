@@ -7,7 +7,7 @@ use crate::checksum::MultiHasher;
 use super::error::S3Error;
 use super::headers::expected_digests;
 use super::xml::{self, XmlWriter};
-use super::{xml_response, RequestContext, S3Result, S3, MAX_KEY_BYTES};
+use super::{xml_response, RequestContext, S3Result, MAX_KEY_BYTES, S3};
 
 const MAX_KEYS_PER_REQUEST: usize = 1000;
 /// 1000 keys of 1024 bytes, escaped, with room for the markup.

@@ -62,7 +62,11 @@ impl S3Error {
     }
 
     pub fn method_not_allowed() -> S3Error {
-        S3Error::new("MethodNotAllowed", StatusCode::METHOD_NOT_ALLOWED, "The specified method is not allowed against this resource.")
+        S3Error::new(
+            "MethodNotAllowed",
+            StatusCode::METHOD_NOT_ALLOWED,
+            "The specified method is not allowed against this resource.",
+        )
     }
 
     pub fn no_such_bucket() -> S3Error {
@@ -78,12 +82,20 @@ impl S3Error {
     }
 
     pub fn precondition_failed(condition: &str) -> S3Error {
-        S3Error::new("PreconditionFailed", StatusCode::PRECONDITION_FAILED, "At least one of the pre-conditions you specified did not hold")
-            .with("Condition", condition)
+        S3Error::new(
+            "PreconditionFailed",
+            StatusCode::PRECONDITION_FAILED,
+            "At least one of the pre-conditions you specified did not hold",
+        )
+        .with("Condition", condition)
     }
 
     pub fn internal() -> S3Error {
-        S3Error::new("InternalError", StatusCode::INTERNAL_SERVER_ERROR, "We encountered an internal error. Please try again.")
+        S3Error::new(
+            "InternalError",
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "We encountered an internal error. Please try again.",
+        )
     }
 
     pub fn bad_digest(message: impl Into<String>) -> S3Error {

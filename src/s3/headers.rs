@@ -65,7 +65,8 @@ pub fn expected_digests(
 ) -> Result<(ExpectedDigests, Option<ChecksumAlgorithm>), S3Error> {
     let mut expected = ExpectedDigests::default();
     if let Some(value) = headers.get("content-md5") {
-        let invalid = || S3Error::new("InvalidDigest", StatusCode::BAD_REQUEST, "The Content-MD5 you specified was invalid.");
+        let invalid =
+            || S3Error::new("InvalidDigest", StatusCode::BAD_REQUEST, "The Content-MD5 you specified was invalid.");
         let text = value.to_str().map_err(|_| invalid())?;
         let bytes = BASE64.decode(text.trim()).map_err(|_| invalid())?;
         expected.md5 = Some(bytes.try_into().map_err(|_| invalid())?);
@@ -201,12 +202,7 @@ pub fn parse_range(value: &str, size: u64) -> RangeRequest {
 
 /// Adds the headers GET and HEAD return for an object, with any
 /// `response-*` overrides from the query.
-pub fn object_headers(
-    headers: &mut HeaderMap,
-    record: &ObjectRecord,
-    query: &Query,
-    with_checksum: bool,
-) {
+pub fn object_headers(headers: &mut HeaderMap, record: &ObjectRecord, query: &Query, with_checksum: bool) {
     let mut set = |name: &'static str, value: &str| {
         if let Ok(value) = HeaderValue::from_bytes(value.as_bytes()) {
             headers.insert(name, value);

@@ -111,9 +111,11 @@ fn parse_max_keys(context: &RequestContext) -> Result<usize, S3Error> {
     match context.query.get("max-keys") {
         None => Ok(MAX_KEYS),
         Some(text) => match text.trim().parse::<i64>() {
-            Ok(value) if value < 0 => Err(S3Error::invalid_argument("Argument maxKeys must be an integer between 0 and 2147483647")
-                .with("ArgumentName", "maxKeys")
-                .with("ArgumentValue", text)),
+            Ok(value) if value < 0 => {
+                Err(S3Error::invalid_argument("Argument maxKeys must be an integer between 0 and 2147483647")
+                    .with("ArgumentName", "maxKeys")
+                    .with("ArgumentValue", text))
+            }
             Ok(value) => Ok(usize::try_from(value).unwrap_or(MAX_KEYS).min(MAX_KEYS)),
             Err(_) => Err(S3Error::invalid_argument("Provided max-keys not an integer or within integer range")
                 .with("ArgumentName", "max-keys")
@@ -138,13 +140,12 @@ pub async fn list_objects(s3: &S3, context: &mut RequestContext, version: ListVe
     };
     let encode = |text: &str| if url_encoded { uri_encode(text.as_bytes(), true) } else { text.to_string() };
     let token = match (version, query.get("continuation-token")) {
-        (ListVersion::V2, Some(token)) => Some(
-            TOKEN
-                .decode(token)
-                .ok()
-                .and_then(|bytes| String::from_utf8(bytes).ok())
-                .ok_or_else(|| S3Error::invalid_argument("The continuation token provided is incorrect").with("ArgumentName", "continuation-token"))?,
-        ),
+        (ListVersion::V2, Some(token)) => {
+            Some(TOKEN.decode(token).ok().and_then(|bytes| String::from_utf8(bytes).ok()).ok_or_else(|| {
+                S3Error::invalid_argument("The continuation token provided is incorrect")
+                    .with("ArgumentName", "continuation-token")
+            })?)
+        }
         _ => None,
     };
     let start = match version {

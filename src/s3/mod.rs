@@ -24,9 +24,9 @@ use crate::iam::{Keyring, Principal};
 use crate::sigv4::{self, ParsedAuth};
 use crate::store::Store;
 
+use body::RequestBody;
 pub use body::ResponseBody;
 pub use error::S3Error;
-use body::RequestBody;
 use router::{Operation, Query};
 
 /// Largest request head accepted, in bytes of header names and values.
@@ -195,9 +195,7 @@ impl S3 {
             HeadObject => object::get_object(self, context, false).await,
             DeleteObject => object::delete_object(self, context).await,
             Options => bucket::preflight(context),
-            NotImplemented(what) => {
-                Err(S3Error::not_implemented().with("Operation", what.to_string()))
-            }
+            NotImplemented(what) => Err(S3Error::not_implemented().with("Operation", what.to_string())),
         };
         result.map_err(|error| with_names(error, context))
     }

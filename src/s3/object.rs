@@ -27,13 +27,22 @@ fn declared_length(s3: &S3, context: &RequestContext) -> Result<u64, S3Error> {
     if is_aws_chunked {
         return Err(S3Error::not_implemented().with("Operation", "aws-chunked upload"));
     }
-    let length = header(&context.headers, "content-length")
-        .and_then(|value| value.parse::<u64>().ok())
-        .ok_or_else(|| S3Error::new("MissingContentLength", StatusCode::LENGTH_REQUIRED, "You must provide the Content-Length HTTP header."))?;
+    let length =
+        header(&context.headers, "content-length").and_then(|value| value.parse::<u64>().ok()).ok_or_else(|| {
+            S3Error::new(
+                "MissingContentLength",
+                StatusCode::LENGTH_REQUIRED,
+                "You must provide the Content-Length HTTP header.",
+            )
+        })?;
     if length > MAX_OBJECT_BYTES {
-        return Err(S3Error::new("EntityTooLarge", StatusCode::BAD_REQUEST, "Your proposed upload exceeds the maximum allowed size")
-            .with("ProposedSize", length.to_string())
-            .with("MaxSizeAllowed", MAX_OBJECT_BYTES.to_string()));
+        return Err(S3Error::new(
+            "EntityTooLarge",
+            StatusCode::BAD_REQUEST,
+            "Your proposed upload exceeds the maximum allowed size",
+        )
+        .with("ProposedSize", length.to_string())
+        .with("MaxSizeAllowed", MAX_OBJECT_BYTES.to_string()));
     }
     if length.saturating_add(FREE_SPACE_RESERVE) > s3.store.free_space() {
         return Err(S3Error::new(
@@ -117,9 +126,13 @@ pub async fn get_object(s3: &S3, context: &mut RequestContext, include_body: boo
         RangeRequest::Whole => (StatusCode::OK, 0, record.size),
         RangeRequest::Bytes(first, last) => (StatusCode::PARTIAL_CONTENT, first, last + 1),
         RangeRequest::Unsatisfiable => {
-            return Err(S3Error::new("InvalidRange", StatusCode::RANGE_NOT_SATISFIABLE, "The requested range is not satisfiable")
-                .with("RangeRequested", header(&context.headers, "range").unwrap_or_default())
-                .with("ActualObjectSize", record.size.to_string()));
+            return Err(S3Error::new(
+                "InvalidRange",
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "The requested range is not satisfiable",
+            )
+            .with("RangeRequested", header(&context.headers, "range").unwrap_or_default())
+            .with("ActualObjectSize", record.size.to_string()));
         }
     };
     // A checksum describes the whole object, so a range never carries one.
@@ -135,7 +148,8 @@ pub async fn get_object(s3: &S3, context: &mut RequestContext, include_body: boo
     response_headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(end - start));
     if status == StatusCode::PARTIAL_CONTENT {
         let range = format!("bytes {start}-{}/{}", end - 1, record.size);
-        response_headers.insert(http::header::CONTENT_RANGE, HeaderValue::from_str(&range).map_err(|_| S3Error::internal())?);
+        response_headers
+            .insert(http::header::CONTENT_RANGE, HeaderValue::from_str(&range).map_err(|_| S3Error::internal())?);
     }
     Ok(response)
 }
@@ -148,7 +162,8 @@ pub async fn delete_object(s3: &S3, context: &mut RequestContext) -> S3Result {
 
 /// Reads `x-amz-copy-source`: `[/]bucket/key[?versionId=null]`, URL-encoded.
 fn copy_source(context: &RequestContext) -> Result<(String, String), S3Error> {
-    let invalid = || S3Error::invalid_argument("Copy Source must mention the source bucket and key: sourcebucket/sourcekey");
+    let invalid =
+        || S3Error::invalid_argument("Copy Source must mention the source bucket and key: sourcebucket/sourcekey");
     let raw = header(&context.headers, "x-amz-copy-source").ok_or_else(invalid)?;
     let (path, version) = match raw.split_once("?versionId=") {
         Some((path, version)) => (path, Some(version)),
@@ -190,11 +205,14 @@ pub async fn copy_object(s3: &S3, context: &mut RequestContext) -> S3Result {
     }
     let meta = if replace { headers::object_meta(&context.headers)? } else { source.meta.clone() };
     let checksum = match header(&context.headers, "x-amz-checksum-algorithm") {
-        Some(name) => Some(ChecksumAlgorithm::from_name(name).ok_or_else(|| S3Error::invalid_request("Checksum algorithm provided is unsupported.")
-        )?),
+        Some(name) => Some(
+            ChecksumAlgorithm::from_name(name)
+                .ok_or_else(|| S3Error::invalid_request("Checksum algorithm provided is unsupported."))?,
+        ),
         None => source.checksum.as_ref().map(|c| c.algorithm),
     };
-    let mut upload = s3.store.begin_upload(&context.bucket, &context.key, DigestSet { sha256: false, checksum }).await?;
+    let mut upload =
+        s3.store.begin_upload(&context.bucket, &context.key, DigestSet { sha256: false, checksum }).await?;
     let mut chunks = file.stream(0, source.size);
     while let Some(chunk) = chunks.recv().await {
         let chunk = chunk.map_err(|error| {

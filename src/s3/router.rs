@@ -49,14 +49,41 @@ pub enum Operation {
 
 /// Subresources that select an S3 operation larder does not implement.
 const BUCKET_SUBRESOURCES: &[&str] = &[
-    "accelerate", "acl", "analytics", "cors", "encryption", "intelligent-tiering", "inventory",
-    "lifecycle", "logging", "metadataTable", "metrics", "notification", "object-lock",
-    "ownershipControls", "policy", "policyStatus", "publicAccessBlock", "replication",
-    "requestPayment", "tagging", "uploads", "website",
+    "accelerate",
+    "acl",
+    "analytics",
+    "cors",
+    "encryption",
+    "intelligent-tiering",
+    "inventory",
+    "lifecycle",
+    "logging",
+    "metadataTable",
+    "metrics",
+    "notification",
+    "object-lock",
+    "ownershipControls",
+    "policy",
+    "policyStatus",
+    "publicAccessBlock",
+    "replication",
+    "requestPayment",
+    "tagging",
+    "uploads",
+    "website",
 ];
 const OBJECT_SUBRESOURCES: &[&str] = &[
-    "acl", "attributes", "legal-hold", "partNumber", "restore", "retention", "select", "tagging",
-    "torrent", "uploadId", "uploads",
+    "acl",
+    "attributes",
+    "legal-hold",
+    "partNumber",
+    "restore",
+    "retention",
+    "select",
+    "tagging",
+    "torrent",
+    "uploadId",
+    "uploads",
 ];
 
 fn subresource(query: &Query, names: &[&'static str]) -> Option<&'static str> {

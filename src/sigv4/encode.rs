@@ -79,14 +79,8 @@ pub fn parse_query(raw_query: &str) -> Result<Vec<QueryParam>, BadPercentEncodin
     let mut params = Vec::new();
     for pair in raw_query.split('&').filter(|pair| !pair.is_empty()) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let decode = |part: &str| {
-            percent_decode(part, true)
-                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-        };
-        params.push(QueryParam {
-            name: decode(name)?,
-            value: decode(value)?,
-        });
+        let decode = |part: &str| percent_decode(part, true).map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+        params.push(QueryParam { name: decode(name)?, value: decode(value)? });
     }
     Ok(params)
 }

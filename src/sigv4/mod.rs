@@ -129,21 +129,12 @@ const QUERY_PARAMS_REQUIRED: &str = "Query-string authentication version 4 requi
 
 /// Works out how the request authenticates and reads its signature fields.
 pub fn parse(request: &Request<'_>) -> Result<Authentication, SigError> {
-    let param = |name: &str| {
-        request
-            .query
-            .iter()
-            .find(|p| p.name == name)
-            .map(|p| p.value.as_str())
-    };
+    let param = |name: &str| request.query.iter().find(|p| p.name == name).map(|p| p.value.as_str());
     if let Some(header) = request.headers.get(http::header::AUTHORIZATION) {
         let header = header.to_str().map_err(|_| SigError::UnsupportedAuthorization)?;
         return parse_authorization_header(header, request).map(Authentication::V4);
     }
-    if param("X-Amz-Algorithm").is_some()
-        || param("X-Amz-Credential").is_some()
-        || param("X-Amz-Signature").is_some()
-    {
+    if param("X-Amz-Algorithm").is_some() || param("X-Amz-Credential").is_some() || param("X-Amz-Signature").is_some() {
         return parse_presigned(&param).map(Authentication::V4);
     }
     if param("AWSAccessKeyId").is_some() && param("Signature").is_some() {
@@ -194,9 +185,7 @@ fn parse_authorization_header(header: &str, request: &Request<'_>) -> Result<Par
         }
     };
     if scope.date != amz_date[..8] {
-        return Err(SigError::HeaderMalformed(
-            "Invalid credential date. Date is not the same as X-Amz-Date.".into(),
-        ));
+        return Err(SigError::HeaderMalformed("Invalid credential date. Date is not the same as X-Amz-Date.".into()));
     }
     Ok(ParsedAuth {
         kind: AuthKind::Header,
@@ -212,9 +201,7 @@ fn parse_authorization_header(header: &str, request: &Request<'_>) -> Result<Par
     })
 }
 
-fn parse_presigned<'a>(
-    param: &dyn Fn(&str) -> Option<&'a str>,
-) -> Result<ParsedAuth, SigError> {
+fn parse_presigned<'a>(param: &dyn Fn(&str) -> Option<&'a str>) -> Result<ParsedAuth, SigError> {
     let malformed = |text: &str| SigError::QueryMalformed(text.to_string());
     let (Some(algorithm), Some(credential), Some(signature), Some(date), Some(signed_headers), Some(expires)) = (
         param("X-Amz-Algorithm"),
@@ -229,9 +216,7 @@ fn parse_presigned<'a>(
     if algorithm != ALGORITHM {
         return Err(malformed("X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\""));
     }
-    let expires: i64 = expires
-        .parse()
-        .map_err(|_| malformed("X-Amz-Expires should be a number"))?;
+    let expires: i64 = expires.parse().map_err(|_| malformed("X-Amz-Expires should be a number"))?;
     if expires < 0 {
         return Err(malformed("X-Amz-Expires must be non-negative"));
     }
@@ -276,11 +261,7 @@ fn parse_credential(credential: &str) -> Result<(String, Scope), String> {
     if terminal != "aws4_request" {
         return Err(format!("incorrect terminal \"{terminal}\". This endpoint uses \"aws4_request\"."));
     }
-    let scope = Scope {
-        date: date.to_string(),
-        region: region.to_string(),
-        service: service.to_string(),
-    };
+    let scope = Scope { date: date.to_string(), region: region.to_string(), service: service.to_string() };
     Ok((access_key.to_string(), scope))
 }
 
@@ -304,7 +285,9 @@ impl ParsedAuth {
             let what = format!("incorrect service \"{}\". This endpoint belongs to \"s3\".", self.scope.service);
             return Err(match self.kind {
                 AuthKind::Header => SigError::HeaderMalformed(format!("The authorization header is malformed; {what}")),
-                AuthKind::Query => SigError::QueryMalformed(format!("Error parsing the X-Amz-Credential parameter; {what}")),
+                AuthKind::Query => {
+                    SigError::QueryMalformed(format!("Error parsing the X-Amz-Credential parameter; {what}"))
+                }
             });
         }
         if self.kind == AuthKind::Header {
@@ -323,10 +306,7 @@ impl ParsedAuth {
         match self.expires {
             None => {
                 if (now - self.request_time).abs() > MAX_SKEW_SECS {
-                    return Err(SigError::TooSkewed {
-                        request_time: self.request_time,
-                        server_time: now,
-                    });
+                    return Err(SigError::TooSkewed { request_time: self.request_time, server_time: now });
                 }
             }
             Some(expires) => {
@@ -335,11 +315,7 @@ impl ParsedAuth {
                 }
                 let expired_at = self.request_time + expires;
                 if now > expired_at || expires == 0 {
-                    return Err(SigError::Expired {
-                        expires_secs: expires,
-                        expired_at,
-                        server_time: now,
-                    });
+                    return Err(SigError::Expired { expires_secs: expires, expired_at, server_time: now });
                 }
             }
         }

@@ -21,14 +21,9 @@ pub fn authorization_header(
     names.sort_unstable();
     names.dedup();
     let signed_headers = names.join(";");
-    let amz_date = headers
-        .get("x-amz-date")
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default();
-    let payload = headers
-        .get("x-amz-content-sha256")
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or(super::UNSIGNED_PAYLOAD);
+    let amz_date = headers.get("x-amz-date").and_then(|value| value.to_str().ok()).unwrap_or_default();
+    let payload =
+        headers.get("x-amz-content-sha256").and_then(|value| value.to_str().ok()).unwrap_or(super::UNSIGNED_PAYLOAD);
     let request = Request { method, path, query, headers };
     let canonical = canonical_request(&request, &signed_headers, payload);
     let signature = key.sign(&string_to_sign(amz_date, scope, &canonical));
@@ -71,13 +66,12 @@ pub fn presign_query(
     let request = Request { method, path, query: &params, headers };
     let canonical = canonical_request(&request, &signed_headers, super::UNSIGNED_PAYLOAD);
     let signature = key.sign(&string_to_sign(amz_date, scope, &canonical));
-    params.push(QueryParam {
-        name: "X-Amz-Signature".into(),
-        value: signature,
-    });
+    params.push(QueryParam { name: "X-Amz-Signature".into(), value: signature });
     params
         .iter()
-        .map(|param| format!("{}={}", uri_encode(param.name.as_bytes(), false), uri_encode(param.value.as_bytes(), false)))
+        .map(|param| {
+            format!("{}={}", uri_encode(param.name.as_bytes(), false), uri_encode(param.value.as_bytes(), false))
+        })
         .collect::<Vec<_>>()
         .join("&")
 }

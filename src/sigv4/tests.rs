@@ -34,12 +34,7 @@ struct RawRequest {
 
 impl RawRequest {
     fn as_request(&self) -> Request<'_> {
-        Request {
-            method: &self.method,
-            path: &self.path,
-            query: &self.query,
-            headers: &self.headers,
-        }
+        Request { method: &self.method, path: &self.path, query: &self.query, headers: &self.headers }
     }
 }
 
@@ -65,10 +60,7 @@ fn parse_raw_request(text: &str) -> RawRequest {
     }
     let mut headers = HeaderMap::new();
     for (name, value) in fields {
-        headers.append(
-            HeaderName::from_bytes(name.as_bytes()).unwrap(),
-            HeaderValue::from_str(&value).unwrap(),
-        );
+        headers.append(HeaderName::from_bytes(name.as_bytes()).unwrap(), HeaderValue::from_str(&value).unwrap());
     }
     RawRequest {
         method: method.to_string(),
@@ -144,7 +136,8 @@ fn suite_header_form() {
         if NORMALISED_PATH_CASES.contains(&case.name.as_str()) {
             assert_ne!(canonical, case.read("header-canonical-request.txt"), "{}: S3 must not normalise", case.name);
             let twin = case.name.replace("-normalized", "-unnormalized");
-            let twin_canonical = std::fs::read_to_string(suite_dir().join(twin).join("header-canonical-request.txt")).unwrap();
+            let twin_canonical =
+                std::fs::read_to_string(suite_dir().join(twin).join("header-canonical-request.txt")).unwrap();
             assert_eq!(canonical, twin_canonical, "{}", case.name);
             continue;
         }
@@ -230,10 +223,7 @@ fn presigned_expiry_parameters() {
 fn missing_query_parameter_is_named() {
     let mut request = presigned_request("60");
     request.query.retain(|p| p.name != "X-Amz-Date");
-    assert_eq!(
-        parse(&request.as_request()).unwrap_err(),
-        SigError::QueryMalformed(QUERY_PARAMS_REQUIRED.into())
-    );
+    assert_eq!(parse(&request.as_request()).unwrap_err(), SigError::QueryMalformed(QUERY_PARAMS_REQUIRED.into()));
 }
 
 #[test]
@@ -262,7 +252,9 @@ fn header_scope_and_time_checks() {
 
     let mut wrong_day = request;
     wrong_day.headers.insert("x-amz-date", HeaderValue::from_static("20240102T000000Z"));
-    assert!(matches!(parse(&wrong_day.as_request()), Err(SigError::HeaderMalformed(m)) if m.contains("Invalid credential date")));
+    assert!(
+        matches!(parse(&wrong_day.as_request()), Err(SigError::HeaderMalformed(m)) if m.contains("Invalid credential date"))
+    );
 }
 
 #[test]

@@ -122,7 +122,9 @@ pub fn read_footer(path: &Path) -> io::Result<Option<(String, String, ObjectReco
         return Ok(None);
     }
     match decode_footer(&footer) {
-        Ok((bucket, key, record)) if record.size == file_len - TRAILER_LEN - footer_len => Ok(Some((bucket, key, record))),
+        Ok((bucket, key, record)) if record.size == file_len - TRAILER_LEN - footer_len => {
+            Ok(Some((bucket, key, record)))
+        }
         _ => Ok(None),
     }
 }

@@ -27,7 +27,13 @@ pub trait Index: Send + Sync + 'static {
     fn delete_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, StoreError>;
     /// Up to `limit` objects whose keys start with `prefix`, in key order,
     /// strictly after `after` when given.
-    fn list(&self, bucket: &str, prefix: &str, after: Option<&[u8]>, limit: usize) -> Result<Vec<(String, ObjectRecord)>, StoreError>;
+    fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(String, ObjectRecord)>, StoreError>;
     fn garbage(&self) -> Result<Vec<BlobId>, StoreError>;
     fn forget_garbage(&self, blob: BlobId) -> Result<(), StoreError>;
     /// A number larger than any handed out before, across restarts.
@@ -185,7 +191,13 @@ impl Index for SledIndex {
             .map_err(from_transaction)
     }
 
-    fn list(&self, bucket: &str, prefix: &str, after: Option<&[u8]>, limit: usize) -> Result<Vec<(String, ObjectRecord)>, StoreError> {
+    fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(String, ObjectRecord)>, StoreError> {
         let prefix_key = object_key(bucket, prefix.as_bytes());
         let start = match after {
             Some(after) if after >= prefix.as_bytes() => Bound::Excluded(object_key(bucket, after)),

@@ -129,10 +129,10 @@ pub struct Store {
     inner: Arc<Inner>,
 }
 
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T, StoreError> + Send + 'static) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .unwrap_or_else(|error| Err(StoreError::Io(io::Error::other(error))))
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(work).await.unwrap_or_else(|error| Err(StoreError::Io(io::Error::other(error))))
 }
 
 impl Inner {

@@ -22,7 +22,8 @@ fn header_auth_round_trip_and_payload_modes() {
     let response = client.send(&Request::new("GET", "auth", "object"));
     response.assert_status(200);
     assert_eq!(response.body, b"secret bytes");
-    let unsigned = client.send(&Request::new("PUT", "auth", "unsigned").body("u").auth(Auth::Header(Payload::Unsigned)));
+    let unsigned =
+        client.send(&Request::new("PUT", "auth", "unsigned").body("u").auth(Auth::Header(Payload::Unsigned)));
     unsigned.assert_status(200);
 }
 
@@ -86,7 +87,10 @@ fn wrong_region_names_the_right_one() {
     assert_eq!(response.xml("Region").as_deref(), Some("us-east-1"));
     assert!(response.xml("Message").unwrap().contains("the region 'eu-west-1' is wrong; expecting 'us-east-1'"));
 
-    let response = client.send(&Request { region: Some("eu-west-1".into()), ..Request::new("GET", "auth", "object").auth(Auth::Presigned(60)) });
+    let response = client.send(&Request {
+        region: Some("eu-west-1".into()),
+        ..Request::new("GET", "auth", "object").auth(Auth::Presigned(60))
+    });
     response.assert_error(400, "AuthorizationQueryParametersError");
     assert_eq!(response.xml("Region").as_deref(), Some("us-east-1"));
 }
@@ -109,7 +113,8 @@ fn missing_or_invalid_content_sha256() {
     let (_server, client) = server_with_object();
     let bytes = client.encode(&Request::new("GET", "auth", "object"));
     let text = String::from_utf8(bytes).unwrap();
-    let without = text.split("\r\n").filter(|line| !line.starts_with("x-amz-content-sha256")).collect::<Vec<_>>().join("\r\n");
+    let without =
+        text.split("\r\n").filter(|line| !line.starts_with("x-amz-content-sha256")).collect::<Vec<_>>().join("\r\n");
     let response = send_raw(client.addr, without.as_bytes(), false);
     response.assert_error(400, "InvalidRequest");
     assert!(response.text().contains("x-amz-content-sha256"));
@@ -122,9 +127,7 @@ fn missing_or_invalid_content_sha256() {
 fn payload_hash_mismatch_stores_nothing() {
     let (_server, client) = server_with_object();
     let response = client.send(
-        &Request::new("PUT", "auth", "mismatch")
-            .header("x-amz-content-sha256", &"0".repeat(64))
-            .body("the body"),
+        &Request::new("PUT", "auth", "mismatch").header("x-amz-content-sha256", &"0".repeat(64)).body("the body"),
     );
     response.assert_error(400, "XAmzContentSHA256Mismatch");
     get(&client, "auth", "mismatch").assert_error(404, "NoSuchKey");
@@ -133,7 +136,10 @@ fn payload_hash_mismatch_stores_nothing() {
 #[test]
 fn sigv2_gets_a_clear_answer() {
     let (server, client) = server_with_object();
-    let raw = format!("GET /auth/object HTTP/1.1\r\nhost: {}\r\nauthorization: AWS LKX:c2lnbmF0dXJl\r\nconnection: close\r\n\r\n", server.addr);
+    let raw = format!(
+        "GET /auth/object HTTP/1.1\r\nhost: {}\r\nauthorization: AWS LKX:c2lnbmF0dXJl\r\nconnection: close\r\n\r\n",
+        server.addr
+    );
     let response = send_raw(client.addr, raw.as_bytes(), false);
     response.assert_error(400, "InvalidRequest");
     assert!(response.text().contains("AWS4-HMAC-SHA256") && response.text().contains("s3v4"));
@@ -150,7 +156,9 @@ fn presigned_get_put_and_every_operation() {
     let response = client.send(&Request::new("GET", "auth", "object").auth(Auth::Presigned(300)));
     response.assert_status(200);
     assert_eq!(response.body, b"secret bytes");
-    client.send(&Request::new("PUT", "auth", "via-url").body("put by url").auth(Auth::Presigned(300))).assert_status(200);
+    client
+        .send(&Request::new("PUT", "auth", "via-url").body("put by url").auth(Auth::Presigned(300)))
+        .assert_status(200);
     assert_eq!(get(&client, "auth", "via-url").body, b"put by url");
     client.send(&Request::new("HEAD", "auth", "via-url").auth(Auth::Presigned(300))).assert_status(200);
     client.send(&Request::new("GET", "auth", "").query("list-type", "2").auth(Auth::Presigned(300))).assert_status(200);
@@ -175,7 +183,9 @@ fn presigned_expiry_and_parameter_errors() {
     assert!(expired.xml("Expires").is_some() && expired.xml("ServerTime").is_some());
 
     // Hours old but within X-Amz-Expires: still valid (no skew rule for URLs).
-    client.send(&Request::new("GET", "auth", "object").auth(Auth::Presigned(604_800)).at(now - 3 * 3600)).assert_status(200);
+    client
+        .send(&Request::new("GET", "auth", "object").auth(Auth::Presigned(604_800)).at(now - 3 * 3600))
+        .assert_status(200);
 
     let future = client.send(&Request::new("GET", "auth", "object").auth(Auth::Presigned(60)).at(now + 3600));
     future.assert_error(403, "AccessDenied");
@@ -191,7 +201,8 @@ fn presigned_expiry_and_parameter_errors() {
         ("X-Amz-Expires=60", "X-Amz-Expires=soon", "should be a number"),
         ("X-Amz-Date=", "X-Amz-Dat=", "requires the X-Amz-Algorithm"),
     ] {
-        let raw = format!("GET {} HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n\r\n", target.replace(from, to), client.addr);
+        let raw =
+            format!("GET {} HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n\r\n", target.replace(from, to), client.addr);
         let response = send_raw(client.addr, raw.as_bytes(), false);
         response.assert_error(400, "AuthorizationQueryParametersError");
         assert!(response.text().contains(text), "{}", response.text());
@@ -202,14 +213,22 @@ fn presigned_expiry_and_parameter_errors() {
 fn presigned_url_refuses_unsigned_amz_headers() {
     let (_server, client) = server_with_object();
     let response = client.send(
-        &Request::new("PUT", "auth", "sneaky").body("x").auth(Auth::Presigned(60)).unsigned_header("x-amz-meta-extra", "1"),
+        &Request::new("PUT", "auth", "sneaky")
+            .body("x")
+            .auth(Auth::Presigned(60))
+            .unsigned_header("x-amz-meta-extra", "1"),
     );
     response.assert_error(403, "AccessDenied");
     assert_eq!(response.xml("HeadersNotSigned").as_deref(), Some("x-amz-meta-extra"));
     get(&client, "auth", "sneaky").assert_error(404, "NoSuchKey");
     // Signed into the URL, the same header is fine.
     client
-        .send(&Request::new("PUT", "auth", "signed-meta").body("x").auth(Auth::Presigned(60)).header("x-amz-meta-extra", "1"))
+        .send(
+            &Request::new("PUT", "auth", "signed-meta")
+                .body("x")
+                .auth(Auth::Presigned(60))
+                .header("x-amz-meta-extra", "1"),
+        )
         .assert_status(200);
 }
 

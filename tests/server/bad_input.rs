@@ -18,7 +18,14 @@ fn unknown_methods_and_operations() {
     put(&client, "bad", "k", b"v");
     client.send(&Request::new("PATCH", "bad", "k")).assert_error(405, "MethodNotAllowed");
     client.send(&Request::new("POST", "", "")).assert_error(405, "MethodNotAllowed");
-    for (method, key, sub) in [("GET", "", "policy"), ("PUT", "", "cors"), ("GET", "k", "tagging"), ("GET", "k", "acl"), ("POST", "k", "uploads"), ("GET", "", "uploads")] {
+    for (method, key, sub) in [
+        ("GET", "", "policy"),
+        ("PUT", "", "cors"),
+        ("GET", "k", "tagging"),
+        ("GET", "k", "acl"),
+        ("POST", "k", "uploads"),
+        ("GET", "", "uploads"),
+    ] {
         let response = client.send(&Request::new(method, "bad", key).query(sub, ""));
         response.assert_error(501, "NotImplemented");
     }
@@ -34,9 +41,13 @@ fn broken_paths_and_raw_garbage() {
     send_raw(client.addr, raw.as_bytes(), false).assert_error(400, "InvalidURI");
     let raw = format!("GET /bad/%FF%FE HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n\r\n", server.addr);
     send_raw(client.addr, raw.as_bytes(), false).assert_error(400, "InvalidURI");
-    let raw = format!("GET / HTTP/1.1\r\nhost: {}\r\nauthorization: AWS4-HMAC-SHA256 garbage\r\nconnection: close\r\n\r\n", server.addr);
+    let raw = format!(
+        "GET / HTTP/1.1\r\nhost: {}\r\nauthorization: AWS4-HMAC-SHA256 garbage\r\nconnection: close\r\n\r\n",
+        server.addr
+    );
     send_raw(client.addr, raw.as_bytes(), false).assert_error(400, "AuthorizationHeaderMalformed");
-    let raw = format!("GET / HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer xyz\r\nconnection: close\r\n\r\n", server.addr);
+    let raw =
+        format!("GET / HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer xyz\r\nconnection: close\r\n\r\n", server.addr);
     send_raw(client.addr, raw.as_bytes(), false).assert_error(400, "InvalidArgument");
     // The server still answers after all of that.
     client.send(&Request::new("GET", "", "")).assert_status(200);

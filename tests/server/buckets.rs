@@ -26,7 +26,9 @@ fn create_list_head_locate_delete() {
 
     let location = client.send(&Request::new("GET", "alpha", "").query("location", ""));
     location.assert_status(200);
-    assert!(location.text().contains("<LocationConstraint xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"></LocationConstraint>"));
+    assert!(location
+        .text()
+        .contains("<LocationConstraint xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"></LocationConstraint>"));
     let versioning = client.send(&Request::new("GET", "alpha", "").query("versioning", ""));
     versioning.assert_status(200);
     assert!(versioning.text().contains("VersioningConfiguration"));
@@ -57,9 +59,14 @@ fn create_errors() {
     }
     let long = "a".repeat(64);
     client.send(&Request::new("PUT", &long, "")).assert_error(400, "InvalidBucketName");
-    client.send(&Request::new("PUT", "xmlbad", "").body("<CreateBucketConfiguration>")).assert_error(400, "MalformedXML");
-    let other_region = "<CreateBucketConfiguration><LocationConstraint>eu-west-1</LocationConstraint></CreateBucketConfiguration>";
-    client.send(&Request::new("PUT", "elsewhere", "").body(other_region)).assert_error(400, "IllegalLocationConstraintException");
+    client
+        .send(&Request::new("PUT", "xmlbad", "").body("<CreateBucketConfiguration>"))
+        .assert_error(400, "MalformedXML");
+    let other_region =
+        "<CreateBucketConfiguration><LocationConstraint>eu-west-1</LocationConstraint></CreateBucketConfiguration>";
+    client
+        .send(&Request::new("PUT", "elsewhere", "").body(other_region))
+        .assert_error(400, "IllegalLocationConstraintException");
     let list = client.send(&Request::new("GET", "", ""));
     assert_eq!(list.xml_all("Name"), ["taken"]);
 }

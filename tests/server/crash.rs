@@ -84,7 +84,10 @@ fn acknowledged_writes_survive_sigkill() {
                                 *next += 1;
                                 *next
                             };
-                            (Request::new("PUT", "crash", &format!("key{key}")).body(body_of(key, version)), Some(version))
+                            (
+                                Request::new("PUT", "crash", &format!("key{key}")).body(body_of(key, version)),
+                                Some(version),
+                            )
                         };
                         // In doubt until acknowledged.
                         allowed.lock().unwrap().get_mut(&key).unwrap().insert(outcome);

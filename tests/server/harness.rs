@@ -21,7 +21,10 @@ pub fn unique_dir(label: &str) -> PathBuf {
 }
 
 pub fn test_credentials() -> Credentials {
-    Credentials { access_key: "LKTESTROOTKEY0000001".into(), secret_key: "test/secret+key/for/larder/integration00".into() }
+    Credentials {
+        access_key: "LKTESTROOTKEY0000001".into(),
+        secret_key: "test/secret+key/for/larder/integration00".into(),
+    }
 }
 
 pub struct TestServer {
@@ -72,11 +75,7 @@ impl TestServer {
     }
 
     pub fn client(&self) -> Client {
-        Client {
-            addr: self.addr,
-            credentials: self.credentials.clone(),
-            region: self.region.clone(),
-        }
+        Client { addr: self.addr, credentials: self.credentials.clone(), region: self.region.clone() }
     }
 }
 
@@ -234,12 +233,7 @@ impl Response {
     /// Asserts an S3 error: status and code.
     #[track_caller]
     pub fn assert_error(&self, status: u16, code: &str) {
-        assert_eq!(
-            (self.status, self.code().as_deref()),
-            (status, Some(code)),
-            "body: {}",
-            self.text()
-        );
+        assert_eq!((self.status, self.code().as_deref()), (status, Some(code)), "body: {}", self.text());
         assert_eq!(self.header("x-amz-request-id"), self.xml("RequestId").as_deref(), "request ids must agree");
     }
 
@@ -270,7 +264,10 @@ impl Client {
         let mut signed = HeaderMap::new();
         signed.insert("host", HeaderValue::from_str(&host).unwrap());
         for (name, value) in &request.headers {
-            signed.append(HeaderName::from_bytes(name.as_bytes()).unwrap(), HeaderValue::from_bytes(value.as_bytes()).unwrap());
+            signed.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_bytes(value.as_bytes()).unwrap(),
+            );
         }
         let mut extra: Vec<(String, String)> = Vec::new();
         let query_string = match &request.auth {
@@ -319,7 +316,11 @@ impl Client {
         for (name, value) in extra.iter().chain(request.unsigned_headers.iter()) {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
-        let has_length = request.headers.iter().chain(request.unsigned_headers.iter()).any(|(n, _)| n == "content-length" || n == "transfer-encoding");
+        let has_length = request
+            .headers
+            .iter()
+            .chain(request.unsigned_headers.iter())
+            .any(|(n, _)| n == "content-length" || n == "transfer-encoding");
         if !has_length && (!request.body.is_empty() || matches!(request.method.as_str(), "PUT" | "POST")) {
             head.push_str(&format!("content-length: {}\r\n", request.body.len()));
         }
@@ -349,7 +350,9 @@ fn unescape(text: &str) -> String {
 fn encode_query(query: &[sigv4::QueryParam]) -> String {
     query
         .iter()
-        .map(|p| format!("{}={}", sigv4::uri_encode(p.name.as_bytes(), false), sigv4::uri_encode(p.value.as_bytes(), false)))
+        .map(|p| {
+            format!("{}={}", sigv4::uri_encode(p.name.as_bytes(), false), sigv4::uri_encode(p.value.as_bytes(), false))
+        })
         .collect::<Vec<_>>()
         .join("&")
 }
@@ -367,7 +370,10 @@ pub fn send_raw(addr: SocketAddr, bytes: &[u8], head_request: bool) -> Response 
 }
 
 pub fn parse_response(raw: &[u8], head_request: bool) -> Response {
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or_else(|| panic!("no response head in {:?}", String::from_utf8_lossy(raw)));
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no response head in {:?}", String::from_utf8_lossy(raw)));
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head.split("\r\n");
     let status: u16 = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
@@ -392,7 +398,9 @@ fn decode_chunked(mut input: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     loop {
         let Some(line_end) = input.windows(2).position(|w| w == b"\r\n") else { break };
-        let size = usize::from_str_radix(String::from_utf8_lossy(&input[..line_end]).split(';').next().unwrap().trim(), 16).unwrap_or(0);
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&input[..line_end]).split(';').next().unwrap().trim(), 16)
+                .unwrap_or(0);
         input = &input[line_end + 2..];
         if size == 0 || input.len() < size {
             break;

@@ -43,7 +43,8 @@ fn delimiter_and_prefix() {
 
 #[test]
 fn v2_pages_through_keys_and_prefixes() {
-    let keys: Vec<String> = (0..60).map(|i| if i % 3 == 0 { format!("dir{i:02}/x") } else { format!("key{i:02}") }).collect();
+    let keys: Vec<String> =
+        (0..60).map(|i| if i % 3 == 0 { format!("dir{i:02}/x") } else { format!("key{i:02}") }).collect();
     let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
     let (_server, client) = setup(&refs);
     let mut seen = Vec::new();
@@ -69,7 +70,8 @@ fn v2_pages_through_keys_and_prefixes() {
         }
     }
     seen.sort();
-    let mut expected: Vec<String> = keys.iter().map(|k| if k.starts_with("dir") { k.replace("x", "") } else { k.clone() }).collect();
+    let mut expected: Vec<String> =
+        keys.iter().map(|k| if k.starts_with("dir") { k.replace("x", "") } else { k.clone() }).collect();
     expected.sort();
     assert_eq!(seen, expected);
     assert_eq!(pages, 9);
@@ -111,9 +113,7 @@ fn max_keys_rules() {
     client
         .send(&Request::new("GET", "list", "").query("list-type", "2").query("continuation-token", "!!!"))
         .assert_error(400, "InvalidArgument");
-    client
-        .send(&Request::new("GET", "list", "").query("encoding-type", "base64"))
-        .assert_error(400, "InvalidArgument");
+    client.send(&Request::new("GET", "list", "").query("encoding-type", "base64")).assert_error(400, "InvalidArgument");
 }
 
 #[test]

@@ -98,7 +98,18 @@ fn overwrite_replaces_bytes_and_metadata() {
 fn keys_of_any_utf8() {
     let (_server, client) = setup();
     let long = "k".repeat(1024);
-    let keys = ["with space", "plus+sign", "per%cent", "../dots/../x", "a//b", "ሴ unicode/ü/😀", "trailing/", "q?uestion#hash", "tab\there", long.as_str()];
+    let keys = [
+        "with space",
+        "plus+sign",
+        "per%cent",
+        "../dots/../x",
+        "a//b",
+        "ሴ unicode/ü/😀",
+        "trailing/",
+        "q?uestion#hash",
+        "tab\there",
+        long.as_str(),
+    ];
     for (i, key) in keys.iter().enumerate() {
         let body = format!("body {i}");
         put(&client, "objects", key, body.as_bytes());
@@ -117,7 +128,9 @@ fn ranges() {
     let (_server, client) = setup();
     let body = pattern(1000, 7);
     put(&client, "objects", "r", &body);
-    for (range, start, end) in [("bytes=0-9", 0, 9), ("bytes=990-", 990, 999), ("bytes=-10", 990, 999), ("bytes=500-5000", 500, 999)] {
+    for (range, start, end) in
+        [("bytes=0-9", 0, 9), ("bytes=990-", 990, 999), ("bytes=-10", 990, 999), ("bytes=500-5000", 500, 999)]
+    {
         let response = client.send(&Request::new("GET", "objects", "r").header("range", range));
         response.assert_status(206);
         assert_eq!(response.body, &body[start..=end], "{range}");
@@ -168,10 +181,13 @@ fn conditional_requests() {
         }
     }
     // If-Match that holds wins over a failing If-Unmodified-Since (RFC 7232).
-    let response = client.send(&Request::new("GET", "objects", "c").header("if-match", &etag).header("if-unmodified-since", &past));
+    let response = client
+        .send(&Request::new("GET", "objects", "c").header("if-match", &etag).header("if-unmodified-since", &past));
     response.assert_status(200);
     // If-None-Match that fails wins over If-Modified-Since.
-    let response = client.send(&Request::new("GET", "objects", "c").header("if-none-match", "\"x\"").header("if-modified-since", &future));
+    let response = client.send(
+        &Request::new("GET", "objects", "c").header("if-none-match", "\"x\"").header("if-modified-since", &future),
+    );
     response.assert_status(200);
 }
 
@@ -247,7 +263,8 @@ fn checksum_headers_verified_stored_and_returned() {
             wrong = hasher_of(algorithm, b"yet another");
         }
         let bad_key = format!("bad-{}", algorithm.name());
-        let response = client.send(&Request::new("PUT", "objects", &bad_key).header(algorithm.header_name(), &wrong).body(body.clone()));
+        let response = client
+            .send(&Request::new("PUT", "objects", &bad_key).header(algorithm.header_name(), &wrong).body(body.clone()));
         response.assert_error(400, "BadDigest");
         assert!(response.text().contains(algorithm.name()));
         get(&client, "objects", &bad_key).assert_error(404, "NoSuchKey");
@@ -256,7 +273,12 @@ fn checksum_headers_verified_stored_and_returned() {
         .send(&Request::new("PUT", "objects", "bad").header("x-amz-checksum-crc32", "!!").body("x"))
         .assert_error(400, "InvalidRequest");
     client
-        .send(&Request::new("PUT", "objects", "bad").header("x-amz-checksum-crc32", "AAAAAA==").header("x-amz-checksum-sha1", "AAAAAAAAAAAAAAAAAAAAAAAAAAA=").body("x"))
+        .send(
+            &Request::new("PUT", "objects", "bad")
+                .header("x-amz-checksum-crc32", "AAAAAA==")
+                .header("x-amz-checksum-sha1", "AAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+                .body("x"),
+        )
         .assert_error(400, "InvalidRequest");
     assert!(std::fs::read_dir(server.dir.join("tmp")).unwrap().next().is_none(), "no temp file left");
 }
@@ -271,10 +293,16 @@ fn hasher_of(algorithm: larder::checksum::ChecksumAlgorithm, data: &[u8]) -> Str
 fn copy_object_copy_and_replace() {
     let (_server, client) = setup();
     client
-        .send(&Request::new("PUT", "objects", "src key").header("content-type", "text/plain").header("x-amz-meta-a", "1").body("copy me"))
+        .send(
+            &Request::new("PUT", "objects", "src key")
+                .header("content-type", "text/plain")
+                .header("x-amz-meta-a", "1")
+                .body("copy me"),
+        )
         .assert_status(200);
     create_bucket(&client, "other");
-    let response = client.send(&Request::new("PUT", "other", "copied").header("x-amz-copy-source", "/objects/src%20key"));
+    let response =
+        client.send(&Request::new("PUT", "other", "copied").header("x-amz-copy-source", "/objects/src%20key"));
     response.assert_status(200);
     assert_eq!(response.xml("ETag").as_deref(), Some(format!("\"{}\"", md5_hex(b"copy me")).as_str()));
     let got = get(&client, "other", "copied");
@@ -300,15 +328,31 @@ fn copy_object_copy_and_replace() {
         .send(&Request::new("PUT", "objects", "src key").header("x-amz-copy-source", "objects/src%20key"))
         .assert_error(400, "InvalidRequest");
     client
-        .send(&Request::new("PUT", "objects", "src key").header("x-amz-copy-source", "objects/src%20key").header("x-amz-metadata-directive", "REPLACE"))
+        .send(
+            &Request::new("PUT", "objects", "src key")
+                .header("x-amz-copy-source", "objects/src%20key")
+                .header("x-amz-metadata-directive", "REPLACE"),
+        )
         .assert_status(200);
-    client.send(&Request::new("PUT", "objects", "x").header("x-amz-copy-source", "objects/missing")).assert_error(404, "NoSuchKey");
-    client.send(&Request::new("PUT", "objects", "x").header("x-amz-copy-source", "nobucket")).assert_error(400, "InvalidArgument");
     client
-        .send(&Request::new("PUT", "objects", "x").header("x-amz-copy-source", "objects/src%20key").header("x-amz-copy-source-if-match", "\"nope\""))
+        .send(&Request::new("PUT", "objects", "x").header("x-amz-copy-source", "objects/missing"))
+        .assert_error(404, "NoSuchKey");
+    client
+        .send(&Request::new("PUT", "objects", "x").header("x-amz-copy-source", "nobucket"))
+        .assert_error(400, "InvalidArgument");
+    client
+        .send(
+            &Request::new("PUT", "objects", "x")
+                .header("x-amz-copy-source", "objects/src%20key")
+                .header("x-amz-copy-source-if-match", "\"nope\""),
+        )
         .assert_error(412, "PreconditionFailed");
     client
-        .send(&Request::new("PUT", "objects", "x").header("x-amz-copy-source", "objects/src%20key").header("x-amz-metadata-directive", "MOVE"))
+        .send(
+            &Request::new("PUT", "objects", "x")
+                .header("x-amz-copy-source", "objects/src%20key")
+                .header("x-amz-metadata-directive", "MOVE"),
+        )
         .assert_error(400, "InvalidArgument");
 }
 
@@ -361,12 +405,22 @@ fn delete_objects_quiet_verbose_and_limits() {
         .send(&Request::new("POST", "objects", "").query("delete", "").body(doc.as_bytes().to_vec()))
         .assert_error(400, "InvalidRequest");
     client
-        .send(&Request::new("POST", "objects", "").query("delete", "").header("content-md5", &md5_base64(b"x")).body(doc.as_bytes().to_vec()))
+        .send(
+            &Request::new("POST", "objects", "")
+                .query("delete", "")
+                .header("content-md5", &md5_base64(b"x"))
+                .body(doc.as_bytes().to_vec()),
+        )
         .assert_error(400, "BadDigest");
     // boto3 >= 1.36 sends a CRC32 instead of Content-MD5.
     let crc = hasher_of(larder::checksum::ChecksumAlgorithm::Crc32, doc.as_bytes());
     client
-        .send(&Request::new("POST", "objects", "").query("delete", "").header("x-amz-checksum-crc32", &crc).body(doc.as_bytes().to_vec()))
+        .send(
+            &Request::new("POST", "objects", "")
+                .query("delete", "")
+                .header("x-amz-checksum-crc32", &crc)
+                .body(doc.as_bytes().to_vec()),
+        )
         .assert_status(200);
     delete_objects(&client, "no-such-bucket", &doc).assert_error(404, "NoSuchBucket");
 }
@@ -401,5 +455,7 @@ fn version_id_null_is_the_object() {
     let response = client.send(&Request::new("GET", "objects", "v").query("versionId", "null"));
     response.assert_status(200);
     assert!(response.header("x-amz-version-id").is_none());
-    client.send(&Request::new("GET", "objects", "v").query("versionId", "3HL4kqtJlcpXroDTDmJ")).assert_error(400, "InvalidArgument");
+    client
+        .send(&Request::new("GET", "objects", "v").query("versionId", "3HL4kqtJlcpXroDTDmJ"))
+        .assert_error(400, "InvalidArgument");
 }

@@ -10,7 +10,9 @@ fn objects_survive_a_restart() {
     let client = server.client();
     create_bucket(&client, "persist");
     let body = pattern(200_000, 5);
-    client.send(&Request::new("PUT", "persist", "kept").header("x-amz-meta-m", "v").body(body.clone())).assert_status(200);
+    client
+        .send(&Request::new("PUT", "persist", "kept").header("x-amz-meta-m", "v").body(body.clone()))
+        .assert_status(200);
     put(&client, "persist", "replaced", b"old");
     put(&client, "persist", "replaced", b"new");
     let dir = server.stop();

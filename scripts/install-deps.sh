@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what larder's tests need and the machine lacks: Debian's cross
+# toolchains, qemu-user and rclone; the Rust targets and components; a
+# Python venv (.venv) with boto3, the AWS CLI and pytest. Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v rclone >/dev/null || missing+=(rclone)
+command -v qemu-aarch64 >/dev/null && command -v qemu-arm >/dev/null || missing+=(qemu-user)
+command -v aarch64-linux-gnu-gcc >/dev/null || missing+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
+command -v arm-linux-gnueabihf-gcc >/dev/null || missing+=(gcc-arm-linux-gnueabihf libc6-dev-armhf-cross)
+python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing: ${missing[*]}"
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+installed_targets=$(rustup target list --installed)
+for target in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf; do
+    grep -qx "$target" <<<"$installed_targets" || rustup target add "$target"
+done
+installed_components=$(rustup component list --installed)
+for component in rustfmt clippy; do
+    grep -q "^$component" <<<"$installed_components" || rustup component add "$component"
+done
+
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+stamp=.venv/.requirements-installed
+if [ ! -f "$stamp" ] || [ tests/compat/requirements.txt -nt "$stamp" ]; then
+    .venv/bin/pip install -q --disable-pip-version-check -r tests/compat/requirements.txt
+    touch "$stamp"
+fi

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# larder's whole test suite: unit and integration tests, the real-client
+# compatibility suite (boto3, AWS CLI, rclone), and the unit tests built
+# for aarch64 and armv7 and run under qemu-user.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+scripts/install-deps.sh
+
+echo "== unit and integration tests"
+cargo test --all-targets
+
+echo "== compatibility suite: boto3, AWS CLI, rclone against the real server"
+cargo build --bin larder
+LARDER_BIN="$PWD/target/debug/larder" .venv/bin/python -m pytest tests/compat -q -p no:cacheprovider
+
+for target in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf; do
+    echo "== unit tests for $target under qemu-user"
+    cargo test --lib --target "$target"
+done
