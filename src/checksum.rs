@@ -52,7 +52,7 @@ impl ChecksumAlgorithm {
     }
 
     /// Digest length in bytes.
-    pub fn len(self) -> usize {
+    pub fn digest_len(self) -> usize {
         match self {
             ChecksumAlgorithm::Crc32 | ChecksumAlgorithm::Crc32c => 4,
             ChecksumAlgorithm::Crc64Nvme => 8,
@@ -88,7 +88,7 @@ impl Checksum {
     /// the right length.
     pub fn from_base64(algorithm: ChecksumAlgorithm, text: &str) -> Option<Checksum> {
         let digest = BASE64.decode(text.trim()).ok()?;
-        (digest.len() == algorithm.len()).then_some(Checksum { algorithm, digest })
+        (digest.len() == algorithm.digest_len()).then_some(Checksum { algorithm, digest })
     }
 
     pub fn to_base64(&self) -> String {

@@ -21,7 +21,7 @@ pub fn authenticate(
     };
     let auth = match sigv4::parse(&request)? {
         Authentication::Anonymous => return Ok((Principal::Anonymous, None)),
-        Authentication::V4(auth) => auth,
+        Authentication::V4(auth) => *auth,
     };
     auth.check_scope(region)?;
     let key = keyring.signing_key(&auth.access_key, &auth.scope)?;

@@ -43,7 +43,7 @@ pub struct Request<'a> {
 #[derive(Debug)]
 pub enum Authentication {
     Anonymous,
-    V4(ParsedAuth),
+    V4(Box<ParsedAuth>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,10 +132,10 @@ pub fn parse(request: &Request<'_>) -> Result<Authentication, SigError> {
     let param = |name: &str| request.query.iter().find(|p| p.name == name).map(|p| p.value.as_str());
     if let Some(header) = request.headers.get(http::header::AUTHORIZATION) {
         let header = header.to_str().map_err(|_| SigError::UnsupportedAuthorization)?;
-        return parse_authorization_header(header, request).map(Authentication::V4);
+        return parse_authorization_header(header, request).map(|auth| Authentication::V4(Box::new(auth)));
     }
     if param("X-Amz-Algorithm").is_some() || param("X-Amz-Credential").is_some() || param("X-Amz-Signature").is_some() {
-        return parse_presigned(&param).map(Authentication::V4);
+        return parse_presigned(&param).map(|auth| Authentication::V4(Box::new(auth)));
     }
     if param("AWSAccessKeyId").is_some() && param("Signature").is_some() {
         return Err(SigError::SigV2);

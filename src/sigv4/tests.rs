@@ -119,7 +119,7 @@ fn parsed(request: &RawRequest, kind: AuthKind) -> ParsedAuth {
     match parse(&request.as_request()) {
         Ok(Authentication::V4(auth)) => {
             assert_eq!(auth.kind, kind);
-            auth
+            *auth
         }
         other => panic!("expected a V4 signature, got {other:?}"),
     }

@@ -77,7 +77,7 @@ mod tests {
             thread.join().unwrap();
         }
         let flushes = flushes.load(Ordering::SeqCst);
-        assert!(flushes >= 20 && flushes < 320, "{flushes} flushes for 320 commits");
+        assert!((20..320).contains(&flushes), "{flushes} flushes for 320 commits");
     }
 
     #[test]

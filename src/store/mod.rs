@@ -446,7 +446,7 @@ struct CommitRequest {
 
 enum UploadMessage {
     Data(Bytes),
-    Commit(CommitRequest),
+    Commit(Box<CommitRequest>),
 }
 
 /// An upload in progress. Dropping it without [`Upload::commit`] abandons
@@ -477,7 +477,7 @@ impl Upload {
     pub async fn commit(self, meta: ObjectMeta, expected: ExpectedDigests) -> Result<ObjectRecord, StoreError> {
         let (reply, answer) = oneshot::channel();
         let request = CommitRequest { meta, expected, reply };
-        if self.sender.send(UploadMessage::Commit(request)).await.is_err() {
+        if self.sender.send(UploadMessage::Commit(Box::new(request))).await.is_err() {
             return Err(self.failed());
         }
         answer.await.unwrap_or_else(|_| Err(self.failed()))
@@ -545,7 +545,7 @@ impl UploadJob {
                     received.size += chunk.len() as u64;
                     received.file.write_all(&chunk)?;
                 }
-                UploadMessage::Commit(request) => return Ok(Some((received, request))),
+                UploadMessage::Commit(request) => return Ok(Some((received, *request))),
             }
         }
         Ok(None)
@@ -606,5 +606,106 @@ impl UploadJob {
         };
         inner.commit_index()?;
         Ok((record, replaced))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(dir: &Path) -> StoreConfig {
+        StoreConfig { data_dir: dir.to_path_buf(), durability: Durability::Full, index_cache_bytes: 4 << 20 }
+    }
+
+    async fn put(store: &Store, key: &str, body: &[u8]) -> ObjectRecord {
+        let mut upload = store.begin_upload("bucket", key, DigestSet::default()).await.unwrap();
+        for chunk in body.chunks(1000) {
+            upload.write(Bytes::copy_from_slice(chunk)).await.unwrap();
+        }
+        upload.commit(ObjectMeta::default(), ExpectedDigests::default()).await.unwrap()
+    }
+
+    async fn read(store: &Store, key: &str) -> Vec<u8> {
+        let (record, file) = store.open_object("bucket", key).await.unwrap();
+        let mut chunks = file.stream(0, record.size);
+        let mut out = Vec::new();
+        while let Some(chunk) = chunks.recv().await {
+            out.extend_from_slice(&chunk.unwrap());
+        }
+        out
+    }
+
+    /// The whole store on this target (run under qemu for ARM): sled, blob
+    /// files, the commit protocol, reopening and the startup sweep.
+    #[test]
+    fn store_round_trip_and_reopen() {
+        let dir = std::env::temp_dir().join(format!("larder-store-test-{}", BlobId::random().to_hex()));
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        runtime.block_on(async {
+            let store = Store::open(&config(&dir)).unwrap();
+            assert!(matches!(Store::open(&config(&dir)), Err(StoreError::Locked(_))));
+            store.create_bucket("bucket").await.unwrap();
+            assert!(matches!(store.create_bucket("bucket").await, Err(StoreError::BucketAlreadyOwnedByYou)));
+            let body: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+            let record = put(&store, "a/key", &body).await;
+            assert_eq!(record.size, body.len() as u64);
+            put(&store, "b", b"first").await;
+            put(&store, "b", b"second").await;
+            assert_eq!(read(&store, "a/key").await, body);
+            assert_eq!(read(&store, "b").await, b"second");
+            let listed = store.list_objects("bucket", "", None, 10).await.unwrap();
+            assert_eq!(listed.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), ["a/key", "b"]);
+            let after = store.list_objects("bucket", "", Some(b"a/key".to_vec()), 10).await.unwrap();
+            assert_eq!(after.len(), 1);
+            assert!(matches!(store.delete_bucket("bucket").await, Err(StoreError::BucketNotEmpty)));
+
+            // A digest mismatch stores nothing.
+            let mut upload = store.begin_upload("bucket", "bad", DigestSet::default()).await.unwrap();
+            upload.write(Bytes::from_static(b"data")).await.unwrap();
+            let expected = ExpectedDigests { md5: Some([0; 16]), ..ExpectedDigests::default() };
+            assert!(matches!(
+                upload.commit(ObjectMeta::default(), expected).await,
+                Err(StoreError::DigestMismatch(DigestKind::Md5))
+            ));
+            assert!(matches!(store.head_object("bucket", "bad").await, Err(StoreError::NoSuchKey)));
+            // An abandoned upload leaves no temporary file.
+            let mut upload = store.begin_upload("bucket", "abandoned", DigestSet::default()).await.unwrap();
+            upload.write(Bytes::from_static(b"partial")).await.unwrap();
+            drop(upload);
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            assert_eq!(fs::read_dir(dir.join("tmp")).unwrap().count(), 0);
+            store.close().unwrap();
+        });
+        drop(runtime);
+
+        // An orphan blob (renamed, never indexed) goes at the next unclean start.
+        let orphan = Layout::new(&dir).blob_path(BlobId::random());
+        let record = ObjectRecord {
+            blob: BlobId::random(),
+            size: 1,
+            etag: String::new(),
+            last_modified: 0,
+            sequence: 0,
+            checksum: None,
+            meta: ObjectMeta::default(),
+        };
+        fs::create_dir_all(orphan.parent().unwrap()).unwrap();
+        let mut file = File::create(&orphan).unwrap();
+        file.write_all(b"x").unwrap();
+        blob::append_footer(&mut file, &record::encode_footer("bucket", "never-indexed", &record)).unwrap();
+        fs::remove_file(dir.join(CLEAN_SHUTDOWN_MARKER)).unwrap();
+
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let store = Store::open(&config(&dir)).unwrap();
+            assert!(!orphan.exists(), "the sweep removes unreferenced blobs");
+            assert_eq!(read(&store, "b").await, b"second");
+            assert_eq!(store.bucket("bucket").await.unwrap().objects, 2);
+            store.delete_object("bucket", "a/key").await.unwrap();
+            store.delete_object("bucket", "b").await.unwrap();
+            store.delete_bucket("bucket").await.unwrap();
+            assert!(store.list_buckets().await.unwrap().is_empty());
+        });
+        fs::remove_dir_all(&dir).unwrap();
     }
 }

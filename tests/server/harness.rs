@@ -396,8 +396,7 @@ pub fn parse_response(raw: &[u8], head_request: bool) -> Response {
 
 fn decode_chunked(mut input: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    loop {
-        let Some(line_end) = input.windows(2).position(|w| w == b"\r\n") else { break };
+    while let Some(line_end) = input.windows(2).position(|w| w == b"\r\n") {
         let size =
             usize::from_str_radix(String::from_utf8_lossy(&input[..line_end]).split(';').next().unwrap().trim(), 16)
                 .unwrap_or(0);
