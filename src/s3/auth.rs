@@ -2,17 +2,20 @@
 //! checked in S3's order (shape, scope, key, time, signature).
 
 use crate::iam::{Keyring, Principal};
-use crate::sigv4::{self, Authentication, ParsedAuth};
+use crate::sigv4::{self, Authentication, ParsedAuth, SigningKey};
 use crate::timefmt;
 
 use super::error::S3Error;
 use super::RequestContext;
 
-pub fn authenticate(
-    keyring: &Keyring,
-    region: &str,
-    context: &RequestContext,
-) -> Result<(Principal, Option<ParsedAuth>), S3Error> {
+/// Who sent a request, and the signature and key that proved it.
+pub struct Authenticated {
+    pub principal: Principal,
+    pub auth: Option<ParsedAuth>,
+    pub signing_key: Option<SigningKey>,
+}
+
+pub fn authenticate(keyring: &Keyring, region: &str, context: &RequestContext) -> Result<Authenticated, S3Error> {
     let request = sigv4::Request {
         method: context.method.as_str(),
         path: context.path.as_bytes(),
@@ -20,12 +23,14 @@ pub fn authenticate(
         headers: &context.headers,
     };
     let auth = match sigv4::parse(&request)? {
-        Authentication::Anonymous => return Ok((Principal::Anonymous, None)),
+        Authentication::Anonymous => {
+            return Ok(Authenticated { principal: Principal::Anonymous, auth: None, signing_key: None })
+        }
         Authentication::V4(auth) => *auth,
     };
     auth.check_scope(region)?;
     let key = keyring.signing_key(&auth.access_key, &auth.scope)?;
     auth.check_time(timefmt::now())?;
     sigv4::verify(&auth, &request, &key)?;
-    Ok((Principal::Key(auth.access_key.clone()), Some(auth)))
+    Ok(Authenticated { principal: Principal::Key(auth.access_key.clone()), auth: Some(auth), signing_key: Some(key) })
 }

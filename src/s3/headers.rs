@@ -25,6 +25,17 @@ fn header_text(value: &HeaderValue) -> String {
     String::from_utf8_lossy(value.as_bytes()).into_owned()
 }
 
+/// Content-Encoding without the `aws-chunked` token, which describes only
+/// how this request's body was framed.
+fn without_aws_chunked(value: &str) -> Option<String> {
+    let kept: Vec<&str> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|token| !token.is_empty() && !token.eq_ignore_ascii_case("aws-chunked"))
+        .collect();
+    (!kept.is_empty()).then(|| kept.join(","))
+}
+
 /// The stored headers of a new object: the standard ones and `x-amz-meta-*`.
 pub fn object_meta(headers: &HeaderMap) -> Result<ObjectMeta, S3Error> {
     let text = |name: &str| headers.get(name).map(header_text);
@@ -48,7 +59,7 @@ pub fn object_meta(headers: &HeaderMap) -> Result<ObjectMeta, S3Error> {
     }
     Ok(ObjectMeta {
         content_type: text("content-type"),
-        content_encoding: text("content-encoding"),
+        content_encoding: text("content-encoding").and_then(|value| without_aws_chunked(&value)),
         content_disposition: text("content-disposition"),
         content_language: text("content-language"),
         cache_control: text("cache-control"),

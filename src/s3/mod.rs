@@ -6,11 +6,13 @@
 mod auth;
 mod body;
 mod bucket;
+mod chunked;
 mod delete_objects;
 mod error;
 mod headers;
 mod list;
 mod object;
+mod payload;
 mod router;
 mod xml;
 
@@ -21,7 +23,7 @@ use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use crate::iam::{Keyring, Principal};
-use crate::sigv4::{self, ParsedAuth};
+use crate::sigv4::{self, ParsedAuth, SigningKey};
 use crate::store::Store;
 
 use body::RequestBody;
@@ -61,8 +63,10 @@ pub struct RequestContext {
     pub key: String,
     pub body: RequestBody,
     pub principal: Principal,
-    /// The verified signature, when the request carried one.
+    /// The verified signature, when the request carried one, and the key
+    /// that checked it (aws-chunked bodies go on signing with it).
     pub auth: Option<ParsedAuth>,
+    pub signing_key: Option<SigningKey>,
 }
 
 pub type S3Result = Result<Response<ResponseBody>, S3Error>;
@@ -155,6 +159,7 @@ impl S3 {
             body,
             principal: Principal::Anonymous,
             auth: None,
+            signing_key: None,
         })
     }
 
@@ -165,10 +170,11 @@ impl S3 {
         if matches!(operation, Ok(Operation::Options)) {
             return operation;
         }
-        let (principal, auth) = auth::authenticate(&self.keyring, &self.config.region, context)?;
-        self.keyring.authorize(&principal)?;
-        context.principal = principal;
-        context.auth = auth;
+        let authenticated = auth::authenticate(&self.keyring, &self.config.region, context)?;
+        self.keyring.authorize(&authenticated.principal)?;
+        context.principal = authenticated.principal;
+        context.auth = authenticated.auth;
+        context.signing_key = authenticated.signing_key;
         let operation = operation?;
         if context.key.len() > MAX_KEY_BYTES {
             return Err(S3Error::new("KeyTooLongError", StatusCode::BAD_REQUEST, "Your key is too long")

@@ -5,71 +5,17 @@ use http::{HeaderValue, Response, StatusCode};
 
 use crate::checksum::{ChecksumAlgorithm, DigestSet};
 use crate::sigv4;
-use crate::store::{ExpectedDigests, ObjectRecord, Upload};
+use crate::store::{ExpectedDigests, ObjectRecord};
 use crate::timefmt;
 
-use super::body::{self, incomplete_body, RequestBody};
+use super::body;
 use super::error::S3Error;
 use super::headers::{self, evaluate_conditions, header, parse_range, Condition, RangeRequest};
 use super::xml::XmlWriter;
-use super::{empty_response, xml_response, RequestContext, S3Result, S3};
+use super::{empty_response, payload, xml_response, RequestContext, S3Result, S3};
 
 /// Largest single PUT (and copy source), as S3 allows.
 pub const MAX_OBJECT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
-/// Free space kept in reserve so the index and logs can still grow.
-const FREE_SPACE_RESERVE: u64 = 64 * 1024 * 1024;
-
-/// The body length a PUT declares, checked against S3's limits and the
-/// free space before a byte of the body is read.
-fn declared_length(s3: &S3, context: &RequestContext) -> Result<u64, S3Error> {
-    let is_aws_chunked = header(&context.headers, "content-encoding").is_some_and(|v| v.contains("aws-chunked"))
-        || context.auth.as_ref().and_then(|a| a.content_sha256.as_deref()).is_some_and(|v| v.starts_with("STREAMING-"));
-    if is_aws_chunked {
-        return Err(S3Error::not_implemented().with("Operation", "aws-chunked upload"));
-    }
-    let length =
-        header(&context.headers, "content-length").and_then(|value| value.parse::<u64>().ok()).ok_or_else(|| {
-            S3Error::new(
-                "MissingContentLength",
-                StatusCode::LENGTH_REQUIRED,
-                "You must provide the Content-Length HTTP header.",
-            )
-        })?;
-    if length > MAX_OBJECT_BYTES {
-        return Err(S3Error::new(
-            "EntityTooLarge",
-            StatusCode::BAD_REQUEST,
-            "Your proposed upload exceeds the maximum allowed size",
-        )
-        .with("ProposedSize", length.to_string())
-        .with("MaxSizeAllowed", MAX_OBJECT_BYTES.to_string()));
-    }
-    if length.saturating_add(FREE_SPACE_RESERVE) > s3.store.free_space() {
-        return Err(S3Error::new(
-            "InsufficientStorage",
-            StatusCode::INSUFFICIENT_STORAGE,
-            "There is not enough free space on the server to store this object.",
-        ));
-    }
-    Ok(length)
-}
-
-/// Feeds the request body to an upload, insisting on exactly `length` bytes.
-async fn pump_body(body: &mut RequestBody, upload: &mut Upload, length: u64) -> Result<(), S3Error> {
-    let mut received = 0u64;
-    while let Some(chunk) = body.next_chunk().await? {
-        received += chunk.len() as u64;
-        if received > length {
-            return Err(incomplete_body());
-        }
-        upload.write(chunk).await?;
-    }
-    if received != length {
-        return Err(incomplete_body());
-    }
-    Ok(())
-}
-
 /// Only the null version exists: buckets are not versioned.
 fn check_version_id(context: &RequestContext) -> Result<(), S3Error> {
     match context.query.get("versionId") {
@@ -86,11 +32,12 @@ fn with_checksum_header(builder: http::response::Builder, record: &ObjectRecord)
 }
 
 pub async fn put_object(s3: &S3, context: &mut RequestContext) -> S3Result {
-    let length = declared_length(s3, context)?;
+    let payload = payload::inspect(s3, context, MAX_OBJECT_BYTES)?;
     let meta = headers::object_meta(&context.headers)?;
-    let (expected, store_checksum) = headers::expected_digests(&context.headers, context.auth.as_ref())?;
+    let (mut expected, store_checksum) = headers::expected_digests(&context.headers, context.auth.as_ref())?;
+    let store_checksum = store_checksum.or(payload.trailer_checksum());
     let mut upload = s3.store.begin_upload(&context.bucket, &context.key, expected.digest_set(store_checksum)).await?;
-    pump_body(&mut context.body, &mut upload, length).await?;
+    payload::receive(context, &payload, &mut upload, &mut expected).await?;
     let record = upload.commit(meta, expected).await?;
     with_checksum_header(Response::builder().status(StatusCode::OK), &record)
         .header(http::header::ETAG, format!("\"{}\"", record.etag))

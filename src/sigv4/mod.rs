@@ -8,6 +8,7 @@
 //! [`ParsedAuth::check_time`] and [`verify`].
 
 mod canonical;
+mod chunk;
 mod encode;
 mod sign;
 
@@ -16,6 +17,7 @@ use http::HeaderMap;
 use sha2::Sha256;
 
 pub use canonical::{canonical_request, string_to_sign};
+pub use chunk::ChunkChain;
 pub use encode::{parse_query, percent_decode, uri_encode, BadPercentEncoding, QueryParam};
 pub use sign::{authorization_header, presign_query};
 

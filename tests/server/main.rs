@@ -5,6 +5,7 @@ mod harness;
 mod auth;
 mod bad_input;
 mod buckets;
+mod chunked;
 mod crash;
 mod listing;
 mod objects;
