@@ -217,6 +217,7 @@ impl From<StoreError> for S3Error {
                 StatusCode::CONFLICT,
                 "Your previous request to create the named bucket succeeded and you already own it.",
             ),
+            StoreError::PreconditionFailed => S3Error::precondition_failed("If-Match / If-None-Match"),
             StoreError::BucketNotEmpty => {
                 S3Error::new("BucketNotEmpty", StatusCode::CONFLICT, "The bucket you tried to delete is not empty")
             }

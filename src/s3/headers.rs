@@ -7,7 +7,7 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 
 use crate::checksum::{Checksum, ChecksumAlgorithm};
 use crate::sigv4::ParsedAuth;
-use crate::store::{ExpectedDigests, ObjectMeta, ObjectRecord};
+use crate::store::{ExpectedDigests, ObjectMeta, ObjectRecord, WriteCondition};
 use crate::timefmt;
 
 use super::error::S3Error;
@@ -116,6 +116,19 @@ pub fn expected_digests(
         }
     }
     Ok((expected, requested))
+}
+
+/// `If-None-Match: *` or `If-Match: <etag>` on a write.
+pub fn write_condition(headers: &HeaderMap) -> Result<WriteCondition, S3Error> {
+    match (header(headers, "if-none-match"), header(headers, "if-match")) {
+        (Some(value), _) if value.trim() == "*" => Ok(WriteCondition::Absent),
+        (Some(_), _) => Err(S3Error::not_implemented().with("Header", "If-None-Match")),
+        (None, Some(etag)) => {
+            let etag = etag.trim();
+            Ok(WriteCondition::EtagMatches(etag.strip_prefix("W/").unwrap_or(etag).trim_matches('"').to_string()))
+        }
+        (None, None) => Ok(WriteCondition::None),
+    }
 }
 
 fn etag_matches(list: &str, etag: &str) -> bool {

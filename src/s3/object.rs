@@ -5,7 +5,7 @@ use http::{HeaderValue, Response, StatusCode};
 
 use crate::checksum::{ChecksumAlgorithm, DigestSet};
 use crate::sigv4;
-use crate::store::{ExpectedDigests, ObjectRecord};
+use crate::store::{ExpectedDigests, ObjectRecord, StoreError, WriteCondition};
 use crate::timefmt;
 
 use super::body;
@@ -24,6 +24,25 @@ fn check_version_id(context: &RequestContext) -> Result<(), S3Error> {
     }
 }
 
+/// Fails a conditional write from its head, before the body is read; the
+/// commit checks the condition again, atomically.
+pub async fn check_write_condition(
+    s3: &S3,
+    context: &RequestContext,
+    condition: &WriteCondition,
+) -> Result<(), S3Error> {
+    if *condition == WriteCondition::None {
+        return Ok(());
+    }
+    let current = match s3.store.head_object(&context.bucket, &context.key).await {
+        Ok(record) => Some(record),
+        Err(StoreError::NoSuchKey) => None,
+        Err(error) => return Err(error.into()),
+    };
+    condition.check(current.as_ref())?;
+    Ok(())
+}
+
 fn with_checksum_header(builder: http::response::Builder, record: &ObjectRecord) -> http::response::Builder {
     match &record.checksum {
         Some(checksum) => builder.header(checksum.algorithm.header_name(), checksum.to_base64()),
@@ -33,12 +52,14 @@ fn with_checksum_header(builder: http::response::Builder, record: &ObjectRecord)
 
 pub async fn put_object(s3: &S3, context: &mut RequestContext) -> S3Result {
     let payload = payload::inspect(s3, context, MAX_OBJECT_BYTES)?;
+    let condition = headers::write_condition(&context.headers)?;
+    check_write_condition(s3, context, &condition).await?;
     let meta = headers::object_meta(&context.headers)?;
     let (mut expected, store_checksum) = headers::expected_digests(&context.headers, context.auth.as_ref())?;
     let store_checksum = store_checksum.or(payload.trailer_checksum());
     let mut upload = s3.store.begin_upload(&context.bucket, &context.key, expected.digest_set(store_checksum)).await?;
     payload::receive(context, &payload, &mut upload, &mut expected).await?;
-    let record = upload.commit(meta, expected).await?;
+    let record = upload.commit_if(meta, expected, condition).await?;
     with_checksum_header(Response::builder().status(StatusCode::OK), &record)
         .header(http::header::ETAG, format!("\"{}\"", record.etag))
         .body(body::empty())

@@ -11,6 +11,7 @@ use sled::Transactional;
 
 use super::record::{BlobId, BucketRecord, ObjectRecord};
 use super::StoreError;
+use super::WriteCondition;
 
 pub trait Index: Send + Sync + 'static {
     fn bucket(&self, name: &str) -> Result<Option<BucketRecord>, StoreError>;
@@ -20,9 +21,16 @@ pub trait Index: Send + Sync + 'static {
     /// Fails with NoSuchBucket or BucketNotEmpty.
     fn delete_bucket(&self, name: &str) -> Result<(), StoreError>;
     fn object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, StoreError>;
-    /// Inserts or replaces; the replaced record's blob joins the garbage list
-    /// in the same transaction. Fails with NoSuchBucket.
-    fn put_object(&self, bucket: &str, key: &str, record: &ObjectRecord) -> Result<Option<ObjectRecord>, StoreError>;
+    /// Inserts or replaces if `condition` holds (checked in the same
+    /// transaction); the replaced record's blob joins the garbage list.
+    /// Fails with NoSuchBucket, PreconditionFailed or NoSuchKey.
+    fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        record: &ObjectRecord,
+        condition: &WriteCondition,
+    ) -> Result<Option<ObjectRecord>, StoreError>;
     /// Removes; the blob joins the garbage list. Fails with NoSuchBucket.
     fn delete_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, StoreError>;
     /// Up to `limit` objects whose keys start with `prefix`, in key order,
@@ -143,7 +151,13 @@ impl Index for SledIndex {
         }
     }
 
-    fn put_object(&self, bucket: &str, key: &str, record: &ObjectRecord) -> Result<Option<ObjectRecord>, StoreError> {
+    fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        record: &ObjectRecord,
+        condition: &WriteCondition,
+    ) -> Result<Option<ObjectRecord>, StoreError> {
         let id = object_key(bucket, key.as_bytes());
         let value = record.encode();
         (&self.buckets, &self.objects, &self.garbage)
@@ -151,6 +165,13 @@ impl Index for SledIndex {
                 let Some(bytes) = buckets.get(bucket)? else {
                     return Err(Abort::Abort(StoreError::NoSuchBucket));
                 };
+                if *condition != WriteCondition::None {
+                    let current = match objects.get(id.as_slice())? {
+                        Some(old) => Some(ObjectRecord::decode(&old).map_err(|_| Abort::Abort(corrupt(key)))?),
+                        None => None,
+                    };
+                    condition.check(current.as_ref()).map_err(Abort::Abort)?;
+                }
                 let mut totals = BucketRecord::decode(&bytes).map_err(|_| Abort::Abort(corrupt(bucket)))?;
                 let replaced = match objects.insert(id.as_slice(), value.as_slice())? {
                     Some(old) => {

@@ -38,6 +38,8 @@ pub enum StoreError {
     NoSuchKey,
     BucketAlreadyOwnedByYou,
     BucketNotEmpty,
+    /// A conditional write's condition did not hold.
+    PreconditionFailed,
     /// A digest the client sent did not match the bytes.
     DigestMismatch(DigestKind),
     /// Another server holds the data folder.
@@ -94,6 +96,31 @@ pub struct StoreConfig {
     pub data_dir: PathBuf,
     pub durability: Durability,
     pub index_cache_bytes: u64,
+}
+
+/// A conditional write: S3's `If-None-Match: *` and `If-Match` on PUT.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum WriteCondition {
+    #[default]
+    None,
+    /// Only if no object has the key.
+    Absent,
+    /// Only if the current object has this ETag (unquoted).
+    EtagMatches(String),
+}
+
+impl WriteCondition {
+    /// Checks the condition against the current record.
+    pub fn check(&self, current: Option<&ObjectRecord>) -> Result<(), StoreError> {
+        match (self, current) {
+            (WriteCondition::None, _) => Ok(()),
+            (WriteCondition::Absent, None) => Ok(()),
+            (WriteCondition::Absent, Some(_)) => Err(StoreError::PreconditionFailed),
+            (WriteCondition::EtagMatches(_), None) => Err(StoreError::NoSuchKey),
+            (WriteCondition::EtagMatches(etag), Some(record)) if &record.etag == etag => Ok(()),
+            (WriteCondition::EtagMatches(_), Some(_)) => Err(StoreError::PreconditionFailed),
+        }
+    }
 }
 
 /// What a client said the bytes must hash to.
@@ -441,6 +468,7 @@ impl ObjectFile {
 struct CommitRequest {
     meta: ObjectMeta,
     expected: ExpectedDigests,
+    condition: WriteCondition,
     reply: oneshot::Sender<Result<ObjectRecord, StoreError>>,
 }
 
@@ -475,8 +503,19 @@ impl Upload {
     /// Checks the digests, makes the object durable and visible, and
     /// returns its record. On a digest mismatch nothing is stored.
     pub async fn commit(self, meta: ObjectMeta, expected: ExpectedDigests) -> Result<ObjectRecord, StoreError> {
+        self.commit_if(meta, expected, WriteCondition::None).await
+    }
+
+    /// [`Upload::commit`], if `condition` holds when the index is updated;
+    /// otherwise nothing is stored.
+    pub async fn commit_if(
+        self,
+        meta: ObjectMeta,
+        expected: ExpectedDigests,
+        condition: WriteCondition,
+    ) -> Result<ObjectRecord, StoreError> {
         let (reply, answer) = oneshot::channel();
-        let request = CommitRequest { meta, expected, reply };
+        let request = CommitRequest { meta, expected, condition, reply };
         if self.sender.send(UploadMessage::Commit(Box::new(request))).await.is_err() {
             return Err(self.failed());
         }
@@ -504,19 +543,21 @@ impl UploadJob {
         let id = BlobId::random();
         let tmp = self.inner.layout.tmp_path(id);
         let failure = match self.receive(&tmp, &mut receiver) {
-            Ok(Some((received, request))) => match self.commit(id, &tmp, received, request.meta, request.expected) {
-                Ok((record, replaced)) => {
-                    let _ = request.reply.send(Ok(record));
-                    if let Some(old) = replaced {
-                        self.inner.remove_garbage(old.blob);
+            Ok(Some((received, request))) => {
+                match self.commit(id, &tmp, received, request.meta, request.expected, &request.condition) {
+                    Ok((record, replaced)) => {
+                        let _ = request.reply.send(Ok(record));
+                        if let Some(old) = replaced {
+                            self.inner.remove_garbage(old.blob);
+                        }
+                        return;
                     }
-                    return;
+                    Err(error) => {
+                        let _ = request.reply.send(Err(error));
+                        None
+                    }
                 }
-                Err(error) => {
-                    let _ = request.reply.send(Err(error));
-                    None
-                }
-            },
+            }
             Ok(None) => None,
             Err(error) => Some(error),
         };
@@ -559,6 +600,7 @@ impl UploadJob {
         received: Received,
         meta: ObjectMeta,
         expected: ExpectedDigests,
+        condition: &WriteCondition,
     ) -> Result<(ObjectRecord, Option<ObjectRecord>), StoreError> {
         let inner = &self.inner;
         let digests = received.hasher.finish();
@@ -597,7 +639,7 @@ impl UploadJob {
         blob::create_dir_durably(dir, inner.durable())?;
         fs::rename(tmp, &path)?;
         fsync_dir_if(inner.durable(), dir)?;
-        let replaced = match inner.index.put_object(&self.bucket, &self.key, &record) {
+        let replaced = match inner.index.put_object(&self.bucket, &self.key, &record, condition) {
             Ok(replaced) => replaced,
             Err(error) => {
                 let _ = fs::remove_file(&path);

@@ -6,6 +6,7 @@ mod auth;
 mod bad_input;
 mod buckets;
 mod chunked;
+mod conditional;
 mod crash;
 mod listing;
 mod objects;
