@@ -7,7 +7,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use super::record::{decode_footer, BlobId, ObjectRecord};
+use super::record::{BlobId, Footer};
 
 const MAGIC: &[u8; 8] = b"LARDBLOB";
 const FORMAT_VERSION: u32 = 1;
@@ -100,7 +100,7 @@ pub fn append_footer(file: &mut File, footer: &[u8]) -> io::Result<()> {
 
 /// Reads a blob's footer: `None` if the file is not a whole blob (no magic,
 /// a bad CRC, a record that does not decode).
-pub fn read_footer(path: &Path) -> io::Result<Option<(String, String, ObjectRecord)>> {
+pub fn read_footer(path: &Path) -> io::Result<Option<Footer>> {
     let mut file = File::open(path)?;
     let file_len = file.metadata()?.len();
     if file_len < TRAILER_LEN {
@@ -121,10 +121,8 @@ pub fn read_footer(path: &Path) -> io::Result<Option<(String, String, ObjectReco
     if crc32fast::hash(&footer) != footer_crc {
         return Ok(None);
     }
-    match decode_footer(&footer) {
-        Ok((bucket, key, record)) if record.size == file_len - TRAILER_LEN - footer_len => {
-            Ok(Some((bucket, key, record)))
-        }
+    match Footer::decode(&footer) {
+        Ok(footer) if footer.data_len() == file_len - TRAILER_LEN - footer_len => Ok(Some(footer)),
         _ => Ok(None),
     }
 }
@@ -137,7 +135,7 @@ pub fn create_tmp(path: &Path) -> io::Result<File> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::record::{encode_footer, ObjectMeta};
+    use crate::store::record::{ObjectMeta, ObjectRecord};
 
     #[test]
     fn footer_round_trip_and_damage() {
@@ -152,13 +150,14 @@ mod tests {
             sequence: 2,
             checksum: None,
             meta: ObjectMeta::default(),
+            parts: Vec::new(),
         };
+        let footer = Footer::Object { bucket: "bkt".into(), key: "k".into(), record };
         let mut file = create_tmp(&path).unwrap();
         file.write_all(b"hello").unwrap();
-        append_footer(&mut file, &encode_footer("bkt", "k", &record)).unwrap();
+        append_footer(&mut file, &footer.encode()).unwrap();
         drop(file);
-        let (bucket, key, read) = read_footer(&path).unwrap().unwrap();
-        assert_eq!((bucket.as_str(), key.as_str(), &read), ("bkt", "k", &record));
+        assert_eq!(read_footer(&path).unwrap(), Some(footer));
 
         let mut bytes = fs::read(&path).unwrap();
         bytes[7] ^= 0xff;

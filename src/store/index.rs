@@ -1,6 +1,6 @@
 //! The object index: buckets, objects by `bucket \0 key` (ordered, so a
-//! listing page costs O(page)), and the list of blobs waiting to be
-//! removed. [`Index`] is what the store needs; [`SledIndex`] keeps it in
+//! listing page costs O(page)), multipart uploads and their parts, and the
+//! list of blobs waiting to be removed. [`Index`] is what the store needs; [`SledIndex`] keeps it in
 //! sled. Every method blocks: callers run them on the blocking pool.
 
 use std::ops::Bound;
@@ -9,7 +9,7 @@ use std::path::Path;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
-use super::record::{BlobId, BucketRecord, ObjectRecord};
+use super::record::{BlobId, BucketRecord, CompletedRecord, ObjectRecord, PartRecord, UploadRecord};
 use super::StoreError;
 use super::WriteCondition;
 
@@ -42,6 +42,41 @@ pub trait Index: Send + Sync + 'static {
         after: Option<&[u8]>,
         limit: usize,
     ) -> Result<Vec<(String, ObjectRecord)>, StoreError>;
+    fn create_upload(&self, id: BlobId, record: &UploadRecord) -> Result<(), StoreError>;
+    fn upload(&self, id: BlobId) -> Result<Option<UploadRecord>, StoreError>;
+    /// Uploads of `bucket` under `prefix`, ordered by key then start time,
+    /// after index position `after` (see [`upload_position`]).
+    fn uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, BlobId, UploadRecord)>, StoreError>;
+    /// Uploads started before `before` (Unix seconds).
+    fn uploads_started_before(&self, before: i64) -> Result<Vec<BlobId>, StoreError>;
+    /// Adds or replaces a part; a replaced part's blob joins the garbage
+    /// list. Fails with NoSuchUpload.
+    fn put_part(&self, id: BlobId, number: u32, part: &PartRecord) -> Result<Option<PartRecord>, StoreError>;
+    fn part(&self, id: BlobId, number: u32) -> Result<Option<PartRecord>, StoreError>;
+    /// Parts numbered above `after`, in order.
+    fn parts(&self, id: BlobId, after: u32, limit: usize) -> Result<Vec<(u32, PartRecord)>, StoreError>;
+    /// In one transaction: stores `record` for the upload's bucket and key
+    /// if `condition` holds, forgets the upload and its parts (those not in
+    /// `record` join the garbage list, as does a replaced object's blobs),
+    /// and remembers `completed`. Fails with NoSuchUpload, NoSuchBucket,
+    /// PreconditionFailed.
+    fn complete_upload(
+        &self,
+        id: BlobId,
+        record: &ObjectRecord,
+        completed: &CompletedRecord,
+        condition: &WriteCondition,
+    ) -> Result<Option<ObjectRecord>, StoreError>;
+    /// Forgets an upload; its parts join the garbage list and are returned.
+    fn abort_upload(&self, id: BlobId) -> Result<Vec<BlobId>, StoreError>;
+    fn completed(&self, id: BlobId) -> Result<Option<CompletedRecord>, StoreError>;
+    fn forget_completed_before(&self, before: i64) -> Result<(), StoreError>;
     fn garbage(&self) -> Result<Vec<BlobId>, StoreError>;
     fn forget_garbage(&self, blob: BlobId) -> Result<(), StoreError>;
     /// A number larger than any handed out before, across restarts.
@@ -55,6 +90,30 @@ pub struct SledIndex {
     buckets: sled::Tree,
     objects: sled::Tree,
     garbage: sled::Tree,
+    /// upload id -> UploadRecord
+    uploads: sled::Tree,
+    /// `bucket \0 key \0 created (u64 BE) id` -> upload id, for listings.
+    upload_keys: sled::Tree,
+    /// `upload id, part number (u32 BE)` -> PartRecord
+    parts: sled::Tree,
+    /// upload id -> CompletedRecord
+    completed: sled::Tree,
+}
+
+/// Where an upload sorts in its bucket's listing of uploads.
+pub fn upload_position(bucket: &str, record: &UploadRecord, id: BlobId) -> Vec<u8> {
+    let mut out = object_key(bucket, record.key.as_bytes());
+    out.push(0);
+    out.extend_from_slice(&(record.created as u64).to_be_bytes());
+    out.extend_from_slice(&id.0);
+    out
+}
+
+fn part_key(id: BlobId, number: u32) -> [u8; 20] {
+    let mut out = [0u8; 20];
+    out[..16].copy_from_slice(&id.0);
+    out[16..].copy_from_slice(&number.to_be_bytes());
+    out
 }
 
 fn object_key(bucket: &str, key: &[u8]) -> Vec<u8> {
@@ -94,6 +153,10 @@ impl SledIndex {
             buckets: db.open_tree("buckets").map_err(from_sled)?,
             objects: db.open_tree("objects").map_err(from_sled)?,
             garbage: db.open_tree("garbage").map_err(from_sled)?,
+            uploads: db.open_tree("uploads").map_err(from_sled)?,
+            upload_keys: db.open_tree("upload_keys").map_err(from_sled)?,
+            parts: db.open_tree("parts").map_err(from_sled)?,
+            completed: db.open_tree("completed").map_err(from_sled)?,
             db,
         })
     }
@@ -176,7 +239,9 @@ impl Index for SledIndex {
                 let replaced = match objects.insert(id.as_slice(), value.as_slice())? {
                     Some(old) => {
                         let old = ObjectRecord::decode(&old).map_err(|_| Abort::Abort(corrupt(key)))?;
-                        garbage.insert(&old.blob.0[..], &[][..])?;
+                        for blob in old.blobs() {
+                            garbage.insert(&blob.0[..], &[][..])?;
+                        }
                         totals.objects -= 1;
                         totals.bytes = totals.bytes.saturating_sub(old.size);
                         Some(old)
@@ -206,7 +271,9 @@ impl Index for SledIndex {
                 totals.objects = totals.objects.saturating_sub(1);
                 totals.bytes = totals.bytes.saturating_sub(old.size);
                 buckets.insert(bucket, &totals.encode()[..])?;
-                garbage.insert(&old.blob.0[..], &[][..])?;
+                for blob in old.blobs() {
+                    garbage.insert(&blob.0[..], &[][..])?;
+                }
                 Ok(Some(old))
             })
             .map_err(from_transaction)
@@ -239,6 +306,208 @@ impl Index for SledIndex {
             out.push((key, record));
         }
         Ok(out)
+    }
+
+    fn create_upload(&self, id: BlobId, record: &UploadRecord) -> Result<(), StoreError> {
+        let position = upload_position(&record.bucket, record, id);
+        let value = record.encode();
+        (&self.uploads, &self.upload_keys)
+            .transaction(|(uploads, upload_keys)| {
+                uploads.insert(&id.0[..], value.as_slice())?;
+                upload_keys.insert(position.as_slice(), &id.0[..])?;
+                Ok(())
+            })
+            .map_err(from_transaction)
+    }
+
+    fn upload(&self, id: BlobId) -> Result<Option<UploadRecord>, StoreError> {
+        match self.uploads.get(id.0).map_err(from_sled)? {
+            Some(bytes) => Ok(Some(UploadRecord::decode(&bytes).map_err(|_| corrupt("an upload"))?)),
+            None => Ok(None),
+        }
+    }
+
+    fn uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, BlobId, UploadRecord)>, StoreError> {
+        let prefix_key = object_key(bucket, prefix.as_bytes());
+        let start = match after {
+            Some(after) if after >= prefix_key.as_slice() => Bound::Excluded(after.to_vec()),
+            _ => Bound::Included(prefix_key.clone()),
+        };
+        let mut out = Vec::new();
+        for entry in self.upload_keys.range::<Vec<u8>, _>((start, Bound::Unbounded)) {
+            if out.len() >= limit {
+                break;
+            }
+            let (position, id) = entry.map_err(from_sled)?;
+            if !position.starts_with(&prefix_key) {
+                break;
+            }
+            let id = BlobId(id.as_ref().try_into().map_err(|_| corrupt("an upload key"))?);
+            if let Some(record) = self.upload(id)? {
+                out.push((position.to_vec(), id, record));
+            }
+        }
+        Ok(out)
+    }
+
+    fn uploads_started_before(&self, before: i64) -> Result<Vec<BlobId>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.uploads.iter() {
+            let (id, value) = entry.map_err(from_sled)?;
+            let record = UploadRecord::decode(&value).map_err(|_| corrupt("an upload"))?;
+            if record.created < before {
+                out.push(BlobId(id.as_ref().try_into().map_err(|_| corrupt("an upload id"))?));
+            }
+        }
+        Ok(out)
+    }
+
+    fn put_part(&self, id: BlobId, number: u32, part: &PartRecord) -> Result<Option<PartRecord>, StoreError> {
+        let value = part.encode();
+        (&self.uploads, &self.parts, &self.garbage)
+            .transaction(|(uploads, parts, garbage)| {
+                if uploads.get(&id.0[..])?.is_none() {
+                    return Err(Abort::Abort(StoreError::NoSuchUpload));
+                }
+                match parts.insert(&part_key(id, number)[..], value.as_slice())? {
+                    Some(old) => {
+                        let old = PartRecord::decode(&old).map_err(|_| Abort::Abort(corrupt("a part")))?;
+                        garbage.insert(&old.blob.0[..], &[][..])?;
+                        Ok(Some(old))
+                    }
+                    None => Ok(None),
+                }
+            })
+            .map_err(from_transaction)
+    }
+
+    fn part(&self, id: BlobId, number: u32) -> Result<Option<PartRecord>, StoreError> {
+        match self.parts.get(part_key(id, number)).map_err(from_sled)? {
+            Some(bytes) => Ok(Some(PartRecord::decode(&bytes).map_err(|_| corrupt("a part"))?)),
+            None => Ok(None),
+        }
+    }
+
+    fn parts(&self, id: BlobId, after: u32, limit: usize) -> Result<Vec<(u32, PartRecord)>, StoreError> {
+        let start = part_key(id, after.saturating_add(1));
+        let mut out = Vec::new();
+        for entry in self.parts.range(start..) {
+            if out.len() >= limit {
+                break;
+            }
+            let (key, value) = entry.map_err(from_sled)?;
+            if key[..16] != id.0 {
+                break;
+            }
+            let number = u32::from_be_bytes(key[16..].try_into().map_err(|_| corrupt("a part key"))?);
+            out.push((number, PartRecord::decode(&value).map_err(|_| corrupt("a part"))?));
+        }
+        Ok(out)
+    }
+
+    fn complete_upload(
+        &self,
+        id: BlobId,
+        record: &ObjectRecord,
+        completed: &CompletedRecord,
+        condition: &WriteCondition,
+    ) -> Result<Option<ObjectRecord>, StoreError> {
+        let upload = self.upload(id)?.ok_or(StoreError::NoSuchUpload)?;
+        let all_parts = self.parts(id, 0, usize::MAX)?;
+        let kept: std::collections::HashSet<BlobId> = record.parts.iter().map(|part| part.blob).collect();
+        let position = upload_position(&upload.bucket, &upload, id);
+        let object_id = object_key(&upload.bucket, upload.key.as_bytes());
+        let (bucket, key) = (upload.bucket.as_str(), upload.key.as_str());
+        let value = record.encode();
+        let completed_value = completed.encode();
+        let trees = (
+            &self.buckets,
+            &self.objects,
+            &self.garbage,
+            &self.uploads,
+            &self.upload_keys,
+            &self.parts,
+            &self.completed,
+        );
+        trees
+            .transaction(|(buckets, objects, garbage, uploads, upload_keys, parts, done)| {
+                if uploads.remove(&id.0[..])?.is_none() {
+                    return Err(Abort::Abort(StoreError::NoSuchUpload));
+                }
+                let Some(bytes) = buckets.get(bucket)? else {
+                    return Err(Abort::Abort(StoreError::NoSuchBucket));
+                };
+                let current = match objects.get(object_id.as_slice())? {
+                    Some(old) => Some(ObjectRecord::decode(&old).map_err(|_| Abort::Abort(corrupt(key)))?),
+                    None => None,
+                };
+                condition.check(current.as_ref()).map_err(Abort::Abort)?;
+                let mut totals = BucketRecord::decode(&bytes).map_err(|_| Abort::Abort(corrupt(bucket)))?;
+                if let Some(old) = &current {
+                    for blob in old.blobs() {
+                        garbage.insert(&blob.0[..], &[][..])?;
+                    }
+                    totals.objects -= 1;
+                    totals.bytes = totals.bytes.saturating_sub(old.size);
+                }
+                objects.insert(object_id.as_slice(), value.as_slice())?;
+                totals.objects += 1;
+                totals.bytes += record.size;
+                buckets.insert(bucket, &totals.encode()[..])?;
+                upload_keys.remove(position.as_slice())?;
+                for (number, part) in &all_parts {
+                    parts.remove(&part_key(id, *number)[..])?;
+                    if !kept.contains(&part.blob) {
+                        garbage.insert(&part.blob.0[..], &[][..])?;
+                    }
+                }
+                done.insert(&id.0[..], completed_value.as_slice())?;
+                Ok(current)
+            })
+            .map_err(from_transaction)
+    }
+
+    fn abort_upload(&self, id: BlobId) -> Result<Vec<BlobId>, StoreError> {
+        let upload = self.upload(id)?.ok_or(StoreError::NoSuchUpload)?;
+        let all_parts = self.parts(id, 0, usize::MAX)?;
+        let position = upload_position(&upload.bucket, &upload, id);
+        (&self.uploads, &self.upload_keys, &self.parts, &self.garbage)
+            .transaction(|(uploads, upload_keys, parts, garbage)| {
+                if uploads.remove(&id.0[..])?.is_none() {
+                    return Err(Abort::Abort(StoreError::NoSuchUpload));
+                }
+                upload_keys.remove(position.as_slice())?;
+                for (number, part) in &all_parts {
+                    parts.remove(&part_key(id, *number)[..])?;
+                    garbage.insert(&part.blob.0[..], &[][..])?;
+                }
+                Ok(all_parts.iter().map(|(_, part)| part.blob).collect())
+            })
+            .map_err(from_transaction)
+    }
+
+    fn completed(&self, id: BlobId) -> Result<Option<CompletedRecord>, StoreError> {
+        match self.completed.get(id.0).map_err(from_sled)? {
+            Some(bytes) => Ok(Some(CompletedRecord::decode(&bytes).map_err(|_| corrupt("a completed upload"))?)),
+            None => Ok(None),
+        }
+    }
+
+    fn forget_completed_before(&self, before: i64) -> Result<(), StoreError> {
+        for entry in self.completed.iter() {
+            let (id, value) = entry.map_err(from_sled)?;
+            let record = CompletedRecord::decode(&value).map_err(|_| corrupt("a completed upload"))?;
+            if record.completed < before {
+                self.completed.remove(id).map_err(from_sled)?;
+            }
+        }
+        Ok(())
     }
 
     fn garbage(&self) -> Result<Vec<BlobId>, StoreError> {

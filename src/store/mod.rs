@@ -10,26 +10,27 @@
 mod blob;
 mod commit;
 mod index;
+mod multipart;
+mod reader;
 mod record;
+mod recovery;
+mod upload;
 
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot};
-
-use crate::checksum::{Checksum, ChecksumAlgorithm, DigestSet, MultiHasher};
+use crate::checksum::{Checksum, ChecksumAlgorithm, DigestSet};
 use crate::timefmt;
 
 pub use blob::Layout;
 pub use index::{Index, SledIndex};
-pub use record::{BlobId, BucketRecord, ObjectMeta, ObjectRecord};
+pub use multipart::{CompletedPart, MAX_PART_NUMBER, MIN_PART_SIZE};
+pub use reader::ObjectFile;
+pub use record::{BlobId, BucketRecord, ObjectMeta, ObjectRecord, PartRecord, UploadRecord};
+pub use upload::Upload;
 
-/// Read size for GETs: small enough that many concurrent downloads stay
-/// within a 1 GB board's memory, large enough to keep syscalls cheap.
-const READ_CHUNK: usize = 64 * 1024;
 const CLEAN_SHUTDOWN_MARKER: &str = "clean-shutdown";
 
 #[derive(Debug)]
@@ -40,6 +41,12 @@ pub enum StoreError {
     BucketNotEmpty,
     /// A conditional write's condition did not hold.
     PreconditionFailed,
+    NoSuchUpload,
+    /// CompleteMultipartUpload named a part that is not there (or not with that ETag).
+    InvalidPart,
+    InvalidPartOrder,
+    /// A part other than the last is below the minimum size.
+    EntityTooSmall,
     /// A digest the client sent did not match the bytes.
     DigestMismatch(DigestKind),
     /// Another server holds the data folder.
@@ -220,57 +227,6 @@ impl Store {
         Ok(store)
     }
 
-    fn recover(&self) -> Result<(), StoreError> {
-        let inner = &self.inner;
-        let layout = &inner.layout;
-        for entry in fs::read_dir(layout.tmp_dir())? {
-            fs::remove_file(entry?.path())?;
-        }
-        for blob in inner.index.garbage()? {
-            inner.remove_garbage(blob);
-        }
-        let marker = layout.root().join(CLEAN_SHUTDOWN_MARKER);
-        if marker.exists() {
-            fs::remove_file(&marker)?;
-        } else {
-            let removed = self.sweep_unreferenced_blobs()?;
-            if removed > 0 {
-                tracing::info!(removed, "removed blobs left unreferenced by an unclean stop");
-            }
-        }
-        fsync_dir_if(inner.durable(), layout.root())?;
-        Ok(())
-    }
-
-    /// Removes blobs whose footer names an object the index does not point
-    /// at them: uploads that crashed between rename and index update.
-    /// Blobs whose footer cannot be read are kept and reported.
-    fn sweep_unreferenced_blobs(&self) -> Result<u64, StoreError> {
-        let inner = &self.inner;
-        let mut removed = 0;
-        for first in read_dirs(&inner.layout.blobs_dir())? {
-            for second in read_dirs(&first)? {
-                for entry in fs::read_dir(&second)? {
-                    let path = entry?.path();
-                    let Some(id) = path.file_name().and_then(|name| name.to_str()).and_then(BlobId::from_hex) else {
-                        continue;
-                    };
-                    match blob::read_footer(&path)? {
-                        Some((bucket, key, _)) => {
-                            let current = inner.index.object(&bucket, &key)?;
-                            if current.map(|record| record.blob) != Some(id) {
-                                fs::remove_file(&path)?;
-                                removed += 1;
-                            }
-                        }
-                        None => tracing::warn!(path = %path.display(), "blob without a readable footer; kept"),
-                    }
-                }
-            }
-        }
-        Ok(removed)
-    }
-
     /// Flushes everything and marks the stop as clean, so the next start
     /// can skip the blob sweep.
     pub fn close(&self) -> Result<(), StoreError> {
@@ -344,8 +300,9 @@ impl Store {
             // The blob can be replaced between lookup and open; look again.
             for _ in 0..8 {
                 let record = lookup(&inner, &bucket, &key)?;
-                match File::open(inner.layout.blob_path(record.blob)) {
-                    Ok(file) => return Ok((record, ObjectFile { file })),
+                let segments = record.segments();
+                match File::open(inner.layout.blob_path(segments[0].blob)) {
+                    Ok(first) => return Ok((record, ObjectFile { layout: inner.layout.clone(), segments, first })),
                     Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
                     Err(error) => return Err(error.into()),
                 }
@@ -361,7 +318,9 @@ impl Store {
         blocking(move || {
             if let Some(old) = inner.index.delete_object(&bucket, &key)? {
                 inner.commit_index()?;
-                inner.remove_garbage(old.blob);
+                for blob in old.blobs() {
+                    inner.remove_garbage(blob);
+                }
             }
             Ok(())
         })
@@ -392,17 +351,8 @@ impl Store {
     /// bucket does not exist.
     pub async fn begin_upload(&self, bucket: &str, key: &str, digests: DigestSet) -> Result<Upload, StoreError> {
         self.bucket(bucket).await?;
-        let (sender, receiver) = mpsc::channel(4);
-        let failure = Arc::new(Mutex::new(None));
-        let job = UploadJob {
-            inner: self.inner.clone(),
-            bucket: bucket.to_string(),
-            key: key.to_string(),
-            digests,
-            failure: failure.clone(),
-        };
-        tokio::task::spawn_blocking(move || job.run(receiver));
-        Ok(Upload { sender, failure })
+        let target = upload::Target::Object { bucket: bucket.to_string(), key: key.to_string() };
+        Ok(Upload::start(self.inner.clone(), target, digests))
     }
 }
 
@@ -421,238 +371,13 @@ fn fsync_dir_if(durable: bool, dir: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn read_dirs(dir: &Path) -> io::Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        if entry.file_type()?.is_dir() {
-            out.push(entry.path());
-        }
-    }
-    Ok(out)
-}
-
-/// An open blob, ready to stream a byte range.
-pub struct ObjectFile {
-    file: File,
-}
-
-impl ObjectFile {
-    /// Streams `[start, end)` in 64 KiB chunks read on the blocking pool;
-    /// reading stops when the receiver is dropped.
-    pub fn stream(self, start: u64, end: u64) -> mpsc::Receiver<io::Result<Bytes>> {
-        let (sender, receiver) = mpsc::channel(2);
-        let mut file = self.file;
-        tokio::task::spawn_blocking(move || {
-            if let Err(error) = file.seek(SeekFrom::Start(start)) {
-                let _ = sender.blocking_send(Err(error));
-                return;
-            }
-            let mut position = start;
-            while position < end {
-                let len = usize::try_from((end - position).min(READ_CHUNK as u64)).expect("at most READ_CHUNK");
-                let mut buffer = vec![0u8; len];
-                let result = file.read_exact(&mut buffer).map(|()| Bytes::from(buffer));
-                let failed = result.is_err();
-                if sender.blocking_send(result).is_err() || failed {
-                    return;
-                }
-                position += len as u64;
-            }
-        });
-        receiver
-    }
-}
-
-/// The writer's side of an upload's last message.
-struct CommitRequest {
-    meta: ObjectMeta,
-    expected: ExpectedDigests,
-    condition: WriteCondition,
-    reply: oneshot::Sender<Result<ObjectRecord, StoreError>>,
-}
-
-enum UploadMessage {
-    Data(Bytes),
-    Commit(Box<CommitRequest>),
-}
-
-/// An upload in progress. Dropping it without [`Upload::commit`] abandons
-/// the upload: its temporary file is removed and nothing changes.
-pub struct Upload {
-    sender: mpsc::Sender<UploadMessage>,
-    failure: Arc<Mutex<Option<StoreError>>>,
-}
-
-impl Upload {
-    fn failed(&self) -> StoreError {
-        self.failure
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .take()
-            .unwrap_or_else(|| StoreError::Io(io::Error::other("the upload writer stopped")))
-    }
-
-    pub async fn write(&mut self, chunk: Bytes) -> Result<(), StoreError> {
-        if self.sender.send(UploadMessage::Data(chunk)).await.is_err() {
-            return Err(self.failed());
-        }
-        Ok(())
-    }
-
-    /// Checks the digests, makes the object durable and visible, and
-    /// returns its record. On a digest mismatch nothing is stored.
-    pub async fn commit(self, meta: ObjectMeta, expected: ExpectedDigests) -> Result<ObjectRecord, StoreError> {
-        self.commit_if(meta, expected, WriteCondition::None).await
-    }
-
-    /// [`Upload::commit`], if `condition` holds when the index is updated;
-    /// otherwise nothing is stored.
-    pub async fn commit_if(
-        self,
-        meta: ObjectMeta,
-        expected: ExpectedDigests,
-        condition: WriteCondition,
-    ) -> Result<ObjectRecord, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        let request = CommitRequest { meta, expected, condition, reply };
-        if self.sender.send(UploadMessage::Commit(Box::new(request))).await.is_err() {
-            return Err(self.failed());
-        }
-        answer.await.unwrap_or_else(|_| Err(self.failed()))
-    }
-}
-
-/// The bytes of an upload, written to its temporary file.
-struct Received {
-    file: BufWriter<File>,
-    hasher: MultiHasher,
-    size: u64,
-}
-
-struct UploadJob {
-    inner: Arc<Inner>,
-    bucket: String,
-    key: String,
-    digests: DigestSet,
-    failure: Arc<Mutex<Option<StoreError>>>,
-}
-
-impl UploadJob {
-    fn run(self, mut receiver: mpsc::Receiver<UploadMessage>) {
-        let id = BlobId::random();
-        let tmp = self.inner.layout.tmp_path(id);
-        let failure = match self.receive(&tmp, &mut receiver) {
-            Ok(Some((received, request))) => {
-                match self.commit(id, &tmp, received, request.meta, request.expected, &request.condition) {
-                    Ok((record, replaced)) => {
-                        let _ = request.reply.send(Ok(record));
-                        if let Some(old) = replaced {
-                            self.inner.remove_garbage(old.blob);
-                        }
-                        return;
-                    }
-                    Err(error) => {
-                        let _ = request.reply.send(Err(error));
-                        None
-                    }
-                }
-            }
-            Ok(None) => None,
-            Err(error) => Some(error),
-        };
-        let _ = fs::remove_file(&tmp);
-        if let Some(error) = failure {
-            *self.failure.lock().unwrap_or_else(|poison| poison.into_inner()) = Some(error);
-        }
-    }
-
-    /// Step 2: stream the body into `tmp/<id>`, hashing as it goes. Returns
-    /// `None` if the sender went away without committing.
-    fn receive(
-        &self,
-        tmp: &Path,
-        receiver: &mut mpsc::Receiver<UploadMessage>,
-    ) -> Result<Option<(Received, CommitRequest)>, StoreError> {
-        let mut received = Received {
-            file: BufWriter::with_capacity(128 * 1024, blob::create_tmp(tmp)?),
-            hasher: MultiHasher::new(self.digests),
-            size: 0,
-        };
-        while let Some(message) = receiver.blocking_recv() {
-            match message {
-                UploadMessage::Data(chunk) => {
-                    received.hasher.update(&chunk);
-                    received.size += chunk.len() as u64;
-                    received.file.write_all(&chunk)?;
-                }
-                UploadMessage::Commit(request) => return Ok(Some((received, *request))),
-            }
-        }
-        Ok(None)
-    }
-
-    /// Steps 3 to 5: check digests, footer and fsync, rename, index.
-    fn commit(
-        &self,
-        id: BlobId,
-        tmp: &Path,
-        received: Received,
-        meta: ObjectMeta,
-        expected: ExpectedDigests,
-        condition: &WriteCondition,
-    ) -> Result<(ObjectRecord, Option<ObjectRecord>), StoreError> {
-        let inner = &self.inner;
-        let digests = received.hasher.finish();
-        if let Some(sha256) = expected.payload_sha256 {
-            if digests.sha256 != Some(sha256) {
-                return Err(StoreError::DigestMismatch(DigestKind::PayloadSha256));
-            }
-        }
-        if let Some(md5) = expected.md5 {
-            if digests.md5 != md5 {
-                return Err(StoreError::DigestMismatch(DigestKind::Md5));
-            }
-        }
-        if let Some(checksum) = &expected.checksum {
-            if digests.checksum.as_ref() != Some(checksum) {
-                return Err(StoreError::DigestMismatch(DigestKind::Checksum(checksum.algorithm)));
-            }
-        }
-        let record = ObjectRecord {
-            blob: id,
-            size: received.size,
-            etag: hex::encode(digests.md5),
-            last_modified: timefmt::now(),
-            sequence: inner.index.next_sequence()?,
-            checksum: digests.checksum,
-            meta,
-        };
-        let mut file = received.file.into_inner().map_err(|error| error.into_error())?;
-        blob::append_footer(&mut file, &record::encode_footer(&self.bucket, &self.key, &record))?;
-        if inner.durable() {
-            file.sync_all()?;
-        }
-        drop(file);
-        let path = inner.layout.blob_path(id);
-        let dir = path.parent().expect("blob paths have a parent");
-        blob::create_dir_durably(dir, inner.durable())?;
-        fs::rename(tmp, &path)?;
-        fsync_dir_if(inner.durable(), dir)?;
-        let replaced = match inner.index.put_object(&self.bucket, &self.key, &record, condition) {
-            Ok(replaced) => replaced,
-            Err(error) => {
-                let _ = fs::remove_file(&path);
-                return Err(error);
-            }
-        };
-        inner.commit_index()?;
-        Ok((record, replaced))
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::io::Write;
+
+    use bytes::Bytes;
+
+    use super::record::Footer;
     use super::*;
 
     fn config(dir: &Path) -> StoreConfig {
@@ -730,11 +455,13 @@ mod tests {
             sequence: 0,
             checksum: None,
             meta: ObjectMeta::default(),
+            parts: Vec::new(),
         };
         fs::create_dir_all(orphan.parent().unwrap()).unwrap();
         let mut file = File::create(&orphan).unwrap();
         file.write_all(b"x").unwrap();
-        blob::append_footer(&mut file, &record::encode_footer("bucket", "never-indexed", &record)).unwrap();
+        let footer = Footer::Object { bucket: "bucket".into(), key: "never-indexed".into(), record };
+        blob::append_footer(&mut file, &footer.encode()).unwrap();
         fs::remove_file(dir.join(CLEAN_SHUTDOWN_MARKER)).unwrap();
 
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();

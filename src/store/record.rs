@@ -57,8 +57,79 @@ pub struct ObjectRecord {
     pub last_modified: i64,
     /// Orders records of one key when the index is rebuilt from blobs.
     pub sequence: u64,
+    /// For a multipart upload, the checksum over the parts' checksums.
     pub checksum: Option<Checksum>,
     pub meta: ObjectMeta,
+    /// Empty for a single PUT, whose bytes are in `blob`. A completed
+    /// multipart upload keeps its bytes in its part blobs, in order, and
+    /// `blob` holds only the record (a manifest).
+    pub parts: Vec<PartRef>,
+}
+
+/// One part of a completed multipart object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartRef {
+    pub blob: BlobId,
+    pub size: u64,
+}
+
+impl ObjectRecord {
+    /// The bytes the `blob` file itself holds before its footer.
+    pub fn blob_data_len(&self) -> u64 {
+        if self.parts.is_empty() {
+            self.size
+        } else {
+            0
+        }
+    }
+
+    /// Every blob the object owns: removed together when it goes.
+    pub fn blobs(&self) -> Vec<BlobId> {
+        std::iter::once(self.blob).chain(self.parts.iter().map(|part| part.blob)).collect()
+    }
+
+    /// Where the object's bytes are: (blob, length) in order.
+    pub fn segments(&self) -> Vec<PartRef> {
+        if self.parts.is_empty() {
+            vec![PartRef { blob: self.blob, size: self.size }]
+        } else {
+            self.parts.clone()
+        }
+    }
+}
+
+/// A multipart upload in progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadRecord {
+    pub bucket: String,
+    pub key: String,
+    /// Unix seconds.
+    pub created: i64,
+    pub checksum_algorithm: Option<ChecksumAlgorithm>,
+    pub meta: ObjectMeta,
+}
+
+/// One uploaded part of a multipart upload in progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartRecord {
+    pub blob: BlobId,
+    pub size: u64,
+    /// Hex MD5, unquoted.
+    pub etag: String,
+    pub last_modified: i64,
+    pub checksum: Option<Checksum>,
+}
+
+/// A completed upload, remembered for a while so that completing it again
+/// with the same parts succeeds, as in S3.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletedRecord {
+    pub bucket: String,
+    pub key: String,
+    pub etag: String,
+    /// SHA-256 of the completed part list (numbers and ETags).
+    pub parts_digest: [u8; 32],
+    pub completed: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +165,32 @@ impl Writer {
             None => self.u8(0),
         }
     }
+    fn checksum(&mut self, checksum: &Option<Checksum>) {
+        match checksum {
+            Some(checksum) => {
+                self.u8(checksum.algorithm.code());
+                self.bytes(&checksum.digest);
+            }
+            None => self.u8(0),
+        }
+    }
+    fn meta(&mut self, meta: &ObjectMeta) {
+        for field in [
+            &meta.content_type,
+            &meta.content_encoding,
+            &meta.content_disposition,
+            &meta.content_language,
+            &meta.cache_control,
+            &meta.expires,
+        ] {
+            self.opt_str(field);
+        }
+        self.u64(meta.user.len() as u64);
+        for (name, value) in &meta.user {
+            self.bytes(name.as_bytes());
+            self.bytes(value.as_bytes());
+        }
+    }
 }
 
 struct Reader<'a>(&'a [u8]);
@@ -127,6 +224,44 @@ impl<'a> Reader<'a> {
             _ => Err(DecodeError),
         }
     }
+    fn blob(&mut self) -> Result<BlobId, DecodeError> {
+        Ok(BlobId(self.take(16)?.try_into().map_err(|_| DecodeError)?))
+    }
+    fn i64(&mut self) -> Result<i64, DecodeError> {
+        Ok(self.u64()? as i64)
+    }
+    fn checksum(&mut self) -> Result<Option<Checksum>, DecodeError> {
+        match self.u8()? {
+            0 => Ok(None),
+            code => Ok(Some(Checksum {
+                algorithm: ChecksumAlgorithm::from_code(code).ok_or(DecodeError)?,
+                digest: self.bytes()?.to_vec(),
+            })),
+        }
+    }
+    fn meta(&mut self) -> Result<ObjectMeta, DecodeError> {
+        let mut meta = ObjectMeta {
+            content_type: self.opt_str()?,
+            content_encoding: self.opt_str()?,
+            content_disposition: self.opt_str()?,
+            content_language: self.opt_str()?,
+            cache_control: self.opt_str()?,
+            expires: self.opt_str()?,
+            user: Vec::new(),
+        };
+        let count = self.u64()?;
+        for _ in 0..count {
+            meta.user.push((self.string()?, self.string()?));
+        }
+        Ok(meta)
+    }
+    fn end(&self) -> Result<(), DecodeError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(DecodeError)
+        }
+    }
 }
 
 impl ObjectRecord {
@@ -138,28 +273,13 @@ impl ObjectRecord {
         out.bytes(self.etag.as_bytes());
         out.u64(self.last_modified as u64);
         out.u64(self.sequence);
-        match &self.checksum {
-            Some(checksum) => {
-                out.u8(checksum.algorithm.code());
-                out.bytes(&checksum.digest);
-            }
-            None => out.u8(0),
-        }
+        out.checksum(&self.checksum);
         let meta = &self.meta;
-        for field in [
-            &meta.content_type,
-            &meta.content_encoding,
-            &meta.content_disposition,
-            &meta.content_language,
-            &meta.cache_control,
-            &meta.expires,
-        ] {
-            out.opt_str(field);
-        }
-        out.u64(meta.user.len() as u64);
-        for (name, value) in &meta.user {
-            out.bytes(name.as_bytes());
-            out.bytes(value.as_bytes());
+        out.meta(meta);
+        out.u64(self.parts.len() as u64);
+        for part in &self.parts {
+            out.0.extend_from_slice(&part.blob.0);
+            out.u64(part.size);
         }
         out.0
     }
@@ -169,35 +289,20 @@ impl ObjectRecord {
         if input.u8()? != RECORD_VERSION {
             return Err(DecodeError);
         }
-        let blob = BlobId(input.take(16)?.try_into().map_err(|_| DecodeError)?);
+        let blob = input.blob()?;
         let size = input.u64()?;
         let etag = input.string()?;
         let last_modified = input.u64()? as i64;
         let sequence = input.u64()?;
-        let checksum = match input.u8()? {
-            0 => None,
-            code => Some(Checksum {
-                algorithm: ChecksumAlgorithm::from_code(code).ok_or(DecodeError)?,
-                digest: input.bytes()?.to_vec(),
-            }),
-        };
-        let mut meta = ObjectMeta {
-            content_type: input.opt_str()?,
-            content_encoding: input.opt_str()?,
-            content_disposition: input.opt_str()?,
-            content_language: input.opt_str()?,
-            cache_control: input.opt_str()?,
-            expires: input.opt_str()?,
-            user: Vec::new(),
-        };
+        let checksum = input.checksum()?;
+        let meta = input.meta()?;
         let count = input.u64()?;
+        let mut parts = Vec::new();
         for _ in 0..count {
-            meta.user.push((input.string()?, input.string()?));
+            parts.push(PartRef { blob: input.blob()?, size: input.u64()? });
         }
-        if !input.0.is_empty() {
-            return Err(DecodeError);
-        }
-        Ok(ObjectRecord { blob, size, etag, last_modified, sequence, checksum, meta })
+        input.end()?;
+        Ok(ObjectRecord { blob, size, etag, last_modified, sequence, checksum, meta, parts })
     }
 }
 
@@ -221,21 +326,152 @@ impl BucketRecord {
     }
 }
 
-/// The footer of a blob file: where the object belongs, and its record.
-pub fn encode_footer(bucket: &str, key: &str, record: &ObjectRecord) -> Vec<u8> {
-    let mut out = Writer(Vec::with_capacity(160 + key.len()));
-    out.bytes(bucket.as_bytes());
-    out.bytes(key.as_bytes());
-    out.bytes(&record.encode());
-    out.0
+impl PartRecord {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Writer(Vec::with_capacity(96));
+        out.u8(RECORD_VERSION);
+        out.0.extend_from_slice(&self.blob.0);
+        out.u64(self.size);
+        out.bytes(self.etag.as_bytes());
+        out.u64(self.last_modified as u64);
+        out.checksum(&self.checksum);
+        out.0
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<PartRecord, DecodeError> {
+        let mut input = Reader(bytes);
+        if input.u8()? != RECORD_VERSION {
+            return Err(DecodeError);
+        }
+        let record = PartRecord {
+            blob: input.blob()?,
+            size: input.u64()?,
+            etag: input.string()?,
+            last_modified: input.i64()?,
+            checksum: input.checksum()?,
+        };
+        input.end()?;
+        Ok(record)
+    }
 }
 
-pub fn decode_footer(bytes: &[u8]) -> Result<(String, String, ObjectRecord), DecodeError> {
-    let mut input = Reader(bytes);
-    let bucket = input.string()?;
-    let key = input.string()?;
-    let record = ObjectRecord::decode(input.bytes()?)?;
-    Ok((bucket, key, record))
+impl UploadRecord {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Writer(Vec::with_capacity(96));
+        out.u8(RECORD_VERSION);
+        out.bytes(self.bucket.as_bytes());
+        out.bytes(self.key.as_bytes());
+        out.u64(self.created as u64);
+        out.u8(self.checksum_algorithm.map_or(0, ChecksumAlgorithm::code));
+        out.meta(&self.meta);
+        out.0
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<UploadRecord, DecodeError> {
+        let mut input = Reader(bytes);
+        if input.u8()? != RECORD_VERSION {
+            return Err(DecodeError);
+        }
+        let record = UploadRecord {
+            bucket: input.string()?,
+            key: input.string()?,
+            created: input.i64()?,
+            checksum_algorithm: match input.u8()? {
+                0 => None,
+                code => Some(ChecksumAlgorithm::from_code(code).ok_or(DecodeError)?),
+            },
+            meta: input.meta()?,
+        };
+        input.end()?;
+        Ok(record)
+    }
+}
+
+impl CompletedRecord {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Writer(Vec::with_capacity(96));
+        out.u8(RECORD_VERSION);
+        out.bytes(self.bucket.as_bytes());
+        out.bytes(self.key.as_bytes());
+        out.bytes(self.etag.as_bytes());
+        out.0.extend_from_slice(&self.parts_digest);
+        out.u64(self.completed as u64);
+        out.0
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<CompletedRecord, DecodeError> {
+        let mut input = Reader(bytes);
+        if input.u8()? != RECORD_VERSION {
+            return Err(DecodeError);
+        }
+        let record = CompletedRecord {
+            bucket: input.string()?,
+            key: input.string()?,
+            etag: input.string()?,
+            parts_digest: input.take(32)?.try_into().map_err(|_| DecodeError)?,
+            completed: input.i64()?,
+        };
+        input.end()?;
+        Ok(record)
+    }
+}
+
+/// What a blob's footer says it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Footer {
+    /// An object (a single PUT's bytes, or a multipart manifest).
+    Object { bucket: String, key: String, record: ObjectRecord },
+    /// Part `number` of multipart upload `upload`, for `bucket/key`.
+    Part { bucket: String, key: String, upload: BlobId, number: u32, record: PartRecord },
+}
+
+impl Footer {
+    /// The bytes the blob holds before its footer.
+    pub fn data_len(&self) -> u64 {
+        match self {
+            Footer::Object { record, .. } => record.blob_data_len(),
+            Footer::Part { record, .. } => record.size,
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Writer(Vec::with_capacity(192));
+        match self {
+            Footer::Object { bucket, key, record } => {
+                out.u8(0);
+                out.bytes(bucket.as_bytes());
+                out.bytes(key.as_bytes());
+                out.bytes(&record.encode());
+            }
+            Footer::Part { bucket, key, upload, number, record } => {
+                out.u8(1);
+                out.bytes(bucket.as_bytes());
+                out.bytes(key.as_bytes());
+                out.0.extend_from_slice(&upload.0);
+                out.u64(u64::from(*number));
+                out.bytes(&record.encode());
+            }
+        }
+        out.0
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Footer, DecodeError> {
+        let mut input = Reader(bytes);
+        let kind = input.u8()?;
+        let bucket = input.string()?;
+        let key = input.string()?;
+        let footer = match kind {
+            0 => Footer::Object { bucket, key, record: ObjectRecord::decode(input.bytes()?)? },
+            1 => {
+                let upload = input.blob()?;
+                let number = u32::try_from(input.u64()?).map_err(|_| DecodeError)?;
+                Footer::Part { bucket, key, upload, number, record: PartRecord::decode(input.bytes()?)? }
+            }
+            _ => return Err(DecodeError),
+        };
+        input.end()?;
+        Ok(footer)
+    }
 }
 
 #[cfg(test)]
@@ -256,6 +492,7 @@ mod tests {
                 user: vec![("colour".into(), "blue".into())],
                 ..ObjectMeta::default()
             },
+            parts: vec![PartRef { blob: BlobId::random(), size: 5 << 20 }],
         }
     }
 
@@ -263,8 +500,40 @@ mod tests {
     fn record_round_trip() {
         let record = sample();
         assert_eq!(ObjectRecord::decode(&record.encode()).unwrap(), record);
-        let (bucket, key, decoded) = decode_footer(&encode_footer("b", "a/ሴ key", &record)).unwrap();
-        assert_eq!((bucket.as_str(), key.as_str(), decoded), ("b", "a/ሴ key", record));
+        let footer = Footer::Object { bucket: "b".into(), key: "a/ሴ key".into(), record };
+        assert_eq!(Footer::decode(&footer.encode()).unwrap(), footer);
+        let part = PartRecord {
+            blob: BlobId::random(),
+            size: 6 << 30,
+            etag: "e".into(),
+            last_modified: 3,
+            checksum: Some(Checksum { algorithm: ChecksumAlgorithm::Sha256, digest: vec![7; 32] }),
+        };
+        assert_eq!(PartRecord::decode(&part.encode()).unwrap(), part);
+        let footer = Footer::Part {
+            bucket: "b".into(),
+            key: "k".into(),
+            upload: BlobId::random(),
+            number: 10_000,
+            record: part,
+        };
+        assert_eq!(Footer::decode(&footer.encode()).unwrap(), footer);
+        let upload = UploadRecord {
+            bucket: "b".into(),
+            key: "k".into(),
+            created: 9,
+            checksum_algorithm: Some(ChecksumAlgorithm::Crc32c),
+            meta: ObjectMeta { content_type: Some("x/y".into()), ..ObjectMeta::default() },
+        };
+        assert_eq!(UploadRecord::decode(&upload.encode()).unwrap(), upload);
+        let completed = CompletedRecord {
+            bucket: "b".into(),
+            key: "k".into(),
+            etag: "abc-2".into(),
+            parts_digest: [3; 32],
+            completed: 11,
+        };
+        assert_eq!(CompletedRecord::decode(&completed.encode()).unwrap(), completed);
     }
 
     #[test]

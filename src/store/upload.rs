@@ -1,0 +1,276 @@
+//! Writing a blob: steps 2 to 6 of the commit protocol (DESIGN.md), for
+//! a whole object or one part of a multipart upload. Everything after the
+//! first byte runs in one blocking task fed through a channel, so a client
+//! that goes away can never leave a commit half done.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::checksum::{Digests, MultiHasher};
+use crate::timefmt;
+
+use super::blob;
+use super::record::{BlobId, Footer, ObjectMeta, ObjectRecord, PartRecord};
+use super::{fsync_dir_if, DigestKind, ExpectedDigests, Inner, StoreError, WriteCondition};
+
+/// What an upload becomes.
+pub(super) enum Target {
+    Object { bucket: String, key: String },
+    Part { bucket: String, key: String, upload: BlobId, number: u32 },
+}
+
+enum Commit {
+    Object { meta: ObjectMeta, condition: WriteCondition },
+    Part,
+}
+
+enum Committed {
+    Object(ObjectRecord),
+    Part(PartRecord),
+}
+
+struct CommitRequest {
+    expected: ExpectedDigests,
+    commit: Commit,
+    reply: oneshot::Sender<Result<Committed, StoreError>>,
+}
+
+enum Message {
+    Data(Bytes),
+    Commit(Box<CommitRequest>),
+}
+
+/// An upload in progress. Dropping it without committing abandons it:
+/// the temporary file is removed and nothing changes.
+pub struct Upload {
+    sender: mpsc::Sender<Message>,
+    failure: Arc<Mutex<Option<StoreError>>>,
+}
+
+impl Upload {
+    pub(super) fn start(inner: Arc<Inner>, target: Target, digests: crate::checksum::DigestSet) -> Upload {
+        let (sender, receiver) = mpsc::channel(4);
+        let failure = Arc::new(Mutex::new(None));
+        let job = Job { inner, target, hasher: MultiHasher::new(digests), failure: failure.clone() };
+        tokio::task::spawn_blocking(move || job.run(receiver));
+        Upload { sender, failure }
+    }
+
+    fn failed(&self) -> StoreError {
+        self.failure
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .take()
+            .unwrap_or_else(|| StoreError::Io(io::Error::other("the upload writer stopped")))
+    }
+
+    pub async fn write(&mut self, chunk: Bytes) -> Result<(), StoreError> {
+        if self.sender.send(Message::Data(chunk)).await.is_err() {
+            return Err(self.failed());
+        }
+        Ok(())
+    }
+
+    async fn finish(self, expected: ExpectedDigests, commit: Commit) -> Result<Committed, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let request = CommitRequest { expected, commit, reply };
+        if self.sender.send(Message::Commit(Box::new(request))).await.is_err() {
+            return Err(self.failed());
+        }
+        answer.await.unwrap_or_else(|_| Err(self.failed()))
+    }
+
+    /// Checks the digests, makes the object durable and visible, and
+    /// returns its record. On a digest mismatch nothing is stored.
+    pub async fn commit(self, meta: ObjectMeta, expected: ExpectedDigests) -> Result<ObjectRecord, StoreError> {
+        self.commit_if(meta, expected, WriteCondition::None).await
+    }
+
+    /// [`Upload::commit`], if `condition` holds when the index is updated;
+    /// otherwise nothing is stored.
+    pub async fn commit_if(
+        self,
+        meta: ObjectMeta,
+        expected: ExpectedDigests,
+        condition: WriteCondition,
+    ) -> Result<ObjectRecord, StoreError> {
+        match self.finish(expected, Commit::Object { meta, condition }).await? {
+            Committed::Object(record) => Ok(record),
+            Committed::Part(_) => Err(StoreError::Io(io::Error::other("an object upload committed a part"))),
+        }
+    }
+
+    /// Commits a part of a multipart upload.
+    pub async fn commit_part(self, expected: ExpectedDigests) -> Result<PartRecord, StoreError> {
+        match self.finish(expected, Commit::Part).await? {
+            Committed::Part(record) => Ok(record),
+            Committed::Object(_) => Err(StoreError::Io(io::Error::other("a part upload committed an object"))),
+        }
+    }
+}
+
+struct Job {
+    inner: Arc<Inner>,
+    target: Target,
+    hasher: MultiHasher,
+    failure: Arc<Mutex<Option<StoreError>>>,
+}
+
+impl Job {
+    fn run(mut self, mut receiver: mpsc::Receiver<Message>) {
+        let id = BlobId::random();
+        let (inner, failure_slot) = (self.inner.clone(), self.failure.clone());
+        let tmp = inner.layout.tmp_path(id);
+        let failure = match self.receive(&tmp, &mut receiver) {
+            Ok(Some((file, size, request))) => {
+                let request = *request;
+                match self.commit(id, &tmp, file, size, request.expected, request.commit) {
+                    Ok((committed, garbage)) => {
+                        let _ = request.reply.send(Ok(committed));
+                        for blob in garbage {
+                            inner.remove_garbage(blob);
+                        }
+                        return;
+                    }
+                    Err(error) => {
+                        let _ = request.reply.send(Err(error));
+                        None
+                    }
+                }
+            }
+            Ok(None) => None,
+            Err(error) => Some(error),
+        };
+        let _ = fs::remove_file(&tmp);
+        if let Some(error) = failure {
+            *failure_slot.lock().unwrap_or_else(|poison| poison.into_inner()) = Some(error);
+        }
+    }
+
+    /// Step 2: stream the body into `tmp/<id>`, hashing as it goes. Returns
+    /// `None` if the sender went away without committing.
+    #[allow(clippy::type_complexity)]
+    fn receive(
+        &mut self,
+        tmp: &Path,
+        receiver: &mut mpsc::Receiver<Message>,
+    ) -> Result<Option<(BufWriter<File>, u64, Box<CommitRequest>)>, StoreError> {
+        let mut file = BufWriter::with_capacity(128 * 1024, blob::create_tmp(tmp)?);
+        let mut size = 0u64;
+        while let Some(message) = receiver.blocking_recv() {
+            match message {
+                Message::Data(chunk) => {
+                    self.hasher.update(&chunk);
+                    size += chunk.len() as u64;
+                    file.write_all(&chunk)?;
+                }
+                Message::Commit(request) => return Ok(Some((file, size, request))),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Steps 3 to 5: check digests, footer and fsync, rename, index.
+    /// Returns what was committed and the blobs it replaced.
+    fn commit(
+        self,
+        id: BlobId,
+        tmp: &Path,
+        file: BufWriter<File>,
+        size: u64,
+        expected: ExpectedDigests,
+        commit: Commit,
+    ) -> Result<(Committed, Vec<BlobId>), StoreError> {
+        let inner = &self.inner;
+        let digests = self.hasher.finish();
+        check_digests(&digests, &expected)?;
+        let now = timefmt::now();
+        let (path, indexed, committed) = match (self.target, commit) {
+            (Target::Object { bucket, key }, Commit::Object { meta, condition }) => {
+                let record = ObjectRecord {
+                    blob: id,
+                    size,
+                    etag: hex::encode(digests.md5),
+                    last_modified: now,
+                    sequence: inner.index.next_sequence()?,
+                    checksum: digests.checksum,
+                    meta,
+                    parts: Vec::new(),
+                };
+                let footer = Footer::Object { bucket: bucket.clone(), key: key.clone(), record: record.clone() };
+                let path = inner.write_blob(id, tmp, file, &footer)?;
+                let indexed = inner.index.put_object(&bucket, &key, &record, &condition);
+                (path, indexed.map(|replaced| replaced.map(|old| old.blobs())), Committed::Object(record))
+            }
+            (Target::Part { bucket, key, upload, number }, Commit::Part) => {
+                let record = PartRecord {
+                    blob: id,
+                    size,
+                    etag: hex::encode(digests.md5),
+                    last_modified: now,
+                    checksum: digests.checksum,
+                };
+                let footer = Footer::Part { bucket, key, upload, number, record: record.clone() };
+                let path = inner.write_blob(id, tmp, file, &footer)?;
+                let indexed = inner.index.put_part(upload, number, &record);
+                (path, indexed.map(|replaced| replaced.map(|old| vec![old.blob])), Committed::Part(record))
+            }
+            _ => return Err(StoreError::Io(io::Error::other("upload target and commit disagree"))),
+        };
+        let garbage = match indexed {
+            Ok(garbage) => garbage.unwrap_or_default(),
+            Err(error) => {
+                let _ = fs::remove_file(&path);
+                return Err(error);
+            }
+        };
+        inner.commit_index()?;
+        Ok((committed, garbage))
+    }
+}
+
+/// Step 3: every digest the client sent must match the bytes.
+fn check_digests(digests: &Digests, expected: &ExpectedDigests) -> Result<(), StoreError> {
+    if expected.payload_sha256.is_some() && digests.sha256 != expected.payload_sha256 {
+        return Err(StoreError::DigestMismatch(DigestKind::PayloadSha256));
+    }
+    if expected.md5.is_some_and(|md5| digests.md5 != md5) {
+        return Err(StoreError::DigestMismatch(DigestKind::Md5));
+    }
+    if let Some(checksum) = &expected.checksum {
+        if digests.checksum.as_ref() != Some(checksum) {
+            return Err(StoreError::DigestMismatch(DigestKind::Checksum(checksum.algorithm)));
+        }
+    }
+    Ok(())
+}
+
+impl Inner {
+    /// Step 4: footer and trailer, fsync, rename into `blobs/`, fsync the
+    /// directory. Returns the blob's path.
+    pub(super) fn write_blob(
+        &self,
+        id: BlobId,
+        tmp: &Path,
+        file: BufWriter<File>,
+        footer: &Footer,
+    ) -> Result<std::path::PathBuf, StoreError> {
+        let mut file = file.into_inner().map_err(|error| error.into_error())?;
+        blob::append_footer(&mut file, &footer.encode())?;
+        if self.durable() {
+            file.sync_all()?;
+        }
+        drop(file);
+        let path = self.layout.blob_path(id);
+        let dir = path.parent().expect("blob paths have a parent");
+        blob::create_dir_durably(dir, self.durable())?;
+        fs::rename(tmp, &path)?;
+        fsync_dir_if(self.durable(), dir)?;
+        Ok(path)
+    }
+}
