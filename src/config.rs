@@ -27,6 +27,9 @@ pub struct Config {
     pub header_timeout_secs: u64,
     /// Time a request body may stay silent before the request fails.
     pub body_idle_timeout_secs: u64,
+    /// Multipart uploads not completed within this many seconds are
+    /// aborted in the background (default 7 days).
+    pub multipart_expiry_secs: u64,
     /// The root key, when given by the environment rather than stored.
     #[serde(skip)]
     pub root_credentials: Option<Credentials>,
@@ -59,6 +62,7 @@ impl Default for Config {
             max_connections: 256,
             header_timeout_secs: 10,
             body_idle_timeout_secs: 60,
+            multipart_expiry_secs: 7 * 24 * 3600,
             root_credentials: None,
         }
     }

@@ -101,9 +101,27 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         },
     ));
     let (stop, stopped) = watch::channel(false);
+    tokio::spawn(expire_uploads(store.clone(), config.multipart_expiry_secs, stopped.clone()));
     let task = tokio::spawn(accept_loop(listener, s3, store, config, stopped));
     tracing::info!(%addr, "larder is serving");
     Ok(RunningServer { addr, root, root_source, stop, task })
+}
+
+/// Aborts stale multipart uploads now and then until the server stops.
+async fn expire_uploads(store: Store, max_age_secs: u64, mut stopped: watch::Receiver<bool>) {
+    let period = Duration::from_secs((max_age_secs / 2).clamp(1, 3600));
+    let max_age = i64::try_from(max_age_secs).unwrap_or(i64::MAX);
+    loop {
+        tokio::select! {
+            _ = stopped.changed() => return,
+            _ = tokio::time::sleep(period) => {}
+        }
+        match store.expire_uploads(max_age).await {
+            Ok(0) => {}
+            Ok(expired) => tracing::info!(expired, "aborted stale multipart uploads"),
+            Err(error) => tracing::warn!(%error, "expiring multipart uploads failed"),
+        }
+    }
 }
 
 async fn accept_loop(

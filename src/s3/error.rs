@@ -217,6 +217,22 @@ impl From<StoreError> for S3Error {
                 StatusCode::CONFLICT,
                 "Your previous request to create the named bucket succeeded and you already own it.",
             ),
+            StoreError::NoSuchUpload => super::multipart::no_such_upload(""),
+            StoreError::InvalidPart => S3Error::new(
+                "InvalidPart",
+                StatusCode::BAD_REQUEST,
+                "One or more of the specified parts could not be found.  The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.",
+            ),
+            StoreError::InvalidPartOrder => S3Error::new(
+                "InvalidPartOrder",
+                StatusCode::BAD_REQUEST,
+                "The list of parts was not in ascending order. Parts must be ordered by part number.",
+            ),
+            StoreError::EntityTooSmall => S3Error::new(
+                "EntityTooSmall",
+                StatusCode::BAD_REQUEST,
+                "Your proposed upload is smaller than the minimum allowed object size.",
+            ),
             StoreError::PreconditionFailed => S3Error::precondition_failed("If-Match / If-None-Match"),
             StoreError::BucketNotEmpty => {
                 S3Error::new("BucketNotEmpty", StatusCode::CONFLICT, "The bucket you tried to delete is not empty")

@@ -262,8 +262,16 @@ pub fn object_headers(headers: &mut HeaderMap, record: &ObjectRecord, query: &Qu
     }
     if with_checksum {
         if let Some(checksum) = &record.checksum {
-            if let Ok(value) = HeaderValue::from_str(&checksum.to_base64()) {
+            // A multipart object's checksum is over its parts' checksums,
+            // marked `-<parts>` as S3 marks it.
+            let (value, kind) = if record.parts.is_empty() {
+                (checksum.to_base64(), "FULL_OBJECT")
+            } else {
+                (format!("{}-{}", checksum.to_base64(), record.parts.len()), "COMPOSITE")
+            };
+            if let Ok(value) = HeaderValue::from_str(&value) {
                 headers.insert(checksum.algorithm.header_name(), value);
+                headers.insert("x-amz-checksum-type", HeaderValue::from_static(kind));
             }
         }
     }

@@ -11,6 +11,7 @@ mod delete_objects;
 mod error;
 mod headers;
 mod list;
+mod multipart;
 mod object;
 mod payload;
 mod router;
@@ -195,6 +196,13 @@ impl S3 {
             GetBucketVersioning => bucket::get_bucket_versioning(self, context).await,
             ListObjects(version) => list::list_objects(self, context, version).await,
             DeleteObjects => delete_objects::delete_objects(self, context).await,
+            ListMultipartUploads => multipart::list_multipart_uploads(self, context).await,
+            CreateMultipartUpload => multipart::create_multipart_upload(self, context).await,
+            UploadPart => multipart::upload_part(self, context).await,
+            UploadPartCopy => multipart::upload_part_copy(self, context).await,
+            CompleteMultipartUpload => multipart::complete_multipart_upload(self, context).await,
+            AbortMultipartUpload => multipart::abort_multipart_upload(self, context).await,
+            ListParts => multipart::list_parts(self, context).await,
             PutObject => object::put_object(self, context).await,
             CopyObject => object::copy_object(self, context).await,
             GetObject => object::get_object(self, context, true).await,

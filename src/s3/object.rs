@@ -5,7 +5,7 @@ use http::{HeaderValue, Response, StatusCode};
 
 use crate::checksum::{ChecksumAlgorithm, DigestSet};
 use crate::sigv4;
-use crate::store::{ExpectedDigests, ObjectRecord, StoreError, WriteCondition};
+use crate::store::{ExpectedDigests, ObjectFile, ObjectRecord, StoreError, Upload, WriteCondition};
 use crate::timefmt;
 
 use super::body;
@@ -66,8 +66,32 @@ pub async fn put_object(s3: &S3, context: &mut RequestContext) -> S3Result {
         .map_err(|_| S3Error::internal())
 }
 
+/// The bytes of part `number` (1-based); a single-PUT object is one part.
+fn part_range(record: &ObjectRecord, number: u32) -> Result<RangeRequest, S3Error> {
+    let segments = record.segments();
+    let index = usize::try_from(number).unwrap_or(usize::MAX) - 1;
+    let Some(segment) = segments.get(index) else {
+        return Err(S3Error::new(
+            "InvalidPartNumber",
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "The requested partnumber is not satisfiable",
+        )
+        .with("PartNumberRequested", number.to_string())
+        .with("ActualPartCount", segments.len().to_string()));
+    };
+    if segment.size == 0 {
+        return Ok(RangeRequest::Whole);
+    }
+    let start: u64 = segments[..index].iter().map(|s| s.size).sum();
+    Ok(RangeRequest::Bytes(start, start + segment.size - 1))
+}
+
 pub async fn get_object(s3: &S3, context: &mut RequestContext, include_body: bool) -> S3Result {
     check_version_id(context)?;
+    let part = match context.query.get("partNumber") {
+        Some(text) => Some(super::multipart::part_number(Some(text))?),
+        None => None,
+    };
     let (record, file) = if include_body {
         let (record, file) = s3.store.open_object(&context.bucket, &context.key).await?;
         (record, Some(file))
@@ -86,9 +110,13 @@ pub async fn get_object(s3: &S3, context: &mut RequestContext, include_body: boo
                 .map_err(|_| S3Error::internal());
         }
     }
-    let range = match header(&context.headers, "range") {
-        Some(value) => parse_range(value, record.size),
-        None => RangeRequest::Whole,
+    let range = match (header(&context.headers, "range"), part) {
+        (Some(_), Some(_)) => {
+            return Err(S3Error::invalid_request("Cannot specify both Range header and partNumber query parameter"))
+        }
+        (Some(value), None) => parse_range(value, record.size),
+        (None, Some(number)) => part_range(&record, number)?,
+        (None, None) => RangeRequest::Whole,
     };
     let (status, start, end) = match range {
         RangeRequest::Whole => (StatusCode::OK, 0, record.size),
@@ -114,6 +142,9 @@ pub async fn get_object(s3: &S3, context: &mut RequestContext, include_body: boo
     let response_headers = response.headers_mut();
     headers::object_headers(response_headers, &record, &context.query, with_checksum);
     response_headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(end - start));
+    if part.is_some() {
+        response_headers.insert("x-amz-mp-parts-count", HeaderValue::from(record.segments().len()));
+    }
     if status == StatusCode::PARTIAL_CONTENT {
         let range = format!("bytes {start}-{}/{}", end - 1, record.size);
         response_headers
@@ -149,18 +180,50 @@ fn copy_source(context: &RequestContext) -> Result<(String, String), S3Error> {
     }
 }
 
+/// The source of a copy, open, with its `x-amz-copy-source-if-*`
+/// conditions checked.
+pub struct CopySource {
+    pub bucket: String,
+    pub key: String,
+    pub record: ObjectRecord,
+    pub file: ObjectFile,
+}
+
+pub async fn open_copy_source(s3: &S3, context: &RequestContext) -> Result<CopySource, S3Error> {
+    let (bucket, key) = copy_source(context)?;
+    let (record, file) = s3.store.open_object(&bucket, &key).await.map_err(|error| match error {
+        StoreError::NoSuchKey => S3Error::no_such_key().with("Key", key.clone()),
+        StoreError::NoSuchBucket => S3Error::no_such_bucket().with("BucketName", bucket.clone()),
+        other => other.into(),
+    })?;
+    if evaluate_conditions(&context.headers, "x-amz-copy-source-", &record) != Condition::Proceed {
+        return Err(S3Error::precondition_failed("x-amz-copy-source-If"));
+    }
+    Ok(CopySource { bucket, key, record, file })
+}
+
+/// Streams `[start, end)` of a copy source into an upload.
+pub async fn copy_bytes(file: ObjectFile, start: u64, end: u64, upload: &mut Upload) -> Result<(), S3Error> {
+    let mut chunks = file.stream(start, end);
+    while let Some(chunk) = chunks.recv().await {
+        let chunk = chunk.map_err(|error| {
+            tracing::error!(%error, "reading a copy source failed");
+            S3Error::internal()
+        })?;
+        upload.write(chunk).await?;
+    }
+    Ok(())
+}
+
 pub async fn copy_object(s3: &S3, context: &mut RequestContext) -> S3Result {
-    let (source_bucket, source_key) = copy_source(context)?;
     let replace = match header(&context.headers, "x-amz-metadata-directive") {
         None => false,
         Some(value) if value.eq_ignore_ascii_case("COPY") => false,
         Some(value) if value.eq_ignore_ascii_case("REPLACE") => true,
         Some(_) => return Err(S3Error::invalid_argument("Unknown metadata directive.")),
     };
-    let (source, file) = s3.store.open_object(&source_bucket, &source_key).await?;
-    if evaluate_conditions(&context.headers, "x-amz-copy-source-", &source) != Condition::Proceed {
-        return Err(S3Error::precondition_failed("x-amz-copy-source-If"));
-    }
+    let CopySource { bucket: source_bucket, key: source_key, record: source, file } =
+        open_copy_source(s3, context).await?;
     if source_bucket == context.bucket && source_key == context.key && !replace {
         return Err(S3Error::invalid_request(
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
@@ -181,14 +244,7 @@ pub async fn copy_object(s3: &S3, context: &mut RequestContext) -> S3Result {
     };
     let mut upload =
         s3.store.begin_upload(&context.bucket, &context.key, DigestSet { sha256: false, checksum }).await?;
-    let mut chunks = file.stream(0, source.size);
-    while let Some(chunk) = chunks.recv().await {
-        let chunk = chunk.map_err(|error| {
-            tracing::error!(%error, "reading a copy source failed");
-            S3Error::internal()
-        })?;
-        upload.write(chunk).await?;
-    }
+    copy_bytes(file, 0, source.size, &mut upload).await?;
     let record = upload.commit(meta, ExpectedDigests::default()).await?;
     let mut out = XmlWriter::new("CopyObjectResult");
     out.element("LastModified", &timefmt::format_iso8601(record.last_modified))

@@ -36,6 +36,13 @@ pub enum Operation {
     GetBucketVersioning,
     ListObjects(ListVersion),
     DeleteObjects,
+    ListMultipartUploads,
+    CreateMultipartUpload,
+    UploadPart,
+    UploadPartCopy,
+    CompleteMultipartUpload,
+    AbortMultipartUpload,
+    ListParts,
     PutObject,
     CopyObject,
     GetObject,
@@ -69,22 +76,10 @@ const BUCKET_SUBRESOURCES: &[&str] = &[
     "replication",
     "requestPayment",
     "tagging",
-    "uploads",
     "website",
 ];
-const OBJECT_SUBRESOURCES: &[&str] = &[
-    "acl",
-    "attributes",
-    "legal-hold",
-    "partNumber",
-    "restore",
-    "retention",
-    "select",
-    "tagging",
-    "torrent",
-    "uploadId",
-    "uploads",
-];
+const OBJECT_SUBRESOURCES: &[&str] =
+    &["acl", "attributes", "legal-hold", "restore", "retention", "select", "tagging", "torrent"];
 
 fn subresource(query: &Query, names: &[&'static str]) -> Option<&'static str> {
     names.iter().copied().find(|name| query.has(name))
@@ -114,6 +109,7 @@ pub fn route(
             (Method::GET, _) if query.has("location") => GetBucketLocation,
             (Method::GET, _) if query.has("versioning") => GetBucketVersioning,
             (Method::GET, _) if query.has("versions") => ListObjects(ListVersion::Versions),
+            (Method::GET, _) if query.has("uploads") => ListMultipartUploads,
             (Method::POST, _) if query.has("delete") => DeleteObjects,
             (Method::GET | Method::PUT | Method::DELETE | Method::POST, Some(name)) => NotImplemented(name),
             (Method::GET, None) => match query.get("list-type") {
@@ -129,11 +125,18 @@ pub fn route(
         });
     };
     let unsupported = subresource(query, OBJECT_SUBRESOURCES);
+    let copy = headers.contains_key("x-amz-copy-source");
     Ok(match (method.clone(), unsupported) {
+        (Method::POST, _) if query.has("uploads") => CreateMultipartUpload,
+        (Method::POST, _) if query.has("uploadId") => CompleteMultipartUpload,
+        (Method::PUT, _) if query.has("uploadId") && copy => UploadPartCopy,
+        (Method::PUT, _) if query.has("uploadId") => UploadPart,
+        (Method::GET, _) if query.has("uploadId") => ListParts,
+        (Method::DELETE, _) if query.has("uploadId") => AbortMultipartUpload,
         (Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::POST, Some(name)) => NotImplemented(name),
         (Method::GET, None) => GetObject,
         (Method::HEAD, None) => HeadObject,
-        (Method::PUT, None) if headers.contains_key("x-amz-copy-source") => CopyObject,
+        (Method::PUT, None) if copy => CopyObject,
         (Method::PUT, None) => PutObject,
         (Method::DELETE, None) => DeleteObject,
         _ => return Err(S3Error::method_not_allowed()),
@@ -173,6 +176,9 @@ mod tests {
     #[test]
     fn routes() {
         assert_eq!(op(Method::GET, "/", "").unwrap(), Operation::ListBuckets);
+        assert_eq!(op(Method::POST, "/b/k", "uploads").unwrap(), Operation::CreateMultipartUpload);
+        assert_eq!(op(Method::PUT, "/b/k", "partNumber=1&uploadId=x").unwrap(), Operation::UploadPart);
+        assert_eq!(op(Method::GET, "/b", "uploads").unwrap(), Operation::ListMultipartUploads);
         assert_eq!(op(Method::GET, "/b", "list-type=2&prefix=a").unwrap(), Operation::ListObjects(ListVersion::V2));
         assert_eq!(op(Method::GET, "/b", "").unwrap(), Operation::ListObjects(ListVersion::V1));
         assert_eq!(op(Method::POST, "/b", "delete").unwrap(), Operation::DeleteObjects);

@@ -9,5 +9,6 @@ mod chunked;
 mod conditional;
 mod crash;
 mod listing;
+mod multipart;
 mod objects;
 mod storage;
