@@ -23,8 +23,8 @@ fn unknown_methods_and_operations() {
         ("PUT", "", "cors"),
         ("GET", "k", "tagging"),
         ("GET", "k", "acl"),
-        ("POST", "k", "uploads"),
-        ("GET", "", "uploads"),
+        ("PUT", "k", "retention"),
+        ("GET", "", "lifecycle"),
     ] {
         let response = client.send(&Request::new(method, "bad", key).query(sub, ""));
         response.assert_error(501, "NotImplemented");
