@@ -98,8 +98,9 @@ fn main() {
     let status = put(addr, "/memory/single", single);
     assert!(status.contains("200"), "{status}");
     let after_single = status_kib(pid, "VmHWM:");
-    let workers: Vec<_> =
-        (0..concurrent).map(|i| std::thread::spawn(move || put(addr, &format!("/memory/concurrent-{i}"), each))).collect();
+    let workers: Vec<_> = (0..concurrent)
+        .map(|i| std::thread::spawn(move || put(addr, &format!("/memory/concurrent-{i}"), each)))
+        .collect();
     for worker in workers {
         let status = worker.join().unwrap();
         assert!(status.contains("200"), "{status}");

@@ -91,7 +91,15 @@ fn acknowledged_writes_survive_sigkill() {
                         };
                         // In doubt until acknowledged.
                         allowed.lock().unwrap().get_mut(&key).unwrap().insert(outcome);
-                        match std::panic::catch_unwind(|| client.send(&request)) {
+                        let multipart = outcome.is_some() && random_u32() % 3 == 0;
+                        let sent = std::panic::catch_unwind(|| {
+                            if multipart {
+                                send_as_multipart(&client, &request)
+                            } else {
+                                client.send(&request)
+                            }
+                        });
+                        match sent {
                             Ok(response) if response.status == 200 || response.status == 204 => {
                                 allowed.lock().unwrap().insert(key, HashSet::from([outcome]));
                                 acked += 1;
@@ -116,11 +124,52 @@ fn acknowledged_writes_survive_sigkill() {
     let client = Client { addr, credentials: test_credentials(), region: "us-east-1".into() };
     let present = verify(&client, &allowed);
     assert!(std::fs::read_dir(dir.join("tmp")).unwrap().next().is_none(), "tmp/ must be empty after restart");
-    assert_eq!(count_blobs(&dir), present, "every blob belongs to exactly one object");
+    assert_eq!(
+        count_blobs(&dir),
+        expected_blobs(&client, present),
+        "every blob belongs to exactly one object or upload"
+    );
     assert!(acknowledged_ops > 20, "the test must actually write: {acknowledged_ops}");
     unsafe_kill(child.id(), libc::SIGTERM);
     child.wait().unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Blobs the bucket should hold: one per single-PUT object, a manifest and
+/// its part per (one-part) multipart object, and the parts of uploads a
+/// crash left in progress.
+fn expected_blobs(client: &Client, present: usize) -> usize {
+    let listing = client.send(&Request::new("GET", "crash", "").query("list-type", "2"));
+    let etags = listing.xml_all("ETag");
+    assert_eq!(etags.len(), present);
+    let objects: usize = etags.iter().map(|etag| if etag.contains('-') { 2 } else { 1 }).sum();
+    let uploads = client.send(&Request::new("GET", "crash", "").query("uploads", ""));
+    let parts: usize = uploads
+        .xml_all("Key")
+        .iter()
+        .zip(uploads.xml_all("UploadId"))
+        .map(|(key, id)| {
+            client.send(&Request::new("GET", "crash", key).query("uploadId", &id)).xml_all("PartNumber").len()
+        })
+        .sum();
+    objects + parts
+}
+
+/// Uploads a PUT's body as a one-part multipart upload instead.
+fn send_as_multipart(client: &Client, put: &Request) -> Response {
+    let created = client.send(&Request::new("POST", &put.bucket, &put.key).query("uploads", ""));
+    let Some(id) = created.xml("UploadId") else { return created };
+    let part = client.send(
+        &Request::new("PUT", &put.bucket, &put.key)
+            .query("partNumber", "1")
+            .query("uploadId", &id)
+            .body(put.body.clone()),
+    );
+    let Some(etag) = part.header("etag").map(str::to_string) else { return part };
+    let document = format!(
+        "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{etag}</ETag></Part></CompleteMultipartUpload>"
+    );
+    client.send(&Request::new("POST", &put.bucket, &put.key).query("uploadId", &id).body(document))
 }
 
 /// Checks every key against its allowed states, then pins it to what it
