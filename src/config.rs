@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::iam::Credentials;
+use crate::iam::{Cidr, Credentials};
 use crate::store::Durability;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -30,6 +30,9 @@ pub struct Config {
     /// Multipart uploads not completed within this many seconds are
     /// aborted in the background (default 7 days).
     pub multipart_expiry_secs: u64,
+    /// Reverse proxies (addresses or CIDR ranges) whose X-Forwarded-For or
+    /// Forwarded header names the real client.
+    pub trusted_proxies: Vec<Cidr>,
     /// The root key, when given by the environment rather than stored.
     #[serde(skip)]
     pub root_credentials: Option<Credentials>,
@@ -63,6 +66,7 @@ impl Default for Config {
             header_timeout_secs: 10,
             body_idle_timeout_secs: 60,
             multipart_expiry_secs: 7 * 24 * 3600,
+            trusted_proxies: Vec::new(),
             root_credentials: None,
         }
     }

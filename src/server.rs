@@ -16,7 +16,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
-use crate::iam::{self, Credentials, Keyring, RootKeySource};
+use crate::iam::{self, Credentials, KeyRecord, Keyring, RootKeySource};
 use crate::s3::{S3Config, S3};
 use crate::store::{Store, StoreConfig};
 
@@ -92,12 +92,14 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         .await
         .map_err(|error| StartError(format!("cannot listen on {}: {error}", config.listen)))?;
     let addr = listener.local_addr().map_err(|error| StartError(error.to_string()))?;
+    let keys = load_keys(&store)?;
     let s3 = Arc::new(S3::new(
         store.clone(),
-        Arc::new(Keyring::new(root.clone())),
+        Arc::new(Keyring::new(root.clone(), keys)),
         S3Config {
             region: config.region.clone(),
             body_idle_timeout: Duration::from_secs(config.body_idle_timeout_secs),
+            trusted_proxies: config.trusted_proxies.clone(),
         },
     ));
     let (stop, stopped) = watch::channel(false);
@@ -105,6 +107,22 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let task = tokio::spawn(accept_loop(listener, s3, store, config, stopped));
     tracing::info!(%addr, "larder is serving");
     Ok(RunningServer { addr, root, root_source, stop, task })
+}
+
+/// The access keys kept in the store; a document that does not read is
+/// skipped with a warning rather than stopping the server.
+fn load_keys(store: &Store) -> Result<Vec<KeyRecord>, StartError> {
+    let documents = store.load_keys().map_err(|error| StartError(error.to_string()))?;
+    Ok(documents
+        .iter()
+        .filter_map(|document| match serde_json::from_slice::<KeyRecord>(document) {
+            Ok(key) => Some(key),
+            Err(error) => {
+                tracing::warn!(%error, "an access key record does not read; skipped");
+                None
+            }
+        })
+        .collect())
 }
 
 /// Aborts stale multipart uploads now and then until the server stops.
@@ -155,7 +173,7 @@ async fn accept_loop(
         let s3 = s3.clone();
         let service = service_fn(move |request| {
             let s3 = s3.clone();
-            async move { Ok::<_, Infallible>(s3.handle(request).await) }
+            async move { Ok::<_, Infallible>(s3.handle(request, peer).await) }
         });
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())

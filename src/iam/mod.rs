@@ -1,14 +1,20 @@
-//! Who may do what. For now one root key holds every right; the signing
-//! keys derived from secrets are cached here per (key, date, region), so
+//! Who may do what: the root key, further keys with rights per bucket or
+//! prefix, an expiry and allowed source addresses. The signing keys
+//! derived from secrets are cached here per (key, date, region), so
 //! verifying a request costs a few SHA-256 blocks, not a key derivation.
+//! Keys are kept by the store; this module only holds and judges them.
 
+mod cidr;
+mod keys;
 mod root_key;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 
 use crate::sigv4::{Scope, SigningKey};
 
+pub use cidr::Cidr;
+pub use keys::{Access, Action, Grant, KeyRecord, Right};
 pub use root_key::{load_or_create_root_key, RootKeySource, ROOT_KEY_FILE};
 
 /// An access key and its secret.
@@ -58,8 +64,10 @@ pub enum Principal {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IamError {
-    /// 403 InvalidAccessKeyId.
+    /// 403 InvalidAccessKeyId: no such key (or it was revoked).
     UnknownAccessKey(String),
+    /// 403 InvalidAccessKeyId: the key is past its expiry.
+    ExpiredKey(String),
     /// 403 AccessDenied.
     AccessDenied,
 }
@@ -69,25 +77,44 @@ const SIGNING_KEY_CACHE_LIMIT: usize = 1024;
 
 pub struct Keyring {
     root: Credentials,
+    keys: RwLock<HashMap<String, KeyRecord>>,
     signing_keys: Mutex<HashMap<(String, Scope), SigningKey>>,
 }
 
 impl Keyring {
-    pub fn new(root: Credentials) -> Keyring {
-        Keyring { root, signing_keys: Mutex::new(HashMap::new()) }
+    pub fn new(root: Credentials, keys: Vec<KeyRecord>) -> Keyring {
+        let keys = keys.into_iter().map(|key| (key.access_key.clone(), key)).collect();
+        Keyring { root, keys: RwLock::new(keys), signing_keys: Mutex::new(HashMap::new()) }
     }
 
     pub fn root(&self) -> &Credentials {
         &self.root
     }
 
-    fn secret(&self, access_key: &str) -> Option<&str> {
-        (access_key == self.root.access_key).then_some(self.root.secret_key.as_str())
+    pub fn is_root(&self, principal: &Principal) -> bool {
+        matches!(principal, Principal::Key(key) if *key == self.root.access_key)
+    }
+
+    fn keys(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, KeyRecord>> {
+        self.keys.read().unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// The secret of a live key.
+    fn secret(&self, access_key: &str, now: i64) -> Result<String, IamError> {
+        if access_key == self.root.access_key {
+            return Ok(self.root.secret_key.clone());
+        }
+        match self.keys().get(access_key) {
+            Some(key) if key.is_expired(now) => Err(IamError::ExpiredKey(access_key.to_string())),
+            Some(key) => Ok(key.secret_key.clone()),
+            None => Err(IamError::UnknownAccessKey(access_key.to_string())),
+        }
     }
 
     /// The signing key for `access_key` in `scope`, derived once and cached.
-    pub fn signing_key(&self, access_key: &str, scope: &Scope) -> Result<SigningKey, IamError> {
-        let secret = self.secret(access_key).ok_or_else(|| IamError::UnknownAccessKey(access_key.to_string()))?;
+    /// A revoked or expired key fails here, on every request.
+    pub fn signing_key(&self, access_key: &str, scope: &Scope, now: i64) -> Result<SigningKey, IamError> {
+        let secret = self.secret(access_key, now)?;
         let cache_key = (access_key.to_string(), scope.clone());
         let mut cache = self.signing_keys.lock().unwrap_or_else(|poison| poison.into_inner());
         if let Some(key) = cache.get(&cache_key) {
@@ -96,17 +123,67 @@ impl Keyring {
         if cache.len() >= SIGNING_KEY_CACHE_LIMIT {
             cache.clear();
         }
-        let key = SigningKey::derive(secret, scope);
+        let key = SigningKey::derive(&secret, scope);
         cache.insert(cache_key, key.clone());
         Ok(key)
     }
 
-    /// May `principal` act at all? Anonymous requests are refused until
-    /// buckets can be made public; a known key holds every right.
-    pub fn authorize(&self, principal: &Principal) -> Result<(), IamError> {
+    fn forget_signing_keys(&self, access_key: &str) {
+        let mut cache = self.signing_keys.lock().unwrap_or_else(|poison| poison.into_inner());
+        cache.retain(|(key, _), _| key != access_key);
+    }
+
+    /// Adds or replaces a key; it works from the next request on.
+    pub fn insert(&self, record: KeyRecord) {
+        self.forget_signing_keys(&record.access_key);
+        self.keys.write().unwrap_or_else(|poison| poison.into_inner()).insert(record.access_key.clone(), record);
+    }
+
+    /// Removes a key; it fails from the next request on.
+    pub fn remove(&self, access_key: &str) -> Option<KeyRecord> {
+        let removed = self.keys.write().unwrap_or_else(|poison| poison.into_inner()).remove(access_key);
+        self.forget_signing_keys(access_key);
+        removed
+    }
+
+    pub fn get(&self, access_key: &str) -> Option<KeyRecord> {
+        self.keys().get(access_key).cloned()
+    }
+
+    /// Every key but the root key, by name.
+    pub fn list(&self) -> Vec<KeyRecord> {
+        let mut keys: Vec<KeyRecord> = self.keys().values().cloned().collect();
+        keys.sort_by(|a, b| a.name.cmp(&b.name).then(a.access_key.cmp(&b.access_key)));
+        keys
+    }
+
+    /// May `principal` make `access` now? The root key may do anything;
+    /// other keys must be live, used from an allowed address, and hold a
+    /// grant that covers the access.
+    pub fn authorize(&self, principal: &Principal, access: &Access<'_>, now: i64) -> Result<(), IamError> {
+        let Principal::Key(access_key) = principal else {
+            return Err(IamError::AccessDenied);
+        };
+        if *access_key == self.root.access_key {
+            return Ok(());
+        }
+        let keys = self.keys();
+        let key = keys.get(access_key).ok_or_else(|| IamError::UnknownAccessKey(access_key.clone()))?;
+        if key.is_expired(now) {
+            return Err(IamError::ExpiredKey(access_key.clone()));
+        }
+        if !key.allows_source(access.source) || !key.grants_allow(access) {
+            return Err(IamError::AccessDenied);
+        }
+        Ok(())
+    }
+
+    /// Is `bucket` shown to `principal` in ListBuckets?
+    pub fn sees_bucket(&self, principal: &Principal, bucket: &str) -> bool {
         match principal {
-            Principal::Anonymous => Err(IamError::AccessDenied),
-            Principal::Key(_) => Ok(()),
+            Principal::Key(key) if *key == self.root.access_key => true,
+            Principal::Key(key) => self.keys().get(key).is_some_and(|record| record.sees_bucket(bucket)),
+            Principal::Anonymous => false,
         }
     }
 }
@@ -118,14 +195,42 @@ mod tests {
     #[test]
     fn signing_keys_are_cached_per_scope() {
         let root = Credentials::generate();
-        let keyring = Keyring::new(root.clone());
+        let keyring = Keyring::new(root.clone(), Vec::new());
         let scope = Scope { date: "20240101".into(), region: "us-east-1".into(), service: "s3".into() };
-        let key = keyring.signing_key(&root.access_key, &scope).unwrap();
+        let key = keyring.signing_key(&root.access_key, &scope, 0).unwrap();
         assert_eq!(key, SigningKey::derive(&root.secret_key, &scope));
-        assert_eq!(keyring.signing_key(&root.access_key, &scope).unwrap(), key);
-        assert_eq!(keyring.signing_key("LKNOPE", &scope), Err(IamError::UnknownAccessKey("LKNOPE".into())));
+        assert_eq!(keyring.signing_key(&root.access_key, &scope, 0).unwrap(), key);
+        assert_eq!(keyring.signing_key("LKNOPE", &scope, 0), Err(IamError::UnknownAccessKey("LKNOPE".into())));
         assert_eq!(root.access_key.len(), 20);
         assert_eq!(root.secret_key.len(), 40);
         assert!(!format!("{root:?}").contains(&root.secret_key));
+    }
+
+    #[test]
+    fn revoked_and_expired_keys_stop_at_once() {
+        let keyring = Keyring::new(Credentials::generate(), Vec::new());
+        let scope = Scope { date: "20240101".into(), region: "us-east-1".into(), service: "s3".into() };
+        let record = KeyRecord {
+            access_key: "LKUSER".into(),
+            secret_key: "secret".into(),
+            name: "user".into(),
+            grants: vec![Grant::parse("b:read").unwrap()],
+            expires: Some(1000),
+            source_cidrs: Vec::new(),
+            created: 0,
+        };
+        keyring.insert(record);
+        assert!(keyring.signing_key("LKUSER", &scope, 999).is_ok());
+        assert_eq!(keyring.signing_key("LKUSER", &scope, 1000), Err(IamError::ExpiredKey("LKUSER".into())));
+        let principal = Principal::Key("LKUSER".into());
+        let read = Access { action: Action::Read, bucket: "b", key: "k", source: "127.0.0.1".parse().unwrap() };
+        assert_eq!(keyring.authorize(&principal, &read, 10), Ok(()));
+        assert_eq!(
+            keyring.authorize(&principal, &Access { action: Action::Write, ..read }, 10),
+            Err(IamError::AccessDenied)
+        );
+        keyring.remove("LKUSER");
+        assert_eq!(keyring.signing_key("LKUSER", &scope, 10), Err(IamError::UnknownAccessKey("LKUSER".into())));
+        assert_eq!(keyring.authorize(&Principal::Anonymous, &read, 10), Err(IamError::AccessDenied));
     }
 }

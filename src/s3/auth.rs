@@ -29,8 +29,9 @@ pub fn authenticate(keyring: &Keyring, region: &str, context: &RequestContext) -
         Authentication::V4(auth) => *auth,
     };
     auth.check_scope(region)?;
-    let key = keyring.signing_key(&auth.access_key, &auth.scope)?;
-    auth.check_time(timefmt::now())?;
+    let now = timefmt::now();
+    let key = keyring.signing_key(&auth.access_key, &auth.scope, now)?;
+    auth.check_time(now)?;
     sigv4::verify(&auth, &request, &key)?;
     Ok(Authenticated { principal: Principal::Key(auth.access_key.clone()), auth: Some(auth), signing_key: Some(key) })
 }

@@ -58,7 +58,7 @@ pub async fn list_buckets(s3: &S3, context: &mut RequestContext) -> S3Result {
     let mut out = XmlWriter::new("ListAllMyBucketsResult");
     write_owner(&mut out, &context.principal);
     out.open("Buckets");
-    for (name, record) in buckets {
+    for (name, record) in buckets.into_iter().filter(|(name, _)| s3.keyring.sees_bucket(&context.principal, name)) {
         out.open("Bucket")
             .element("Name", &name)
             .element("CreationDate", &timefmt::format_iso8601(record.created))

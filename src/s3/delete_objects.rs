@@ -3,6 +3,7 @@
 use http::StatusCode;
 
 use crate::checksum::MultiHasher;
+use crate::iam::Action;
 
 use super::error::S3Error;
 use super::headers::expected_digests;
@@ -64,6 +65,8 @@ pub async fn delete_objects(s3: &S3, context: &mut RequestContext) -> S3Result {
     for (key, version) in targets {
         let refused = if key.is_empty() || key.len() > MAX_KEY_BYTES {
             Some(("InvalidArgument", "Invalid key"))
+        } else if s3.authorize(context, Action::Delete, &context.bucket, &key).is_err() {
+            Some(("AccessDenied", "Access Denied"))
         } else if version.as_deref().is_some_and(|v| v != "null") {
             Some(("NoSuchVersion", "The specified version does not exist."))
         } else {

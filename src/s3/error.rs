@@ -202,6 +202,12 @@ impl From<IamError> for S3Error {
                 "The AWS Access Key Id you provided does not exist in our records.",
             )
             .with("AWSAccessKeyId", key),
+            IamError::ExpiredKey(key) => S3Error::new(
+                "InvalidAccessKeyId",
+                StatusCode::FORBIDDEN,
+                "The AWS Access Key Id you provided has expired.",
+            )
+            .with("AWSAccessKeyId", key),
             IamError::AccessDenied => S3Error::access_denied(),
         }
     }

@@ -3,10 +3,12 @@
 //! layer become S3 error documents. Never touches sled or file paths:
 //! objects go through [`crate::store::Store`].
 
+mod admin;
 mod auth;
 mod body;
 mod bucket;
 mod chunked;
+mod client;
 mod delete_objects;
 mod error;
 mod headers;
@@ -17,13 +19,14 @@ mod payload;
 mod router;
 mod xml;
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
-use crate::iam::{Keyring, Principal};
+use crate::iam::{Access, Action, Cidr, IamError, Keyring, Principal};
 use crate::sigv4::{self, ParsedAuth, SigningKey};
 use crate::store::Store;
 
@@ -43,6 +46,8 @@ const DRAIN_LIMIT: u64 = 8 * 1024 * 1024;
 pub struct S3Config {
     pub region: String,
     pub body_idle_timeout: Duration,
+    /// Reverse proxies whose X-Forwarded-For / Forwarded is believed.
+    pub trusted_proxies: Vec<Cidr>,
 }
 
 /// The S3 front end: shared by every connection.
@@ -64,6 +69,8 @@ pub struct RequestContext {
     pub key: String,
     pub body: RequestBody,
     pub principal: Principal,
+    /// Where the request comes from (see `client.rs`).
+    pub client: IpAddr,
     /// The verified signature, when the request carried one, and the key
     /// that checked it (aws-chunked bodies go on signing with it).
     pub auth: Option<ParsedAuth>,
@@ -78,7 +85,7 @@ impl S3 {
     }
 
     /// Answers one request; never fails and never panics on input.
-    pub async fn handle(&self, request: Request<Incoming>) -> Response<ResponseBody> {
+    pub async fn handle(&self, request: Request<Incoming>, peer: SocketAddr) -> Response<ResponseBody> {
         let request_id = new_request_id();
         let (parts, incoming) = request.into_parts();
         let body = RequestBody::new(incoming, self.config.body_idle_timeout);
@@ -88,11 +95,12 @@ impl S3 {
             .headers
             .get(http::header::EXPECT)
             .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-        let (result, mut body) = self.dispatch(parts, body, &request_id).await;
+        let client = client::client_address(peer.ip(), &parts.headers, &self.config.trusted_proxies);
+        let (result, mut body) = self.dispatch(parts, body, &request_id, client).await;
         let mut response = match result {
             Ok(response) => response,
             Err(error) => {
-                tracing::debug!(code = error.code, %resource, request_id, "request refused");
+                tracing::debug!(code = error.code, %resource, %client, request_id, "request refused");
                 if !body.touched() && !expects_continue {
                     body.drain(DRAIN_LIMIT).await;
                 }
@@ -112,8 +120,9 @@ impl S3 {
         parts: http::request::Parts,
         body: RequestBody,
         request_id: &str,
+        client: IpAddr,
     ) -> (S3Result, RequestBody) {
-        let mut context = match self.prepare(parts, body, request_id) {
+        let mut context = match self.prepare(parts, body, request_id, client) {
             Ok(context) => context,
             Err((error, body)) => return (Err(error), body),
         };
@@ -131,6 +140,7 @@ impl S3 {
         parts: http::request::Parts,
         body: RequestBody,
         request_id: &str,
+        client: IpAddr,
     ) -> Result<RequestContext, (S3Error, RequestBody)> {
         let header_bytes: usize = parts.headers.iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
         if header_bytes > MAX_HEADER_BYTES {
@@ -159,6 +169,7 @@ impl S3 {
             key,
             body,
             principal: Principal::Anonymous,
+            client,
             auth: None,
             signing_key: None,
         })
@@ -167,22 +178,52 @@ impl S3 {
     fn route_and_authenticate(&self, context: &mut RequestContext) -> Result<Operation, S3Error> {
         let bucket = Some(context.bucket.as_str()).filter(|b| !b.is_empty());
         let key = Some(context.key.as_str()).filter(|k| !k.is_empty());
-        let operation = router::route(&context.method, bucket, key, &context.query, &context.headers);
+        let operation = if context.path.starts_with(admin::PATH_PREFIX) {
+            Ok(Operation::Admin)
+        } else {
+            router::route(&context.method, bucket, key, &context.query, &context.headers)
+        };
         if matches!(operation, Ok(Operation::Options)) {
             return operation;
         }
         let authenticated = auth::authenticate(&self.keyring, &self.config.region, context)?;
-        self.keyring.authorize(&authenticated.principal)?;
         context.principal = authenticated.principal;
         context.auth = authenticated.auth;
         context.signing_key = authenticated.signing_key;
+        if context.principal == Principal::Anonymous {
+            return Err(S3Error::access_denied());
+        }
         let operation = operation?;
+        match required_action(&operation) {
+            Some(action) => {
+                let target = match action {
+                    Action::List => context.query.get("prefix").unwrap_or_default().to_string(),
+                    _ => context.key.clone(),
+                };
+                let bucket = context.bucket.clone();
+                self.authorize(context, action, &bucket, &target)?;
+            }
+            None if operation == Operation::Admin && !self.keyring.is_root(&context.principal) => {
+                return Err(S3Error::access_denied());
+            }
+            None => {}
+        }
         if context.key.len() > MAX_KEY_BYTES {
             return Err(S3Error::new("KeyTooLongError", StatusCode::BAD_REQUEST, "Your key is too long")
                 .with("MaxSizeAllowed", MAX_KEY_BYTES.to_string())
                 .with("Size", context.key.len().to_string()));
         }
         Ok(operation)
+    }
+
+    /// May the request's principal do `action` on `bucket` and `key` (a
+    /// listed prefix for listings)?
+    pub fn authorize(&self, context: &RequestContext, action: Action, bucket: &str, key: &str) -> Result<(), S3Error> {
+        let access = Access { action, bucket, key, source: context.client };
+        self.keyring.authorize(&context.principal, &access, crate::timefmt::now()).map_err(|error| match error {
+            IamError::AccessDenied => S3Error::access_denied(),
+            other => other.into(),
+        })
     }
 
     async fn run(&self, operation: Operation, context: &mut RequestContext) -> S3Result {
@@ -209,10 +250,35 @@ impl S3 {
             HeadObject => object::get_object(self, context, false).await,
             DeleteObject => object::delete_object(self, context).await,
             Options => bucket::preflight(context),
+            Admin => admin::handle(self, context).await,
             NotImplemented(what) => Err(S3Error::not_implemented().with("Operation", what.to_string())),
         };
         result.map_err(|error| with_names(error, context))
     }
+}
+
+/// What an operation needs of the principal, checked before it runs.
+/// DeleteObjects and the copy operations check further rights inside.
+fn required_action(operation: &Operation) -> Option<Action> {
+    use router::Operation::*;
+    Some(match operation {
+        ListBuckets => Action::ListBuckets,
+        CreateBucket => Action::CreateBucket,
+        DeleteBucket => Action::DeleteBucket,
+        HeadBucket | GetBucketLocation | GetBucketVersioning | DeleteObjects => Action::InspectBucket,
+        ListObjects(_) | ListMultipartUploads => Action::List,
+        PutObject
+        | CopyObject
+        | CreateMultipartUpload
+        | UploadPart
+        | UploadPartCopy
+        | CompleteMultipartUpload
+        | AbortMultipartUpload
+        | ListParts => Action::Write,
+        GetObject | HeadObject => Action::Read,
+        DeleteObject => Action::Delete,
+        Options | Admin | NotImplemented(_) => return None,
+    })
 }
 
 /// NoSuchBucket and NoSuchKey name what was missing, as S3 does.

@@ -50,6 +50,8 @@ pub enum Operation {
     DeleteObject,
     /// A CORS preflight; answered without authentication.
     Options,
+    /// larder's own key administration (root key only).
+    Admin,
     /// An S3 operation larder does not offer (yet); names the subresource.
     NotImplemented(&'static str),
 }

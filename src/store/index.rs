@@ -78,6 +78,11 @@ pub trait Index: Send + Sync + 'static {
     fn completed(&self, id: BlobId) -> Result<Option<CompletedRecord>, StoreError>;
     fn forget_completed_before(&self, before: i64) -> Result<(), StoreError>;
     fn garbage(&self) -> Result<Vec<BlobId>, StoreError>;
+    /// Access keys, stored as opaque documents by access key id.
+    fn keys(&self) -> Result<Vec<Vec<u8>>, StoreError>;
+    fn put_key(&self, access_key: &str, document: &[u8]) -> Result<(), StoreError>;
+    /// Returns false if there was no such key.
+    fn delete_key(&self, access_key: &str) -> Result<bool, StoreError>;
     fn forget_garbage(&self, blob: BlobId) -> Result<(), StoreError>;
     /// A number larger than any handed out before, across restarts.
     fn next_sequence(&self) -> Result<u64, StoreError>;
@@ -98,6 +103,8 @@ pub struct SledIndex {
     parts: sled::Tree,
     /// upload id -> CompletedRecord
     completed: sled::Tree,
+    /// access key -> key document (owned by iam)
+    keys: sled::Tree,
 }
 
 /// Where an upload sorts in its bucket's listing of uploads.
@@ -157,6 +164,7 @@ impl SledIndex {
             upload_keys: db.open_tree("upload_keys").map_err(from_sled)?,
             parts: db.open_tree("parts").map_err(from_sled)?,
             completed: db.open_tree("completed").map_err(from_sled)?,
+            keys: db.open_tree("keys").map_err(from_sled)?,
             db,
         })
     }
@@ -508,6 +516,19 @@ impl Index for SledIndex {
             }
         }
         Ok(())
+    }
+
+    fn keys(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.keys.iter().values().map(|value| value.map(|v| v.to_vec()).map_err(from_sled)).collect()
+    }
+
+    fn put_key(&self, access_key: &str, document: &[u8]) -> Result<(), StoreError> {
+        self.keys.insert(access_key, document).map_err(from_sled)?;
+        Ok(())
+    }
+
+    fn delete_key(&self, access_key: &str) -> Result<bool, StoreError> {
+        Ok(self.keys.remove(access_key).map_err(from_sled)?.is_some())
     }
 
     fn garbage(&self) -> Result<Vec<BlobId>, StoreError> {

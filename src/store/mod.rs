@@ -242,6 +242,34 @@ impl Store {
         fs2::available_space(self.inner.layout.root()).unwrap_or(u64::MAX)
     }
 
+    /// Every stored access key document (see `iam`).
+    pub fn load_keys(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.inner.index.keys()
+    }
+
+    /// Stores an access key document durably.
+    pub async fn save_key(&self, access_key: &str, document: Vec<u8>) -> Result<(), StoreError> {
+        let inner = self.inner.clone();
+        let access_key = access_key.to_string();
+        blocking(move || {
+            inner.index.put_key(&access_key, &document)?;
+            inner.commit_index()
+        })
+        .await
+    }
+
+    /// Removes an access key durably; false if there was none.
+    pub async fn remove_key(&self, access_key: &str) -> Result<bool, StoreError> {
+        let inner = self.inner.clone();
+        let access_key = access_key.to_string();
+        blocking(move || {
+            let removed = inner.index.delete_key(&access_key)?;
+            inner.commit_index()?;
+            Ok(removed)
+        })
+        .await
+    }
+
     pub async fn create_bucket(&self, name: &str) -> Result<(), StoreError> {
         let inner = self.inner.clone();
         let name = name.to_string();

@@ -1,0 +1,187 @@
+//! larder's own administration API, on the S3 port under `/_larder/admin/`
+//! (no bucket can be named `_larder`), signed with SigV4 by the root key:
+//!
+//! - `POST /_larder/admin/keys` with a JSON [`NewKey`]: create a key;
+//!   the answer carries its secret, the only time it is shown;
+//! - `GET /_larder/admin/keys`: list keys (no secrets);
+//! - `GET /_larder/admin/keys/<access key>`: show one;
+//! - `DELETE /_larder/admin/keys/<access key>`: revoke it, at once.
+
+use http::{Method, Response, StatusCode};
+use serde::{Deserialize, Serialize};
+
+use crate::iam::{Cidr, Credentials, Grant, KeyRecord, Right};
+use crate::timefmt;
+
+use super::body;
+use super::error::S3Error;
+use super::{RequestContext, S3Result, S3};
+
+pub const PATH_PREFIX: &str = "/_larder/admin/";
+const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
+
+/// A key to create.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct NewKey {
+    pub name: String,
+    /// `BUCKET[/PREFIX]:RIGHTS`, as [`Grant::parse`] reads them.
+    pub grants: Vec<String>,
+    /// Unix seconds.
+    #[serde(default)]
+    pub expires: Option<i64>,
+    #[serde(default)]
+    pub source_cidrs: Vec<String>,
+    /// Given access key and secret, for automation; made up when absent.
+    #[serde(default)]
+    pub access_key: Option<String>,
+    #[serde(default)]
+    pub secret_key: Option<String>,
+}
+
+/// A key as the API shows it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct KeyView {
+    pub access_key: String,
+    /// Only in the answer to a create.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key: Option<String>,
+    pub name: String,
+    pub grants: Vec<String>,
+    pub expires: Option<i64>,
+    pub source_cidrs: Vec<String>,
+    pub created: i64,
+}
+
+fn right_name(right: Right) -> &'static str {
+    match right {
+        Right::Read => "read",
+        Right::Write => "write",
+        Right::Delete => "delete",
+        Right::List => "list",
+        Right::Owner => "owner",
+    }
+}
+
+fn view(key: &KeyRecord, with_secret: bool) -> KeyView {
+    KeyView {
+        access_key: key.access_key.clone(),
+        secret_key: with_secret.then(|| key.secret_key.clone()),
+        name: key.name.clone(),
+        grants: key
+            .grants
+            .iter()
+            .map(|grant| {
+                let target = if grant.prefix.is_empty() {
+                    grant.bucket.clone()
+                } else {
+                    format!("{}/{}", grant.bucket, grant.prefix)
+                };
+                let rights: Vec<&str> = grant.rights.iter().map(|r| right_name(*r)).collect();
+                format!("{target}:{}", rights.join(","))
+            })
+            .collect(),
+        expires: key.expires,
+        source_cidrs: key.source_cidrs.iter().map(Cidr::to_string).collect(),
+        created: key.created,
+    }
+}
+
+fn json_response(status: StatusCode, value: &impl Serialize) -> S3Result {
+    let body = serde_json::to_vec_pretty(value).map_err(|_| S3Error::internal())?;
+    Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(body::full(body))
+        .map_err(|_| S3Error::internal())
+}
+
+fn no_such_access_key(access_key: &str) -> S3Error {
+    S3Error::new("NoSuchAccessKey", StatusCode::NOT_FOUND, "The access key does not exist.")
+        .with("AWSAccessKeyId", access_key)
+}
+
+pub async fn handle(s3: &S3, context: &mut RequestContext) -> S3Result {
+    let rest = context.path[PATH_PREFIX.len()..].trim_end_matches('/').to_string();
+    let (collection, item) = rest.split_once('/').unwrap_or((rest.as_str(), ""));
+    if collection != "keys" {
+        return Err(S3Error::invalid_request(format!("Unknown administration resource: {collection}")));
+    }
+    match (context.method.clone(), item) {
+        (Method::POST, "") => create_key(s3, context).await,
+        (Method::GET, "") => {
+            json_response(StatusCode::OK, &s3.keyring.list().iter().map(|key| view(key, false)).collect::<Vec<_>>())
+        }
+        (Method::GET, access_key) => {
+            let key = s3.keyring.get(access_key).ok_or_else(|| no_such_access_key(access_key))?;
+            json_response(StatusCode::OK, &view(&key, false))
+        }
+        (Method::DELETE, access_key) if !access_key.is_empty() => {
+            if !s3.store.remove_key(access_key).await? {
+                return Err(no_such_access_key(access_key));
+            }
+            s3.keyring.remove(access_key);
+            tracing::info!(access_key, "key revoked");
+            super::empty_response(StatusCode::NO_CONTENT)
+        }
+        _ => Err(S3Error::method_not_allowed()),
+    }
+}
+
+fn valid_access_key(text: &str) -> bool {
+    (16..=128).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+async fn create_key(s3: &S3, context: &mut RequestContext) -> S3Result {
+    let document = context.body.read_to_end(MAX_DOCUMENT_BYTES).await?;
+    let request: NewKey = serde_json::from_slice(&document)
+        .map_err(|error| S3Error::invalid_argument(format!("Bad key document: {error}")))?;
+    if request.name.trim().is_empty() {
+        return Err(S3Error::invalid_argument("A key needs a name."));
+    }
+    let grants = request
+        .grants
+        .iter()
+        .map(|g| Grant::parse(g))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(S3Error::invalid_argument)?;
+    let source_cidrs = request
+        .source_cidrs
+        .iter()
+        .map(|c| c.parse())
+        .collect::<Result<Vec<Cidr>, _>>()
+        .map_err(S3Error::invalid_argument)?;
+    let generated = Credentials::generate();
+    let access_key = request.access_key.unwrap_or(generated.access_key);
+    let secret_key = request.secret_key.unwrap_or(generated.secret_key);
+    if !valid_access_key(&access_key) {
+        return Err(S3Error::invalid_argument("An access key is 16 to 128 letters and digits."));
+    }
+    if secret_key.len() < 16 || secret_key.len() > 128 || secret_key.chars().any(char::is_whitespace) {
+        return Err(S3Error::invalid_argument("A secret key is 16 to 128 characters, no spaces."));
+    }
+    if access_key == s3.keyring.root().access_key || s3.keyring.get(&access_key).is_some() {
+        return Err(S3Error::new(
+            "KeyAlreadyExists",
+            StatusCode::CONFLICT,
+            "A key with this access key already exists.",
+        ));
+    }
+    let now = timefmt::now();
+    if request.expires.is_some_and(|expires| expires <= now) {
+        return Err(S3Error::invalid_argument("The expiry is in the past."));
+    }
+    let record = KeyRecord {
+        access_key,
+        secret_key,
+        name: request.name,
+        grants,
+        expires: request.expires,
+        source_cidrs,
+        created: now,
+    };
+    let document = serde_json::to_vec(&record).map_err(|_| S3Error::internal())?;
+    s3.store.save_key(&record.access_key, document).await?;
+    s3.keyring.insert(record.clone());
+    tracing::info!(access_key = record.access_key, name = record.name, "key created");
+    json_response(StatusCode::OK, &view(&record, true))
+}
