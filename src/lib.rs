@@ -4,6 +4,7 @@
 //! [`s3`] routes and answers S3 operations, authenticating with [`sigv4`]
 //! against keys from [`iam`], and keeps objects in [`store`].
 
+pub mod admin_client;
 pub mod checksum;
 pub mod config;
 pub mod iam;

@@ -4,8 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use larder::admin_client::AdminClient;
 use larder::config::Config;
 use larder::iam::{Credentials, RootKeySource};
+use larder::s3::admin::{KeyView, NewKey};
 
 #[derive(Parser)]
 #[command(name = "larder", version, about = "A small S3-compatible object store for single-board computers")]
@@ -18,6 +20,58 @@ struct Cli {
 enum Command {
     /// Run the server (the default when no command is given).
     Serve(ServeArgs),
+    /// Manage access keys on a running server (uses the root key).
+    Key {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+}
+
+/// How the command line reaches a running server.
+#[derive(clap::Args)]
+struct ServerArgs {
+    /// The server [default: http://127.0.0.1:9000]
+    #[arg(long, env = "LARDER_ENDPOINT", default_value = "http://127.0.0.1:9000", global = true)]
+    endpoint: String,
+    /// Data folder holding root-key.toml (unless LARDER_ROOT_ACCESS_KEY and
+    /// LARDER_ROOT_SECRET_KEY are set)
+    #[arg(long, env = "LARDER_DATA_DIR", default_value = "./larder-data", global = true)]
+    data_dir: PathBuf,
+    #[arg(long, env = "LARDER_REGION", default_value = "us-east-1", global = true)]
+    region: String,
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Create a key; prints its secret once.
+    Create {
+        /// A name to know the key by.
+        name: String,
+        /// BUCKET[/PREFIX]:RIGHTS, rights from read, write, delete, list,
+        /// owner, all (repeatable). `*` as the bucket means every bucket.
+        #[arg(long = "grant", required = true)]
+        grants: Vec<String>,
+        /// The key stops working after this long (e.g. 90m, 24h, 30d).
+        #[arg(long)]
+        expires: Option<String>,
+        /// Addresses or CIDR ranges the key may be used from (repeatable).
+        #[arg(long = "allow-from")]
+        allow_from: Vec<String>,
+        /// Use this access key instead of a new one (for automation).
+        #[arg(long, requires = "secret_key")]
+        access_key: Option<String>,
+        /// Use this secret instead of a new one.
+        #[arg(long, requires = "access_key")]
+        secret_key: Option<String>,
+    },
+    /// List keys.
+    List,
+    /// Show one key.
+    Show { access_key: String },
+    /// Revoke a key at once, and every presigned URL it signed.
+    Revoke { access_key: String },
 }
 
 #[derive(clap::Args, Default)]
@@ -95,6 +149,62 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     Ok(())
 }
 
+fn root_credentials(data_dir: &std::path::Path) -> Result<Credentials, String> {
+    let access_key = std::env::var("LARDER_ROOT_ACCESS_KEY").ok().filter(|v| !v.is_empty());
+    let secret_key = std::env::var("LARDER_ROOT_SECRET_KEY").ok().filter(|v| !v.is_empty());
+    if let (Some(access_key), Some(secret_key)) = (access_key, secret_key) {
+        return Ok(Credentials { access_key, secret_key });
+    }
+    larder::iam::read_root_key(data_dir)
+        .map_err(|error| error.to_string())?
+        .ok_or_else(|| format!("no root key: set LARDER_ROOT_ACCESS_KEY and LARDER_ROOT_SECRET_KEY, or point --data-dir at the server's data folder ({} has no root-key.toml)", data_dir.display()))
+}
+
+fn print_key(key: &KeyView) {
+    println!("access key: {}", key.access_key);
+    if let Some(secret) = &key.secret_key {
+        println!("secret key: {secret}");
+    }
+    println!("name:       {}", key.name);
+    for grant in &key.grants {
+        println!("grant:      {grant}");
+    }
+    if let Some(expires) = key.expires {
+        println!("expires:    {}", larder::timefmt::format_iso8601(expires));
+    }
+    for cidr in &key.source_cidrs {
+        println!("allow from: {cidr}");
+    }
+}
+
+fn key_command(server: ServerArgs, command: KeyCommand) -> Result<(), String> {
+    let client = AdminClient::new(&server.endpoint, root_credentials(&server.data_dir)?, &server.region)?;
+    match command {
+        KeyCommand::Create { name, grants, expires, allow_from, access_key, secret_key } => {
+            let expires = match expires {
+                Some(text) => Some(larder::timefmt::now() + larder::timefmt::parse_duration(&text)?),
+                None => None,
+            };
+            let key =
+                client.create(&NewKey { name, grants, expires, source_cidrs: allow_from, access_key, secret_key })?;
+            print_key(&key);
+            println!("(the secret is shown only now)");
+        }
+        KeyCommand::List => {
+            for key in client.list()? {
+                let expires = key.expires.map(larder::timefmt::format_iso8601).unwrap_or_else(|| "never".into());
+                println!("{}  {:<20}  expires {expires}  {}", key.access_key, key.name, key.grants.join(" "));
+            }
+        }
+        KeyCommand::Show { access_key } => print_key(&client.show(&access_key)?),
+        KeyCommand::Revoke { access_key } => {
+            client.revoke(&access_key)?;
+            println!("revoked {access_key}");
+        }
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -105,9 +215,10 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve(ServeArgs::default()));
-    let runtime = tokio::runtime::Runtime::new().expect("the tokio runtime starts");
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("the tokio runtime starts");
     let result = match command {
         Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Key { server, command } => key_command(server, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -64,6 +64,24 @@ pub fn format_scope_date(unix_secs: i64) -> String {
     format_amz_date(unix_secs)[..8].to_string()
 }
 
+/// Reads a duration such as `90s`, `90m`, `24h`, `7d` or plain seconds.
+pub fn parse_duration(text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let number: i64 = number.parse().map_err(|_| format!("not a duration: {text}"))?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("not a duration: {text} (use s, m, h or d)")),
+    };
+    number.checked_mul(seconds).ok_or_else(|| format!("duration too long: {text}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,5 +97,9 @@ mod tests {
         assert_eq!(parse_iso8601("2013-05-24T00:00:00Z"), Some(t));
         assert_eq!(format_scope_date(t), "20130524");
         assert_eq!(parse_amz_date("2013-05-24"), None);
+        assert_eq!(parse_duration("90m"), Ok(5400));
+        assert_eq!(parse_duration("2d"), Ok(172_800));
+        assert_eq!(parse_duration("15"), Ok(15));
+        assert!(parse_duration("soon").is_err() && parse_duration("5w").is_err());
     }
 }

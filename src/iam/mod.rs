@@ -15,7 +15,7 @@ use crate::sigv4::{Scope, SigningKey};
 
 pub use cidr::Cidr;
 pub use keys::{Access, Action, Grant, KeyRecord, Right};
-pub use root_key::{load_or_create_root_key, RootKeySource, ROOT_KEY_FILE};
+pub use root_key::{load_or_create_root_key, read_root_key, RootKeySource, ROOT_KEY_FILE};
 
 /// An access key and its secret.
 #[derive(Clone, PartialEq, Eq)]

@@ -27,6 +27,20 @@ pub enum RootKeySource {
     Created,
 }
 
+/// The stored root key, if there is one.
+pub fn read_root_key(data_dir: &Path) -> io::Result<Option<Credentials>> {
+    let path = data_dir.join(ROOT_KEY_FILE);
+    match fs::read_to_string(&path) {
+        Ok(text) => {
+            let stored: RootKeyFile = toml::from_str(&text)
+                .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {error}", path.display())))?;
+            Ok(Some(Credentials { access_key: stored.access_key, secret_key: stored.secret_key }))
+        }
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
 /// Returns the root key: `given` if set, else the stored one, else a new
 /// one written with mode 0600.
 pub fn load_or_create_root_key(
@@ -36,16 +50,8 @@ pub fn load_or_create_root_key(
     if let Some(credentials) = given {
         return Ok((credentials, RootKeySource::Environment));
     }
-    let path = data_dir.join(ROOT_KEY_FILE);
-    match fs::read_to_string(&path) {
-        Ok(text) => {
-            let stored: RootKeyFile = toml::from_str(&text)
-                .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {error}", path.display())))?;
-            let credentials = Credentials { access_key: stored.access_key, secret_key: stored.secret_key };
-            return Ok((credentials, RootKeySource::Stored));
-        }
-        Err(error) if error.kind() == io::ErrorKind::NotFound => {}
-        Err(error) => return Err(error),
+    if let Some(credentials) = read_root_key(data_dir)? {
+        return Ok((credentials, RootKeySource::Stored));
     }
     fs::create_dir_all(data_dir)?;
     let credentials = Credentials::generate();
@@ -58,7 +64,7 @@ pub fn load_or_create_root_key(
     let mut file = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
     file.write_all(text.as_bytes())?;
     file.sync_all()?;
-    fs::rename(&tmp, &path)?;
+    fs::rename(&tmp, data_dir.join(ROOT_KEY_FILE))?;
     fs::File::open(data_dir)?.sync_all()?;
     Ok((credentials, RootKeySource::Created))
 }

@@ -3,7 +3,7 @@
 //! layer become S3 error documents. Never touches sled or file paths:
 //! objects go through [`crate::store::Store`].
 
-mod admin;
+pub mod admin;
 mod auth;
 mod body;
 mod bucket;

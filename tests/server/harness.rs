@@ -75,7 +75,7 @@ impl TestServer {
     }
 
     pub fn client(&self) -> Client {
-        Client { addr: self.addr, credentials: self.credentials.clone(), region: self.region.clone() }
+        Client { addr: self.addr, credentials: self.credentials.clone(), region: self.region.clone(), source: None }
     }
 }
 
@@ -95,6 +95,8 @@ pub struct Client {
     pub addr: SocketAddr,
     pub credentials: Credentials,
     pub region: String,
+    /// Local address to send from (any of 127.0.0.0/8); the OS picks when unset.
+    pub source: Option<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -339,7 +341,20 @@ impl Client {
 
     pub fn send(&self, request: &Request) -> Response {
         let bytes = self.encode(request);
-        send_raw(self.addr, &bytes, request.method == "HEAD")
+        send_raw_from(self.source, self.addr, &bytes, request.method == "HEAD")
+    }
+
+    /// The same client with other credentials.
+    pub fn with_credentials(&self, access_key: &str, secret_key: &str) -> Client {
+        Client {
+            credentials: Credentials { access_key: access_key.into(), secret_key: secret_key.into() },
+            ..self.clone()
+        }
+    }
+
+    /// The same client sending from `source`.
+    pub fn from_address(&self, source: &str) -> Client {
+        Client { source: Some(source.parse().unwrap()), ..self.clone() }
     }
 }
 
@@ -360,7 +375,22 @@ fn encode_query(query: &[sigv4::QueryParam]) -> String {
 /// Sends bytes as they are and reads the whole answer (the request asks
 /// the server to close the connection).
 pub fn send_raw(addr: SocketAddr, bytes: &[u8], head_request: bool) -> Response {
-    let mut stream = TcpStream::connect(addr).unwrap();
+    send_raw_from(None, addr, bytes, head_request)
+}
+
+/// Connects from a chosen local address: how source-address rules are tested.
+pub fn connect_from(source: Option<std::net::IpAddr>, addr: SocketAddr) -> TcpStream {
+    let Some(source) = source else {
+        return TcpStream::connect(addr).unwrap();
+    };
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.bind(&SocketAddr::new(source, 0).into()).unwrap();
+    socket.connect(&addr.into()).unwrap();
+    socket.into()
+}
+
+pub fn send_raw_from(source: Option<std::net::IpAddr>, addr: SocketAddr, bytes: &[u8], head_request: bool) -> Response {
+    let mut stream = connect_from(source, addr);
     stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     // The server may answer (and close) before taking the whole body.
     let _ = stream.write_all(bytes);

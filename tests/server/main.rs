@@ -8,6 +8,7 @@ mod buckets;
 mod chunked;
 mod conditional;
 mod crash;
+mod keys;
 mod listing;
 mod multipart;
 mod objects;

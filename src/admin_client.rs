@@ -1,0 +1,109 @@
+//! The client side of the administration API, for `larder key ...`: one
+//! SigV4-signed HTTP/1.1 request per call, made with the root key.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderValue};
+use sha2::{Digest, Sha256};
+
+use crate::iam::Credentials;
+use crate::s3::admin::{KeyView, NewKey};
+use crate::sigv4::{self, Scope, SigningKey};
+use crate::timefmt;
+
+pub struct AdminClient {
+    /// `host:port`
+    pub authority: String,
+    pub credentials: Credentials,
+    pub region: String,
+}
+
+impl AdminClient {
+    /// `endpoint` is `http://host:port`.
+    pub fn new(endpoint: &str, credentials: Credentials, region: &str) -> Result<AdminClient, String> {
+        let authority = endpoint
+            .strip_prefix("http://")
+            .ok_or_else(|| format!("the endpoint must be http://HOST:PORT, not {endpoint}"))?
+            .trim_end_matches('/')
+            .to_string();
+        Ok(AdminClient { authority, credentials, region: region.to_string() })
+    }
+
+    fn call(&self, method: &str, path: &str, body: &[u8]) -> Result<(u16, Vec<u8>), String> {
+        let now = timefmt::now();
+        let amz_date = timefmt::format_amz_date(now);
+        let scope = Scope { date: amz_date[..8].to_string(), region: self.region.clone(), service: "s3".into() };
+        let key = SigningKey::derive(&self.credentials.secret_key, &scope);
+        let mut headers = HeaderMap::new();
+        let value = |text: &str| HeaderValue::from_str(text).map_err(|e| e.to_string());
+        headers.insert("host", value(&self.authority)?);
+        headers.insert("x-amz-content-sha256", value(&hex::encode(Sha256::digest(body)))?);
+        headers.insert("x-amz-date", value(&amz_date)?);
+        let authorization = sigv4::authorization_header(
+            method,
+            path.as_bytes(),
+            &[],
+            &headers,
+            &self.credentials.access_key,
+            &key,
+            &scope,
+        );
+        let mut request = format!("{method} {} HTTP/1.1\r\n", sigv4::uri_encode(path.as_bytes(), true));
+        for (name, value) in &headers {
+            request.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap_or_default()));
+        }
+        request.push_str(&format!(
+            "authorization: {authorization}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            body.len()
+        ));
+        let mut stream = TcpStream::connect(&self.authority)
+            .map_err(|error| format!("cannot reach larder at {}: {error}", self.authority))?;
+        stream.set_read_timeout(Some(Duration::from_secs(30))).map_err(|e| e.to_string())?;
+        stream.write_all(request.as_bytes()).and_then(|()| stream.write_all(body)).map_err(|e| e.to_string())?;
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).map_err(|e| e.to_string())?;
+        let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or("no HTTP answer")?;
+        let head = String::from_utf8_lossy(&raw[..split]);
+        let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or("no HTTP status")?;
+        Ok((status, raw[split + 4..].to_vec()))
+    }
+
+    fn expect(&self, method: &str, path: &str, body: &[u8], ok: u16) -> Result<Vec<u8>, String> {
+        let (status, body) = self.call(method, path, body)?;
+        if status == ok {
+            return Ok(body);
+        }
+        let text = String::from_utf8_lossy(&body);
+        let field = |name: &str| {
+            let start = text.find(&format!("<{name}>"))? + name.len() + 2;
+            let end = text[start..].find(&format!("</{name}>"))? + start;
+            Some(text[start..end].to_string())
+        };
+        Err(match (field("Code"), field("Message")) {
+            (Some(code), Some(message)) => format!("{code}: {message}"),
+            _ => format!("HTTP {status}: {text}"),
+        })
+    }
+
+    pub fn create(&self, key: &NewKey) -> Result<KeyView, String> {
+        let body = serde_json::to_vec(key).map_err(|e| e.to_string())?;
+        let answer = self.expect("POST", "/_larder/admin/keys", &body, 200)?;
+        serde_json::from_slice(&answer).map_err(|e| e.to_string())
+    }
+
+    pub fn list(&self) -> Result<Vec<KeyView>, String> {
+        let answer = self.expect("GET", "/_larder/admin/keys", b"", 200)?;
+        serde_json::from_slice(&answer).map_err(|e| e.to_string())
+    }
+
+    pub fn show(&self, access_key: &str) -> Result<KeyView, String> {
+        let answer = self.expect("GET", &format!("/_larder/admin/keys/{access_key}"), b"", 200)?;
+        serde_json::from_slice(&answer).map_err(|e| e.to_string())
+    }
+
+    pub fn revoke(&self, access_key: &str) -> Result<(), String> {
+        self.expect("DELETE", &format!("/_larder/admin/keys/{access_key}"), b"", 204).map(|_| ())
+    }
+}

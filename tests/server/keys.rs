@@ -1,0 +1,187 @@
+//! Access keys: rights, source addresses, trusted proxies, revocation and
+//! expiry (presigned URLs included), the admin API and `larder key`.
+
+use std::process::Command;
+
+use larder::timefmt;
+
+use crate::harness::*;
+
+/// Creates a key through the admin API with the root key; returns a
+/// client using it.
+fn create_key(root: &Client, body: serde_json::Value) -> Client {
+    let response = root.send(&Request::new("POST", "_larder", "admin/keys").body(body.to_string()));
+    response.assert_status(200);
+    let key: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+    root.with_credentials(key["access_key"].as_str().unwrap(), key["secret_key"].as_str().unwrap())
+}
+
+fn setup() -> (TestServer, Client) {
+    let server = TestServer::start();
+    let root = server.client();
+    for bucket in ["keys", "other"] {
+        create_bucket(&root, bucket);
+    }
+    put(&root, "keys", "doc", b"readable");
+    put(&root, "other", "doc", b"private");
+    (server, root)
+}
+
+#[test]
+fn rights_per_bucket_and_prefix() {
+    let (_server, root) = setup();
+    let user = create_key(&root, serde_json::json!({"name": "camera", "grants": ["keys:read,list", "keys/up/:write"]}));
+    assert_eq!(get(&user, "keys", "doc").body, b"readable");
+    user.send(&Request::new("GET", "keys", "").query("list-type", "2")).assert_status(200);
+    user.send(&Request::new("PUT", "keys", "up/photo.jpg").body("jpeg")).assert_status(200);
+    user.send(&Request::new("PUT", "keys", "elsewhere").body("x")).assert_error(403, "AccessDenied");
+    user.send(&Request::new("DELETE", "keys", "doc")).assert_error(403, "AccessDenied");
+    get(&user, "other", "doc").assert_error(403, "AccessDenied");
+    user.send(&Request::new("PUT", "newbucket", "")).assert_error(403, "AccessDenied");
+    user.send(&Request::new("DELETE", "keys", "")).assert_error(403, "AccessDenied");
+    // Copying needs read on the source as well as write on the target.
+    user.send(&Request::new("PUT", "keys", "up/copy").header("x-amz-copy-source", "other/doc"))
+        .assert_error(403, "AccessDenied");
+    user.send(&Request::new("PUT", "keys", "up/copy").header("x-amz-copy-source", "keys/doc")).assert_status(200);
+    let listing = user.send(&Request::new("GET", "", ""));
+    assert_eq!(listing.xml_all("Name"), ["keys"]);
+    // The admin API is for the root key only.
+    user.send(&Request::new("GET", "_larder", "admin/keys")).assert_error(403, "AccessDenied");
+    root.send(&Request::new("GET", "_larder", "admin/keys").auth(Auth::None)).assert_error(403, "AccessDenied");
+
+    let deleter = create_key(&root, serde_json::json!({"name": "cleaner", "grants": ["keys/up/:delete,list"]}));
+    let doc = "<Delete><Object><Key>up/photo.jpg</Key></Object><Object><Key>doc</Key></Object></Delete>";
+    let response = deleter.send(
+        &Request::new("POST", "keys", "")
+            .query("delete", "")
+            .header("content-md5", &md5_base64(doc.as_bytes()))
+            .body(doc),
+    );
+    response.assert_status(200);
+    assert_eq!(response.xml_all("Key"), ["up/photo.jpg", "doc"]);
+    assert!(response.text().contains("<Error><Key>doc</Key><Code>AccessDenied</Code>"));
+    get(&root, "keys", "up/photo.jpg").assert_error(404, "NoSuchKey");
+    assert_eq!(get(&root, "keys", "doc").body, b"readable");
+}
+
+#[test]
+fn source_addresses_and_trusted_proxies() {
+    let server = TestServer::start_with(|config| config.trusted_proxies = vec!["127.0.0.1".parse().unwrap()]);
+    let root = server.client();
+    create_bucket(&root, "keys");
+    put(&root, "keys", "doc", b"x");
+    let lan = create_key(
+        &root,
+        serde_json::json!({"name": "lan", "grants": ["keys:read"], "source_cidrs": ["127.0.0.2/32"]}),
+    );
+    get(&lan.from_address("127.0.0.2"), "keys", "doc").assert_status(200);
+    get(&lan.from_address("127.0.0.3"), "keys", "doc").assert_error(403, "AccessDenied");
+
+    let remote = create_key(
+        &root,
+        serde_json::json!({"name": "remote", "grants": ["keys:read"], "source_cidrs": ["10.9.9.0/24"]}),
+    );
+    // Through the trusted proxy at 127.0.0.1, X-Forwarded-For is believed ...
+    let via_proxy = Request::new("GET", "keys", "doc").unsigned_header("x-forwarded-for", "10.9.9.9");
+    remote.from_address("127.0.0.1").send(&via_proxy).assert_status(200);
+    // ... from anywhere else it is not.
+    remote.from_address("127.0.0.4").send(&via_proxy).assert_error(403, "AccessDenied");
+    remote.from_address("127.0.0.1").send(&Request::new("GET", "keys", "doc")).assert_error(403, "AccessDenied");
+}
+
+#[test]
+fn revocation_kills_presigned_urls_at_once() {
+    let (server, root) = setup();
+    let user = create_key(&root, serde_json::json!({"name": "share", "grants": ["keys:read"]}));
+    let url = user.encode(&Request::new("GET", "keys", "doc").auth(Auth::Presigned(3600)));
+    send_raw(server.addr, &url, false).assert_status(200);
+    let shown = root.send(&Request::new("GET", "_larder", &format!("admin/keys/{}", user.credentials.access_key)));
+    shown.assert_status(200);
+    assert!(!shown.text().contains(&user.credentials.secret_key), "secrets are shown only at creation");
+    root.send(&Request::new("DELETE", "_larder", &format!("admin/keys/{}", user.credentials.access_key)))
+        .assert_status(204);
+    send_raw(server.addr, &url, false).assert_error(403, "InvalidAccessKeyId");
+    get(&user, "keys", "doc").assert_error(403, "InvalidAccessKeyId");
+    root.send(&Request::new("DELETE", "_larder", &format!("admin/keys/{}", user.credentials.access_key)))
+        .assert_error(404, "NoSuchAccessKey");
+}
+
+#[test]
+fn expiry_kills_presigned_urls_even_when_the_url_is_longer() {
+    let (server, root) = setup();
+    let expires = timefmt::now() + 2;
+    let user = create_key(&root, serde_json::json!({"name": "brief", "grants": ["keys:read"], "expires": expires}));
+    let url = user.encode(&Request::new("GET", "keys", "doc").auth(Auth::Presigned(3600)));
+    send_raw(server.addr, &url, false).assert_status(200);
+    while timefmt::now() <= expires {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let response = send_raw(server.addr, &url, false);
+    response.assert_error(403, "InvalidAccessKeyId");
+    assert!(response.text().contains("expired"));
+}
+
+#[test]
+fn keys_survive_a_restart_and_bad_requests_are_refused() {
+    let (server, root) = setup();
+    let user = create_key(
+        &root,
+        serde_json::json!({"name": "fixed", "grants": ["keys:read"], "access_key": "LKFIXEDACCESSKEY0001", "secret_key": "fixed-secret-for-automation"}),
+    );
+    assert_eq!(user.credentials.access_key, "LKFIXEDACCESSKEY0001");
+    let again = root.send(&Request::new("POST", "_larder", "admin/keys").body(
+        serde_json::json!({"name": "dup", "grants": ["keys:read"], "access_key": "LKFIXEDACCESSKEY0001", "secret_key": "another-secret-0000"}).to_string(),
+    ));
+    again.assert_error(409, "KeyAlreadyExists");
+    for bad in [
+        serde_json::json!({"name": "x", "grants": ["keys:fly"]}),
+        serde_json::json!({"name": "", "grants": ["keys:read"]}),
+        serde_json::json!({"name": "x", "grants": ["keys:read"], "source_cidrs": ["nonsense"]}),
+        serde_json::json!({"name": "x", "grants": ["keys:read"], "expires": 1}),
+    ] {
+        root.send(&Request::new("POST", "_larder", "admin/keys").body(bad.to_string()))
+            .assert_error(400, "InvalidArgument");
+    }
+    let dir = server.stop();
+    let server = TestServer::start_in(dir, |_| {});
+    let user = server.client().with_credentials("LKFIXEDACCESSKEY0001", "fixed-secret-for-automation");
+    assert_eq!(get(&user, "keys", "doc").body, b"readable");
+}
+
+#[test]
+fn the_key_command_line() {
+    let (server, root) = setup();
+    let larder = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_larder"))
+            .arg("key")
+            .args(args)
+            .args(["--endpoint", &format!("http://{}", server.addr)])
+            .env("LARDER_ROOT_ACCESS_KEY", &root.credentials.access_key)
+            .env("LARDER_ROOT_SECRET_KEY", &root.credentials.secret_key)
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (ok, out, err) =
+        larder(&["create", "phone", "--grant", "keys:read,list", "--expires", "1h", "--allow-from", "127.0.0.0/8"]);
+    assert!(ok, "{err}");
+    let field = |name: &str| out.lines().find_map(|l| l.strip_prefix(name)).unwrap().trim().to_string();
+    let user = root.with_credentials(&field("access key:"), &field("secret key:"));
+    assert_eq!(get(&user, "keys", "doc").body, b"readable");
+    let (ok, out, _) = larder(&["list"]);
+    assert!(
+        ok && out.contains(&user.credentials.access_key) && out.contains("phone") && out.contains("keys:read,list")
+    );
+    assert!(!out.contains(&user.credentials.secret_key));
+    let (ok, out, _) = larder(&["show", &user.credentials.access_key]);
+    assert!(ok && out.contains("allow from: 127.0.0.0/8") && out.contains("expires:"));
+    let (ok, _, err) = larder(&["create", "bad", "--grant", "keys:fly"]);
+    assert!(!ok && err.contains("unknown right"), "{err}");
+    let (ok, _, _) = larder(&["revoke", &user.credentials.access_key]);
+    assert!(ok);
+    get(&user, "keys", "doc").assert_error(403, "InvalidAccessKeyId");
+}
