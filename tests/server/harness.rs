@@ -353,7 +353,7 @@ impl Client {
     }
 
     /// The same client sending from `source`.
-    pub fn from_address(&self, source: &str) -> Client {
+    pub fn sending_from(&self, source: &str) -> Client {
         Client { source: Some(source.parse().unwrap()), ..self.clone() }
     }
 }

@@ -74,8 +74,8 @@ fn source_addresses_and_trusted_proxies() {
         &root,
         serde_json::json!({"name": "lan", "grants": ["keys:read"], "source_cidrs": ["127.0.0.2/32"]}),
     );
-    get(&lan.from_address("127.0.0.2"), "keys", "doc").assert_status(200);
-    get(&lan.from_address("127.0.0.3"), "keys", "doc").assert_error(403, "AccessDenied");
+    get(&lan.sending_from("127.0.0.2"), "keys", "doc").assert_status(200);
+    get(&lan.sending_from("127.0.0.3"), "keys", "doc").assert_error(403, "AccessDenied");
 
     let remote = create_key(
         &root,
@@ -83,10 +83,10 @@ fn source_addresses_and_trusted_proxies() {
     );
     // Through the trusted proxy at 127.0.0.1, X-Forwarded-For is believed ...
     let via_proxy = Request::new("GET", "keys", "doc").unsigned_header("x-forwarded-for", "10.9.9.9");
-    remote.from_address("127.0.0.1").send(&via_proxy).assert_status(200);
+    remote.sending_from("127.0.0.1").send(&via_proxy).assert_status(200);
     // ... from anywhere else it is not.
-    remote.from_address("127.0.0.4").send(&via_proxy).assert_error(403, "AccessDenied");
-    remote.from_address("127.0.0.1").send(&Request::new("GET", "keys", "doc")).assert_error(403, "AccessDenied");
+    remote.sending_from("127.0.0.4").send(&via_proxy).assert_error(403, "AccessDenied");
+    remote.sending_from("127.0.0.1").send(&Request::new("GET", "keys", "doc")).assert_error(403, "AccessDenied");
 }
 
 #[test]
