@@ -6,6 +6,7 @@
 
 mod cidr;
 mod keys;
+mod policy;
 mod root_key;
 
 use std::collections::HashMap;
@@ -15,6 +16,7 @@ use crate::sigv4::{Scope, SigningKey};
 
 pub use cidr::Cidr;
 pub use keys::{Access, Action, Grant, KeyRecord, Right};
+pub use policy::{Policy, PolicyRequest, Verdict, MAX_POLICY_BYTES};
 pub use root_key::{load_or_create_root_key, read_root_key, RootKeySource, ROOT_KEY_FILE};
 
 /// An access key and its secret.

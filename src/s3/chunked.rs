@@ -141,6 +141,13 @@ impl<'a> AwsChunkedBody<'a> {
     pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, S3Error> {
         loop {
             if self.done {
+                // Read the HTTP body to its very end (with Transfer-Encoding
+                // its last chunk may come later): hyper keeps the connection
+                // alive only for a request read in full. Bytes after the
+                // aws-chunked end are an error.
+                while let Some(extra) = self.body.next_chunk().await? {
+                    self.buffer.extend_from_slice(&extra);
+                }
                 if self.decoded != self.declared || !self.buffer.is_empty() {
                     return Err(incomplete_body());
                 }

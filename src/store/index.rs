@@ -78,6 +78,11 @@ pub trait Index: Send + Sync + 'static {
     fn completed(&self, id: BlobId) -> Result<Option<CompletedRecord>, StoreError>;
     fn forget_completed_before(&self, before: i64) -> Result<(), StoreError>;
     fn garbage(&self) -> Result<Vec<BlobId>, StoreError>;
+    /// A bucket's configuration document `name` (policy, cors), opaque here.
+    fn bucket_config(&self, bucket: &str, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Sets (`Some`) or removes (`None`) a configuration document; fails
+    /// with NoSuchBucket.
+    fn set_bucket_config(&self, bucket: &str, name: &str, document: Option<&[u8]>) -> Result<(), StoreError>;
     /// Access keys, stored as opaque documents by access key id.
     fn keys(&self) -> Result<Vec<Vec<u8>>, StoreError>;
     fn put_key(&self, access_key: &str, document: &[u8]) -> Result<(), StoreError>;
@@ -105,6 +110,8 @@ pub struct SledIndex {
     completed: sled::Tree,
     /// access key -> key document (owned by iam)
     keys: sled::Tree,
+    /// `bucket \0 name` -> configuration document
+    bucket_config: sled::Tree,
 }
 
 /// Where an upload sorts in its bucket's listing of uploads.
@@ -165,6 +172,7 @@ impl SledIndex {
             parts: db.open_tree("parts").map_err(from_sled)?,
             completed: db.open_tree("completed").map_err(from_sled)?,
             keys: db.open_tree("keys").map_err(from_sled)?,
+            bucket_config: db.open_tree("bucket_config").map_err(from_sled)?,
             db,
         })
     }
@@ -200,8 +208,17 @@ impl Index for SledIndex {
     }
 
     fn delete_bucket(&self, name: &str) -> Result<(), StoreError> {
-        self.buckets
-            .transaction(|buckets| {
+        let configs: Vec<sled::IVec> = self
+            .bucket_config
+            .scan_prefix(object_key(name, b""))
+            .keys()
+            .collect::<Result<_, _>>()
+            .map_err(from_sled)?;
+        (&self.buckets, &self.bucket_config)
+            .transaction(|(buckets, bucket_config)| {
+                for config in &configs {
+                    bucket_config.remove(config)?;
+                }
                 let Some(bytes) = buckets.get(name)? else {
                     return Err(Abort::Abort(StoreError::NoSuchBucket));
                 };
@@ -516,6 +533,26 @@ impl Index for SledIndex {
             }
         }
         Ok(())
+    }
+
+    fn bucket_config(&self, bucket: &str, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.bucket_config.get(object_key(bucket, name.as_bytes())).map_err(from_sled)?.map(|v| v.to_vec()))
+    }
+
+    fn set_bucket_config(&self, bucket: &str, name: &str, document: Option<&[u8]>) -> Result<(), StoreError> {
+        let id = object_key(bucket, name.as_bytes());
+        (&self.buckets, &self.bucket_config)
+            .transaction(|(buckets, configs)| {
+                if buckets.get(bucket)?.is_none() {
+                    return Err(Abort::Abort(StoreError::NoSuchBucket));
+                }
+                match document {
+                    Some(document) => configs.insert(id.as_slice(), document)?,
+                    None => configs.remove(id.as_slice())?,
+                };
+                Ok(())
+            })
+            .map_err(from_transaction)
     }
 
     fn keys(&self) -> Result<Vec<Vec<u8>>, StoreError> {

@@ -242,6 +242,35 @@ impl Store {
         fs2::available_space(self.inner.layout.root()).unwrap_or(u64::MAX)
     }
 
+    /// A bucket's configuration document (`policy`, `cors`), if set.
+    pub async fn bucket_config(&self, bucket: &str, name: &'static str) -> Result<Option<Vec<u8>>, StoreError> {
+        let inner = self.inner.clone();
+        let bucket = bucket.to_string();
+        blocking(move || {
+            if inner.index.bucket(&bucket)?.is_none() {
+                return Err(StoreError::NoSuchBucket);
+            }
+            inner.index.bucket_config(&bucket, name)
+        })
+        .await
+    }
+
+    /// Sets or (with `None`) removes a bucket's configuration document.
+    pub async fn set_bucket_config(
+        &self,
+        bucket: &str,
+        name: &'static str,
+        document: Option<Vec<u8>>,
+    ) -> Result<(), StoreError> {
+        let inner = self.inner.clone();
+        let bucket = bucket.to_string();
+        blocking(move || {
+            inner.index.set_bucket_config(&bucket, name, document.as_deref())?;
+            inner.commit_index()
+        })
+        .await
+    }
+
     /// Every stored access key document (see `iam`).
     pub fn load_keys(&self) -> Result<Vec<Vec<u8>>, StoreError> {
         self.inner.index.keys()

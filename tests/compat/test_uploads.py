@@ -28,7 +28,10 @@ from pathlib import Path
 
 import boto3
 import pytest
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from conftest import empty_and_delete_bucket
@@ -124,8 +127,16 @@ class HeaderRecorder:
 
     def __init__(self, client, operations):
         self.sent: list[tuple[str, dict[str, str]]] = []
+        self.failures: list[str] = []
         for op in operations:
             client.meta.events.register(f"before-send.s3.{op}", self._hook)
+            client.meta.events.register(f"response-received.s3.{op}", self._received)
+
+    def _received(self, event_name, response_dict=None, exception=None, **kwargs):
+        if exception is not None:
+            self.failures.append(f"{event_name}: {exception!r}")
+        elif response_dict is not None and response_dict.get("status_code", 0) >= 500:
+            self.failures.append(f"{event_name}: HTTP {response_dict['status_code']}")
 
     def _hook(self, request, event_name, **kwargs):
         headers = {}
@@ -137,6 +148,12 @@ class HeaderRecorder:
 
     def of(self, op: str) -> list[dict[str, str]]:
         return [headers for name, headers in self.sent if name == op]
+
+    def assert_no_retries(self) -> None:
+        """Every request went out once: no connection errors, no retried attempts."""
+        assert self.failures == [], f"attempts that failed (boto3 retried them): {self.failures}"
+        attempts = [h.get("amz-sdk-request", "") for _, h in self.sent]
+        assert all(a.startswith("attempt=1;") for a in attempts), f"retried attempts: {attempts}"
 
 
 def assert_aws_chunked_crc32_trailer(headers: dict[str, str], decoded_length: int | None = None) -> None:
@@ -251,22 +268,30 @@ def test_https_put_object_sends_aws_chunked_with_crc32_trailer(https_s3, bucket)
     small = os.urandom(3 * 1024 + 7)
     large = os.urandom(MiB + 4321)
 
-    put_small = https_s3.put_object(Bucket=bucket, Key="chunked/small.bin", Body=small)
-    # A file-like body: botocore adds Expect: 100-continue as well.
-    put_large = https_s3.put_object(Bucket=bucket, Key="chunked/large.bin", Body=io.BytesIO(large))
+    # Several requests in a row on the client's kept-alive connection.
+    puts = []
+    for round_ in range(4):
+        puts.append((f"chunked/small-{round_}.bin", small,
+                     https_s3.put_object(Bucket=bucket, Key=f"chunked/small-{round_}.bin", Body=small)))
+        puts.append((f"chunked/large-{round_}.bin", large,
+                     https_s3.put_object(Bucket=bucket, Key=f"chunked/large-{round_}.bin", Body=io.BytesIO(large))))
 
+    # Each PUT went out once, aws-chunked with a CRC32 trailer (and, the
+    # body being a stream, with Expect: 100-continue); a retry would mean the
+    # server dropped a request or the kept-alive connection.
+    recorder.assert_no_retries()
     sent = recorder.of("PutObject")
-    assert len(sent) == 2
-    assert_aws_chunked_crc32_trailer(sent[0], len(small))
-    assert_aws_chunked_crc32_trailer(sent[1], len(large))
-    assert sent[1].get("expect") == "100-continue", sent[1]
+    assert len(sent) == len(puts)
+    for headers, (_, data, _) in zip(sent, puts):
+        assert_aws_chunked_crc32_trailer(headers, len(data))
+        assert headers.get("expect") == "100-continue", headers
 
-    for put, data in ((put_small, small), (put_large, large)):
+    for key, data, put in puts:
         assert put["ETag"] == quoted_md5(data)
         # The server read the trailer and echoes the checksum it verified.
         assert put.get("ChecksumCRC32") == crc32_b64(data), put
 
-    for key, data in (("chunked/small.bin", small), ("chunked/large.bin", large)):
+    for key, data, _ in puts[:2]:
         got = https_s3.get_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
         assert got["Body"].read() == data
         assert got["ContentLength"] == len(data)
@@ -286,6 +311,7 @@ def test_https_transfer_manager_multipart_with_crc32_trailers(https_s3, bucket, 
 
     https_s3.upload_file(str(source), bucket, "big/forty.bin")  # default TransferConfig
 
+    recorder.assert_no_retries()
     assert recorder.of("PutObject") == []
     assert len(recorder.of("CreateMultipartUpload")) == 1
     assert recorder.of("CreateMultipartUpload")[0].get("x-amz-checksum-algorithm") == "CRC32"
@@ -314,6 +340,82 @@ def test_https_transfer_manager_multipart_with_crc32_trailers(https_s3, bucket, 
     assert target.stat().st_size == 40 * MiB
     assert file_md5_hex(target) == file_md5_hex(source)
     assert https_s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+# -- 1b. the same body shape at the wire level (plain HTTP, no relay) --------------
+
+
+def _signed_trailer_put_head(larder, path: str, decoded_length: int) -> bytes:
+    """Request line and headers of a SigV4 PUT with an aws-chunked body
+    (STREAMING-UNSIGNED-PAYLOAD-TRAILER, CRC32 trailer) sent with
+    Transfer-Encoding: chunked, as botocore sends it."""
+    request = AWSRequest(
+        method="PUT",
+        url=f"{larder.endpoint}{path}",
+        headers={
+            "Content-Encoding": "aws-chunked",
+            "Transfer-Encoding": "chunked",
+            "X-Amz-Trailer": "x-amz-checksum-crc32",
+            "X-Amz-Decoded-Content-Length": str(decoded_length),
+        },
+    )
+    # What botocore's trailer checksums set: the signer then signs the
+    # STREAMING-UNSIGNED-PAYLOAD-TRAILER payload marker.
+    request.context["checksum"] = {"request_algorithm": {"in": "trailer", "algorithm": "crc32"}}
+    S3SigV4Auth(Credentials(larder.access_key, larder.secret_key), "s3", larder.region).add_auth(request)
+    assert request.headers["X-Amz-Content-SHA256"] == "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+    lines = [f"PUT {path} HTTP/1.1", f"Host: 127.0.0.1:{larder.port}"]
+    for name, value in request.headers.items():
+        if name.lower() != "host":
+            lines.append(f"{name}: {value.decode() if isinstance(value, bytes) else value}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def _read_response_head(sock) -> bytes:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        block = sock.recv(65536)
+        if not block:
+            raise AssertionError(f"connection closed before a full response head: {data!r}")
+        data += block
+    head, _, rest = data.partition(b"\r\n\r\n")
+    assert b"content-length: 0" in head.lower(), head  # no response body to skip
+    assert rest == b"", rest
+    return head
+
+
+def test_keep_alive_after_aws_chunked_body_whose_last_http_chunk_comes_late(larder, bucket):
+    """The wire-level form of what boto3 over HTTPS does: the aws-chunked
+    payload (data chunks, final chunk, trailer) in one HTTP/1.1 chunk, and
+    the terminating zero-length HTTP chunk in a later TCP segment.  The
+    connection must stay usable for the next request."""
+    data = os.urandom(3079)
+    payload = (f"{len(data):x}\r\n".encode() + data + b"\r\n0\r\n"
+               + f"x-amz-checksum-crc32:{crc32_b64(data)}\r\n\r\n".encode())
+    with socket.create_connection(("127.0.0.1", larder.port), timeout=10) as sock:
+        for attempt in range(2):
+            sock.settimeout(10)
+            sock.sendall(_signed_trailer_put_head(larder, f"/{bucket}/wire-{attempt}", len(data)))
+            sock.sendall(f"{len(payload):x}\r\n".encode() + payload + b"\r\n")
+            time.sleep(0.2)  # the terminating chunk arrives separately
+            sock.sendall(b"0\r\n\r\n")
+            head = _read_response_head(sock)
+            assert head.startswith(b"HTTP/1.1 200 "), head
+            assert f"x-amz-checksum-crc32: {crc32_b64(data)}".encode() in head, head
+            assert b"connection: close" not in head.lower(), head
+            # Still open: nothing, in particular no EOF, within a short wait.
+            sock.settimeout(1.0)
+            try:
+                leftover = sock.recv(1)
+            except socket.timeout:
+                leftover = None
+            assert leftover is None, (
+                f"request {attempt + 1}: the server closed the connection after answering 200 "
+                f"without Connection: close (read {leftover!r})"
+            )
+    s3 = larder.client()
+    for attempt in range(2):
+        assert s3.get_object(Bucket=bucket, Key=f"wire-{attempt}")["Body"].read() == data
 
 
 # -- 2. aws s3 cp and rclone over HTTP ------------------------------------------
