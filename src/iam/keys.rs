@@ -112,6 +112,8 @@ pub enum Action {
     DeleteBucket,
     /// HeadBucket, location, versioning: any right on the bucket.
     InspectBucket,
+    /// Policy and CORS configuration: owner of the bucket.
+    ConfigureBucket,
     /// Listing under a prefix.
     List,
     Read,
@@ -145,7 +147,7 @@ impl KeyRecord {
         let under_prefix = |grant: &&Grant| access.key.starts_with(&grant.prefix);
         match access.action {
             Action::ListBuckets => true,
-            Action::CreateBucket | Action::DeleteBucket => {
+            Action::CreateBucket | Action::DeleteBucket | Action::ConfigureBucket => {
                 on_bucket().any(|grant| grant.prefix.is_empty() && grant.has(Right::Owner))
             }
             Action::InspectBucket => on_bucket().next().is_some(),

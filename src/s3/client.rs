@@ -46,6 +46,28 @@ fn forwarded_chain(headers: &HeaderMap) -> Vec<IpAddr> {
         .collect()
 }
 
+/// Where a request comes from, as far as larder can tell.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin {
+    pub address: IpAddr,
+    /// Reached over TLS: only a trusted proxy can say so
+    /// (`X-Forwarded-Proto: https` or `Forwarded: proto=https`).
+    pub secure: bool,
+}
+
+impl Origin {
+    pub fn of(peer: IpAddr, headers: &HeaderMap, trusted_proxies: &[Cidr]) -> Origin {
+        let secure = trusted(peer, trusted_proxies)
+            && (headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
+                || headers
+                    .get_all("forwarded")
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .any(|v| v.to_ascii_lowercase().replace(' ', "").contains("proto=https")));
+        Origin { address: client_address(peer, headers, trusted_proxies), secure }
+    }
+}
+
 /// The address a request comes from. Only a trusted proxy is believed,
 /// and only as far as the chain stays within trusted proxies.
 pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted_proxies: &[Cidr]) -> IpAddr {

@@ -3,7 +3,6 @@
 use http::StatusCode;
 
 use crate::checksum::MultiHasher;
-use crate::iam::Action;
 
 use super::error::S3Error;
 use super::headers::expected_digests;
@@ -65,7 +64,7 @@ pub async fn delete_objects(s3: &S3, context: &mut RequestContext) -> S3Result {
     for (key, version) in targets {
         let refused = if key.is_empty() || key.len() > MAX_KEY_BYTES {
             Some(("InvalidArgument", "Invalid key"))
-        } else if s3.authorize(context, Action::Delete, &context.bucket, &key).is_err() {
+        } else if s3.authorize(context, super::access::DELETE_OBJECT, &context.bucket, &key).await.is_err() {
             Some(("AccessDenied", "Access Denied"))
         } else if version.as_deref().is_some_and(|v| v != "null") {
             Some(("NoSuchVersion", "The specified version does not exist."))

@@ -3,6 +3,7 @@
 //! layer become S3 error documents. Never touches sled or file paths:
 //! objects go through [`crate::store::Store`].
 
+pub mod access;
 pub mod admin;
 mod auth;
 mod body;
@@ -16,6 +17,7 @@ mod list;
 mod multipart;
 mod object;
 mod payload;
+mod policy;
 mod router;
 mod xml;
 
@@ -26,7 +28,7 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
-use crate::iam::{Access, Action, Cidr, IamError, Keyring, Principal};
+use crate::iam::{Action, Cidr, Keyring, Principal};
 use crate::sigv4::{self, ParsedAuth, SigningKey};
 use crate::store::Store;
 
@@ -55,6 +57,8 @@ pub struct S3 {
     store: Store,
     keyring: Arc<Keyring>,
     config: S3Config,
+    /// Parsed bucket policies by bucket (`None`: the bucket has none).
+    policies: std::sync::Mutex<std::collections::HashMap<String, Option<Arc<crate::iam::Policy>>>>,
 }
 
 /// One request on its way through a handler.
@@ -71,6 +75,8 @@ pub struct RequestContext {
     pub principal: Principal,
     /// Where the request comes from (see `client.rs`).
     pub client: IpAddr,
+    /// Did it reach us over TLS (through a trusted proxy that says so)?
+    pub secure: bool,
     /// The verified signature, when the request carried one, and the key
     /// that checked it (aws-chunked bodies go on signing with it).
     pub auth: Option<ParsedAuth>,
@@ -81,7 +87,7 @@ pub type S3Result = Result<Response<ResponseBody>, S3Error>;
 
 impl S3 {
     pub fn new(store: Store, keyring: Arc<Keyring>, config: S3Config) -> S3 {
-        S3 { store, keyring, config }
+        S3 { store, keyring, config, policies: Default::default() }
     }
 
     /// Answers one request; never fails and never panics on input.
@@ -95,8 +101,9 @@ impl S3 {
             .headers
             .get(http::header::EXPECT)
             .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-        let client = client::client_address(peer.ip(), &parts.headers, &self.config.trusted_proxies);
-        let (result, mut body) = self.dispatch(parts, body, &request_id, client).await;
+        let origin = client::Origin::of(peer.ip(), &parts.headers, &self.config.trusted_proxies);
+        let client = origin.address;
+        let (result, mut body) = self.dispatch(parts, body, &request_id, origin).await;
         let mut response = match result {
             Ok(response) => response,
             Err(error) => {
@@ -120,13 +127,13 @@ impl S3 {
         parts: http::request::Parts,
         body: RequestBody,
         request_id: &str,
-        client: IpAddr,
+        origin: client::Origin,
     ) -> (S3Result, RequestBody) {
-        let mut context = match self.prepare(parts, body, request_id, client) {
+        let mut context = match self.prepare(parts, body, request_id, origin) {
             Ok(context) => context,
             Err((error, body)) => return (Err(error), body),
         };
-        let result = match self.route_and_authenticate(&mut context) {
+        let result = match self.route_and_authenticate(&mut context).await {
             Ok(operation) => self.run(operation, &mut context).await,
             Err(error) => Err(error),
         };
@@ -140,7 +147,7 @@ impl S3 {
         parts: http::request::Parts,
         body: RequestBody,
         request_id: &str,
-        client: IpAddr,
+        origin: client::Origin,
     ) -> Result<RequestContext, (S3Error, RequestBody)> {
         let header_bytes: usize = parts.headers.iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
         if header_bytes > MAX_HEADER_BYTES {
@@ -169,13 +176,14 @@ impl S3 {
             key,
             body,
             principal: Principal::Anonymous,
-            client,
+            client: origin.address,
+            secure: origin.secure,
             auth: None,
             signing_key: None,
         })
     }
 
-    fn route_and_authenticate(&self, context: &mut RequestContext) -> Result<Operation, S3Error> {
+    async fn route_and_authenticate(&self, context: &mut RequestContext) -> Result<Operation, S3Error> {
         let bucket = Some(context.bucket.as_str()).filter(|b| !b.is_empty());
         let key = Some(context.key.as_str()).filter(|k| !k.is_empty());
         let operation = if context.path.starts_with(admin::PATH_PREFIX) {
@@ -190,22 +198,25 @@ impl S3 {
         context.principal = authenticated.principal;
         context.auth = authenticated.auth;
         context.signing_key = authenticated.signing_key;
-        if context.principal == Principal::Anonymous {
-            return Err(S3Error::access_denied());
-        }
-        let operation = operation?;
-        match required_action(&operation) {
-            Some(action) => {
-                let target = match action {
+        let operation = match operation {
+            Ok(operation) => operation,
+            // Strangers learn nothing about what larder would do.
+            Err(_) if context.principal == Principal::Anonymous => return Err(S3Error::access_denied()),
+            Err(error) => return Err(error),
+        };
+        match access::required(&operation) {
+            Some(permission) => {
+                let target = match permission.action {
                     Action::List => context.query.get("prefix").unwrap_or_default().to_string(),
                     _ => context.key.clone(),
                 };
                 let bucket = context.bucket.clone();
-                self.authorize(context, action, &bucket, &target)?;
+                self.authorize(context, permission, &bucket, &target).await?;
             }
             None if operation == Operation::Admin && !self.keyring.is_root(&context.principal) => {
                 return Err(S3Error::access_denied());
             }
+            None if context.principal == Principal::Anonymous => return Err(S3Error::access_denied()),
             None => {}
         }
         if context.key.len() > MAX_KEY_BYTES {
@@ -214,16 +225,6 @@ impl S3 {
                 .with("Size", context.key.len().to_string()));
         }
         Ok(operation)
-    }
-
-    /// May the request's principal do `action` on `bucket` and `key` (a
-    /// listed prefix for listings)?
-    pub fn authorize(&self, context: &RequestContext, action: Action, bucket: &str, key: &str) -> Result<(), S3Error> {
-        let access = Access { action, bucket, key, source: context.client };
-        self.keyring.authorize(&context.principal, &access, crate::timefmt::now()).map_err(|error| match error {
-            IamError::AccessDenied => S3Error::access_denied(),
-            other => other.into(),
-        })
     }
 
     async fn run(&self, operation: Operation, context: &mut RequestContext) -> S3Result {
@@ -235,6 +236,9 @@ impl S3 {
             HeadBucket => bucket::head_bucket(self, context).await,
             GetBucketLocation => bucket::get_bucket_location(self, context).await,
             GetBucketVersioning => bucket::get_bucket_versioning(self, context).await,
+            PutBucketPolicy => policy::put_bucket_policy(self, context).await,
+            GetBucketPolicy => policy::get_bucket_policy(self, context).await,
+            DeleteBucketPolicy => policy::delete_bucket_policy(self, context).await,
             ListObjects(version) => list::list_objects(self, context, version).await,
             DeleteObjects => delete_objects::delete_objects(self, context).await,
             ListMultipartUploads => multipart::list_multipart_uploads(self, context).await,
@@ -255,30 +259,6 @@ impl S3 {
         };
         result.map_err(|error| with_names(error, context))
     }
-}
-
-/// What an operation needs of the principal, checked before it runs.
-/// DeleteObjects and the copy operations check further rights inside.
-fn required_action(operation: &Operation) -> Option<Action> {
-    use router::Operation::*;
-    Some(match operation {
-        ListBuckets => Action::ListBuckets,
-        CreateBucket => Action::CreateBucket,
-        DeleteBucket => Action::DeleteBucket,
-        HeadBucket | GetBucketLocation | GetBucketVersioning | DeleteObjects => Action::InspectBucket,
-        ListObjects(_) | ListMultipartUploads => Action::List,
-        PutObject
-        | CopyObject
-        | CreateMultipartUpload
-        | UploadPart
-        | UploadPartCopy
-        | CompleteMultipartUpload
-        | AbortMultipartUpload
-        | ListParts => Action::Write,
-        GetObject | HeadObject => Action::Read,
-        DeleteObject => Action::Delete,
-        Options | Admin | NotImplemented(_) => return None,
-    })
 }
 
 /// NoSuchBucket and NoSuchKey name what was missing, as S3 does.

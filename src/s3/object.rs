@@ -4,7 +4,6 @@
 use http::{HeaderValue, Response, StatusCode};
 
 use crate::checksum::{ChecksumAlgorithm, DigestSet};
-use crate::iam::Action;
 use crate::sigv4;
 use crate::store::{ExpectedDigests, ObjectFile, ObjectRecord, StoreError, Upload, WriteCondition};
 use crate::timefmt;
@@ -192,7 +191,7 @@ pub struct CopySource {
 
 pub async fn open_copy_source(s3: &S3, context: &RequestContext) -> Result<CopySource, S3Error> {
     let (bucket, key) = copy_source(context)?;
-    s3.authorize(context, Action::Read, &bucket, &key)?;
+    s3.authorize(context, super::access::READ_OBJECT, &bucket, &key).await?;
     let (record, file) = s3.store.open_object(&bucket, &key).await.map_err(|error| match error {
         StoreError::NoSuchKey => S3Error::no_such_key().with("Key", key.clone()),
         StoreError::NoSuchBucket => S3Error::no_such_bucket().with("BucketName", bucket.clone()),

@@ -34,6 +34,9 @@ pub enum Operation {
     HeadBucket,
     GetBucketLocation,
     GetBucketVersioning,
+    PutBucketPolicy,
+    GetBucketPolicy,
+    DeleteBucketPolicy,
     ListObjects(ListVersion),
     DeleteObjects,
     ListMultipartUploads,
@@ -72,7 +75,6 @@ const BUCKET_SUBRESOURCES: &[&str] = &[
     "notification",
     "object-lock",
     "ownershipControls",
-    "policy",
     "policyStatus",
     "publicAccessBlock",
     "replication",
@@ -111,6 +113,9 @@ pub fn route(
             (Method::GET, _) if query.has("location") => GetBucketLocation,
             (Method::GET, _) if query.has("versioning") => GetBucketVersioning,
             (Method::GET, _) if query.has("versions") => ListObjects(ListVersion::Versions),
+            (Method::PUT, _) if query.has("policy") => PutBucketPolicy,
+            (Method::GET, _) if query.has("policy") => GetBucketPolicy,
+            (Method::DELETE, _) if query.has("policy") => DeleteBucketPolicy,
             (Method::GET, _) if query.has("uploads") => ListMultipartUploads,
             (Method::POST, _) if query.has("delete") => DeleteObjects,
             (Method::GET | Method::PUT | Method::DELETE | Method::POST, Some(name)) => NotImplemented(name),
@@ -186,7 +191,8 @@ mod tests {
         assert_eq!(op(Method::POST, "/b", "delete").unwrap(), Operation::DeleteObjects);
         assert_eq!(op(Method::GET, "/b/k", "x-id=GetObject").unwrap(), Operation::GetObject);
         assert_eq!(op(Method::GET, "/b/k", "tagging").unwrap(), Operation::NotImplemented("tagging"));
-        assert_eq!(op(Method::PUT, "/b", "policy").unwrap(), Operation::NotImplemented("policy"));
+        assert_eq!(op(Method::PUT, "/b", "policy").unwrap(), Operation::PutBucketPolicy);
+        assert_eq!(op(Method::PUT, "/b", "cors").unwrap(), Operation::NotImplemented("cors"));
         assert_eq!(op(Method::PATCH, "/b/k", "").unwrap_err().code, "MethodNotAllowed");
         assert_eq!(op(Method::GET, "/b", "list-type=3").unwrap_err().code, "InvalidArgument");
     }

@@ -19,8 +19,8 @@ fn unknown_methods_and_operations() {
     client.send(&Request::new("PATCH", "bad", "k")).assert_error(405, "MethodNotAllowed");
     client.send(&Request::new("POST", "", "")).assert_error(405, "MethodNotAllowed");
     for (method, key, sub) in [
-        ("GET", "", "policy"),
-        ("PUT", "", "cors"),
+        ("GET", "", "website"),
+        ("PUT", "", "replication"),
         ("GET", "k", "tagging"),
         ("GET", "k", "acl"),
         ("PUT", "k", "retention"),

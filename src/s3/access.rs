@@ -1,0 +1,132 @@
+//! Authorization of S3 operations: the key's grants (`iam`), then the
+//! bucket's policy, evaluated as S3 does: an explicit Deny wins, then an
+//! Allow from the grants or the policy, else AccessDenied.
+
+use std::sync::Arc;
+
+use crate::iam::{Access, Action, IamError, Policy, PolicyRequest, Principal, Verdict};
+use crate::store::StoreError;
+use crate::timefmt;
+
+use super::error::S3Error;
+use super::router::{ListVersion, Operation};
+use super::{RequestContext, S3};
+
+/// What an operation needs: a right in larder's terms and the S3 action
+/// name a bucket policy speaks of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Permission {
+    pub action: Action,
+    pub name: &'static str,
+}
+
+const fn needs(action: Action, name: &'static str) -> Option<Permission> {
+    Some(Permission { action, name })
+}
+
+pub const READ_OBJECT: Permission = Permission { action: Action::Read, name: "s3:GetObject" };
+pub const DELETE_OBJECT: Permission = Permission { action: Action::Delete, name: "s3:DeleteObject" };
+
+/// Checked before an operation runs. DeleteObjects and the copies check
+/// further permissions for each object they touch.
+pub fn required(operation: &Operation) -> Option<Permission> {
+    use Operation::*;
+    match operation {
+        ListBuckets => needs(Action::ListBuckets, "s3:ListAllMyBuckets"),
+        CreateBucket => needs(Action::CreateBucket, "s3:CreateBucket"),
+        DeleteBucket => needs(Action::DeleteBucket, "s3:DeleteBucket"),
+        HeadBucket => needs(Action::InspectBucket, "s3:ListBucket"),
+        GetBucketLocation => needs(Action::InspectBucket, "s3:GetBucketLocation"),
+        GetBucketVersioning => needs(Action::InspectBucket, "s3:GetBucketVersioning"),
+        PutBucketPolicy => needs(Action::ConfigureBucket, "s3:PutBucketPolicy"),
+        GetBucketPolicy => needs(Action::ConfigureBucket, "s3:GetBucketPolicy"),
+        DeleteBucketPolicy => needs(Action::ConfigureBucket, "s3:DeleteBucketPolicy"),
+        ListObjects(ListVersion::Versions) => needs(Action::List, "s3:ListBucketVersions"),
+        ListObjects(_) => needs(Action::List, "s3:ListBucket"),
+        ListMultipartUploads => needs(Action::List, "s3:ListBucketMultipartUploads"),
+        DeleteObjects => needs(Action::InspectBucket, "s3:DeleteObject"),
+        PutObject | CopyObject | CreateMultipartUpload | UploadPart | UploadPartCopy | CompleteMultipartUpload => {
+            needs(Action::Write, "s3:PutObject")
+        }
+        AbortMultipartUpload => needs(Action::Write, "s3:AbortMultipartUpload"),
+        ListParts => needs(Action::Write, "s3:ListMultipartUploadParts"),
+        GetObject | HeadObject => Some(READ_OBJECT),
+        DeleteObject => Some(DELETE_OBJECT),
+        Options | Admin | NotImplemented(_) => None,
+    }
+}
+
+/// Policy operations stay open to the root key whatever a policy says,
+/// so that a policy can never lock the owner out.
+fn is_policy_action(name: &str) -> bool {
+    matches!(name, "s3:PutBucketPolicy" | "s3:GetBucketPolicy" | "s3:DeleteBucketPolicy")
+}
+
+impl S3 {
+    /// The bucket's policy, parsed once and kept until it changes.
+    pub(super) async fn bucket_policy(&self, bucket: &str) -> Result<Option<Arc<Policy>>, S3Error> {
+        if let Some(cached) = self.policies.lock().unwrap_or_else(|p| p.into_inner()).get(bucket) {
+            return Ok(cached.clone());
+        }
+        let policy = match self.store.bucket_config(bucket, super::policy::CONFIG_NAME).await {
+            Ok(Some(document)) => match Policy::parse(&document, bucket) {
+                Ok(policy) => Some(Arc::new(policy)),
+                Err(error) => {
+                    tracing::error!(bucket, %error, "a stored bucket policy does not parse; ignoring it");
+                    None
+                }
+            },
+            Ok(None) | Err(StoreError::NoSuchBucket) => None,
+            Err(error) => return Err(error.into()),
+        };
+        self.policies.lock().unwrap_or_else(|p| p.into_inner()).insert(bucket.to_string(), policy.clone());
+        Ok(policy)
+    }
+
+    pub(super) fn forget_policy(&self, bucket: &str) {
+        self.policies.lock().unwrap_or_else(|p| p.into_inner()).remove(bucket);
+    }
+
+    /// May the request's principal have `permission` on `bucket` and `key`
+    /// (the listed prefix, for listings)?
+    pub async fn authorize(
+        &self,
+        context: &RequestContext,
+        permission: Permission,
+        bucket: &str,
+        key: &str,
+    ) -> Result<(), S3Error> {
+        let access = Access { action: permission.action, bucket, key, source: context.client };
+        let granted = match self.keyring.authorize(&context.principal, &access, timefmt::now()) {
+            Ok(()) => true,
+            Err(IamError::AccessDenied) => false,
+            // Who the caller is comes before what it may do.
+            Err(error) => return Err(error.into()),
+        };
+        let policy = if bucket.is_empty() { None } else { self.bucket_policy(bucket).await? };
+        let Some(policy) = policy else {
+            return if granted { Ok(()) } else { Err(S3Error::access_denied()) };
+        };
+        let name = match &context.principal {
+            Principal::Key(access_key) => Some(self.keyring.get(access_key).map(|k| k.name).unwrap_or_else(|| "root".into())),
+            Principal::Anonymous => None,
+        };
+        let resource = if key.is_empty() || matches!(permission.action, Action::List | Action::InspectBucket) {
+            format!("arn:aws:s3:::{bucket}")
+        } else {
+            format!("arn:aws:s3:::{bucket}/{key}")
+        };
+        let principal = match (&context.principal, &name) {
+            (Principal::Key(access_key), Some(name)) => Some((access_key.as_str(), name.as_str())),
+            _ => None,
+        };
+        let request = PolicyRequest { principal, action: permission.name, resource: &resource, source: context.client, secure: context.secure };
+        match policy.evaluate(&request) {
+            Verdict::Deny if self.keyring.is_root(&context.principal) && is_policy_action(permission.name) => Ok(()),
+            Verdict::Deny => Err(S3Error::access_denied()),
+            Verdict::Allow => Ok(()),
+            Verdict::Silent if granted => Ok(()),
+            Verdict::Silent => Err(S3Error::access_denied()),
+        }
+    }
+}
