@@ -108,7 +108,9 @@ impl S3 {
             return if granted { Ok(()) } else { Err(S3Error::access_denied()) };
         };
         let name = match &context.principal {
-            Principal::Key(access_key) => Some(self.keyring.get(access_key).map(|k| k.name).unwrap_or_else(|| "root".into())),
+            Principal::Key(access_key) => {
+                Some(self.keyring.get(access_key).map(|k| k.name).unwrap_or_else(|| "root".into()))
+            }
             Principal::Anonymous => None,
         };
         let resource = if key.is_empty() || matches!(permission.action, Action::List | Action::InspectBucket) {
@@ -120,7 +122,13 @@ impl S3 {
             (Principal::Key(access_key), Some(name)) => Some((access_key.as_str(), name.as_str())),
             _ => None,
         };
-        let request = PolicyRequest { principal, action: permission.name, resource: &resource, source: context.client, secure: context.secure };
+        let request = PolicyRequest {
+            principal,
+            action: permission.name,
+            resource: &resource,
+            source: context.client,
+            secure: context.secure,
+        };
         match policy.evaluate(&request) {
             Verdict::Deny if self.keyring.is_root(&context.principal) && is_policy_action(permission.name) => Ok(()),
             Verdict::Deny => Err(S3Error::access_denied()),

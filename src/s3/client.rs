@@ -58,7 +58,10 @@ pub struct Origin {
 impl Origin {
     pub fn of(peer: IpAddr, headers: &HeaderMap, trusted_proxies: &[Cidr]) -> Origin {
         let secure = trusted(peer, trusted_proxies)
-            && (headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
+            && (headers
+                .get("x-forwarded-proto")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
                 || headers
                     .get_all("forwarded")
                     .iter()

@@ -12,4 +12,5 @@ mod keys;
 mod listing;
 mod multipart;
 mod objects;
+mod policies;
 mod storage;
