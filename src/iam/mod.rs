@@ -16,7 +16,7 @@ use crate::sigv4::{Scope, SigningKey};
 
 pub use cidr::Cidr;
 pub use keys::{Access, Action, Grant, KeyRecord, Right};
-pub use policy::{Policy, PolicyRequest, Verdict, MAX_POLICY_BYTES};
+pub use policy::{wildcard_match as policy_wildcard_match, Policy, PolicyRequest, Verdict, MAX_POLICY_BYTES};
 pub use root_key::{load_or_create_root_key, read_root_key, RootKeySource, ROOT_KEY_FILE};
 
 /// An access key and its secret.

@@ -41,6 +41,8 @@ pub fn required(operation: &Operation) -> Option<Permission> {
         PutBucketPolicy => needs(Action::ConfigureBucket, "s3:PutBucketPolicy"),
         GetBucketPolicy => needs(Action::ConfigureBucket, "s3:GetBucketPolicy"),
         DeleteBucketPolicy => needs(Action::ConfigureBucket, "s3:DeleteBucketPolicy"),
+        PutBucketCors | DeleteBucketCors => needs(Action::ConfigureBucket, "s3:PutBucketCORS"),
+        GetBucketCors => needs(Action::ConfigureBucket, "s3:GetBucketCORS"),
         ListObjects(ListVersion::Versions) => needs(Action::List, "s3:ListBucketVersions"),
         ListObjects(_) => needs(Action::List, "s3:ListBucket"),
         ListMultipartUploads => needs(Action::List, "s3:ListBucketMultipartUploads"),

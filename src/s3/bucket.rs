@@ -133,23 +133,6 @@ pub async fn get_bucket_versioning(s3: &S3, context: &mut RequestContext) -> S3R
     xml_response(XmlWriter::new("VersioningConfiguration").finish("VersioningConfiguration"))
 }
 
-/// A CORS preflight. No bucket has CORS rules yet, so every preflight with
-/// an Origin is refused as S3 refuses one that matches no rule.
-pub fn preflight(context: &mut RequestContext) -> S3Result {
-    if !context.headers.contains_key(http::header::ORIGIN) {
-        return Err(S3Error::new(
-            "BadRequest",
-            StatusCode::BAD_REQUEST,
-            "Insufficient information. Origin request header needed.",
-        ));
-    }
-    Err(S3Error::new(
-        "AccessForbidden",
-        StatusCode::FORBIDDEN,
-        "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource's CORS spec.",
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,7 @@ mod body;
 mod bucket;
 mod chunked;
 mod client;
+mod cors;
 mod delete_objects;
 mod error;
 mod headers;
@@ -59,6 +60,8 @@ pub struct S3 {
     config: S3Config,
     /// Parsed bucket policies by bucket (`None`: the bucket has none).
     policies: std::sync::Mutex<std::collections::HashMap<String, Option<Arc<crate::iam::Policy>>>>,
+    /// Parsed CORS rules by bucket (`None`: the bucket has none).
+    cors: std::sync::Mutex<std::collections::HashMap<String, Option<Arc<cors::CorsConfig>>>>,
 }
 
 /// One request on its way through a handler.
@@ -87,7 +90,7 @@ pub type S3Result = Result<Response<ResponseBody>, S3Error>;
 
 impl S3 {
     pub fn new(store: Store, keyring: Arc<Keyring>, config: S3Config) -> S3 {
-        S3 { store, keyring, config, policies: Default::default() }
+        S3 { store, keyring, config, policies: Default::default(), cors: Default::default() }
     }
 
     /// Answers one request; never fails and never panics on input.
@@ -102,6 +105,7 @@ impl S3 {
             .get(http::header::EXPECT)
             .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
         let origin = client::Origin::of(peer.ip(), &parts.headers, &self.config.trusted_proxies);
+        let cors_origin = parts.headers.get(http::header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_string);
         let client = origin.address;
         let (result, mut body) = self.dispatch(parts, body, &request_id, origin).await;
         let mut response = match result {
@@ -114,6 +118,12 @@ impl S3 {
                 error_response(&error, &method, &resource, &request_id)
             }
         };
+        if let Some(origin) = cors_origin {
+            if method != Method::OPTIONS {
+                let (bucket, _) = router::split_path(&resource);
+                self.add_cors_headers(bucket.unwrap_or_default(), &origin, &method, &mut response).await;
+            }
+        }
         let headers = response.headers_mut();
         if let Ok(value) = HeaderValue::from_str(&request_id) {
             headers.insert("x-amz-request-id", value);
@@ -253,7 +263,10 @@ impl S3 {
             GetObject => object::get_object(self, context, true).await,
             HeadObject => object::get_object(self, context, false).await,
             DeleteObject => object::delete_object(self, context).await,
-            Options => bucket::preflight(context),
+            Options => cors::preflight(self, context).await,
+            PutBucketCors => cors::put_bucket_cors(self, context).await,
+            GetBucketCors => cors::get_bucket_cors(self, context).await,
+            DeleteBucketCors => cors::delete_bucket_cors(self, context).await,
             Admin => admin::handle(self, context).await,
             NotImplemented(what) => Err(S3Error::not_implemented().with("Operation", what.to_string())),
         };

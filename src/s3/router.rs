@@ -37,6 +37,9 @@ pub enum Operation {
     PutBucketPolicy,
     GetBucketPolicy,
     DeleteBucketPolicy,
+    PutBucketCors,
+    GetBucketCors,
+    DeleteBucketCors,
     ListObjects(ListVersion),
     DeleteObjects,
     ListMultipartUploads,
@@ -64,7 +67,6 @@ const BUCKET_SUBRESOURCES: &[&str] = &[
     "accelerate",
     "acl",
     "analytics",
-    "cors",
     "encryption",
     "intelligent-tiering",
     "inventory",
@@ -113,6 +115,9 @@ pub fn route(
             (Method::GET, _) if query.has("location") => GetBucketLocation,
             (Method::GET, _) if query.has("versioning") => GetBucketVersioning,
             (Method::GET, _) if query.has("versions") => ListObjects(ListVersion::Versions),
+            (Method::PUT, _) if query.has("cors") => PutBucketCors,
+            (Method::GET, _) if query.has("cors") => GetBucketCors,
+            (Method::DELETE, _) if query.has("cors") => DeleteBucketCors,
             (Method::PUT, _) if query.has("policy") => PutBucketPolicy,
             (Method::GET, _) if query.has("policy") => GetBucketPolicy,
             (Method::DELETE, _) if query.has("policy") => DeleteBucketPolicy,
@@ -192,7 +197,7 @@ mod tests {
         assert_eq!(op(Method::GET, "/b/k", "x-id=GetObject").unwrap(), Operation::GetObject);
         assert_eq!(op(Method::GET, "/b/k", "tagging").unwrap(), Operation::NotImplemented("tagging"));
         assert_eq!(op(Method::PUT, "/b", "policy").unwrap(), Operation::PutBucketPolicy);
-        assert_eq!(op(Method::PUT, "/b", "cors").unwrap(), Operation::NotImplemented("cors"));
+        assert_eq!(op(Method::PUT, "/b", "cors").unwrap(), Operation::PutBucketCors);
         assert_eq!(op(Method::PATCH, "/b/k", "").unwrap_err().code, "MethodNotAllowed");
         assert_eq!(op(Method::GET, "/b", "list-type=3").unwrap_err().code, "InvalidArgument");
     }

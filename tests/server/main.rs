@@ -7,6 +7,7 @@ mod bad_input;
 mod buckets;
 mod chunked;
 mod conditional;
+mod cors;
 mod crash;
 mod keys;
 mod listing;
