@@ -92,7 +92,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         .await
         .map_err(|error| StartError(format!("cannot listen on {}: {error}", config.listen)))?;
     let addr = listener.local_addr().map_err(|error| StartError(error.to_string()))?;
-    let keys = load_keys(&store)?;
+    let keys = load_keys(&store, &root).await?;
     let s3 = Arc::new(S3::new(
         store.clone(),
         Arc::new(Keyring::new(root.clone(), keys)),
@@ -111,18 +111,24 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
 
 /// The access keys kept in the store; a document that does not read is
 /// skipped with a warning rather than stopping the server.
-fn load_keys(store: &Store) -> Result<Vec<KeyRecord>, StartError> {
+/// Expired temporary credentials are dropped here.
+async fn load_keys(store: &Store, root: &Credentials) -> Result<Vec<KeyRecord>, StartError> {
     let documents = store.load_keys().map_err(|error| StartError(error.to_string()))?;
-    Ok(documents
-        .iter()
-        .filter_map(|document| match serde_json::from_slice::<KeyRecord>(document) {
-            Ok(key) => Some(key),
-            Err(error) => {
-                tracing::warn!(%error, "an access key record does not read; skipped");
-                None
+    let now = crate::timefmt::now();
+    let mut keys = Vec::new();
+    for document in &documents {
+        match serde_json::from_slice::<KeyRecord>(document) {
+            Ok(key) if key.session_token.is_some() && key.is_expired(now) => {
+                store.remove_key(&key.access_key).await.map_err(|error| StartError(error.to_string()))?;
             }
-        })
-        .collect())
+            Ok(key) if key.access_key == root.access_key => {
+                tracing::warn!(access_key = key.access_key, "a stored key has the root key's id; skipped");
+            }
+            Ok(key) => keys.push(key),
+            Err(error) => tracing::warn!(%error, "an access key record does not read; skipped"),
+        }
+    }
+    Ok(keys)
 }
 
 /// Aborts stale multipart uploads now and then until the server stops.

@@ -90,6 +90,14 @@ pub struct KeyRecord {
     #[serde(default)]
     pub source_cidrs: Vec<Cidr>,
     pub created: i64,
+    /// Temporary credentials (STS): the token requests must carry, the
+    /// key they were issued to, and the session policy that narrows them.
+    #[serde(default)]
+    pub session_token: Option<String>,
+    #[serde(default)]
+    pub parent: Option<String>,
+    #[serde(default)]
+    pub session_policy: Option<String>,
 }
 
 impl std::fmt::Debug for KeyRecord {
@@ -122,13 +130,28 @@ pub enum Action {
 }
 
 /// One access to check: an action on `bucket` and an object key (or, for
-/// listings, the listed prefix), from `source`.
+/// listings, the listed prefix), from `source`. `name` is the S3 action
+/// (`s3:GetObject`) that policies speak of.
 #[derive(Debug, Clone, Copy)]
 pub struct Access<'a> {
     pub action: Action,
+    pub name: &'a str,
     pub bucket: &'a str,
     pub key: &'a str,
     pub source: IpAddr,
+    /// Over TLS, as a trusted proxy reports it.
+    pub secure: bool,
+}
+
+impl Access<'_> {
+    /// The resource ARN a policy matches: the bucket, or the object.
+    pub fn resource(&self) -> String {
+        if self.key.is_empty() || matches!(self.action, Action::List | Action::InspectBucket) {
+            format!("arn:aws:s3:::{}", self.bucket)
+        } else {
+            format!("arn:aws:s3:::{}/{}", self.bucket, self.key)
+        }
+    }
 }
 
 impl KeyRecord {
@@ -177,11 +200,21 @@ mod tests {
             expires: None,
             source_cidrs: Vec::new(),
             created: 0,
+            session_token: None,
+            parent: None,
+            session_policy: None,
         }
     }
 
     fn allows(key: &KeyRecord, action: Action, bucket: &str, object: &str) -> bool {
-        key.grants_allow(&Access { action, bucket, key: object, source: "127.0.0.1".parse().unwrap() })
+        key.grants_allow(&Access {
+            action,
+            name: "s3:x",
+            bucket,
+            key: object,
+            source: "127.0.0.1".parse().unwrap(),
+            secure: false,
+        })
     }
 
     #[test]

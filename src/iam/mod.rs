@@ -16,7 +16,8 @@ use crate::sigv4::{Scope, SigningKey};
 
 pub use cidr::Cidr;
 pub use keys::{Access, Action, Grant, KeyRecord, Right};
-pub use policy::{wildcard_match as policy_wildcard_match, Policy, PolicyRequest, Verdict, MAX_POLICY_BYTES};
+pub use policy::{wildcard_match as policy_wildcard_match, MAX_POLICY_BYTES};
+pub use policy::{Policy, PolicyRequest, Verdict};
 pub use root_key::{load_or_create_root_key, read_root_key, RootKeySource, ROOT_KEY_FILE};
 
 /// An access key and its secret.
@@ -70,8 +71,16 @@ pub enum IamError {
     UnknownAccessKey(String),
     /// 403 InvalidAccessKeyId: the key is past its expiry.
     ExpiredKey(String),
+    /// 400 ExpiredToken: temporary credentials past their expiry.
+    ExpiredToken,
+    /// 400 InvalidToken: a session token that does not belong to the key.
+    InvalidToken,
     /// 403 AccessDenied.
     AccessDenied,
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
 }
 
 /// Signing keys kept before the cache is cleared; a key lives a day.
@@ -101,15 +110,45 @@ impl Keyring {
         self.keys.read().unwrap_or_else(|poison| poison.into_inner())
     }
 
+    /// Is `key` usable now: not expired, and (for temporary credentials)
+    /// issued by a key that is itself still usable?
+    fn check_live(&self, keys: &HashMap<String, KeyRecord>, key: &KeyRecord, now: i64) -> Result<(), IamError> {
+        if key.is_expired(now) {
+            return Err(match key.session_token {
+                Some(_) => IamError::ExpiredToken,
+                None => IamError::ExpiredKey(key.access_key.clone()),
+            });
+        }
+        match &key.parent {
+            Some(parent) if *parent == self.root.access_key => Ok(()),
+            Some(parent) => match keys.get(parent) {
+                Some(parent) if !parent.is_expired(now) => Ok(()),
+                _ => Err(IamError::UnknownAccessKey(key.access_key.clone())),
+            },
+            None => Ok(()),
+        }
+    }
+
     /// The secret of a live key.
     fn secret(&self, access_key: &str, now: i64) -> Result<String, IamError> {
         if access_key == self.root.access_key {
             return Ok(self.root.secret_key.clone());
         }
-        match self.keys().get(access_key) {
-            Some(key) if key.is_expired(now) => Err(IamError::ExpiredKey(access_key.to_string())),
-            Some(key) => Ok(key.secret_key.clone()),
-            None => Err(IamError::UnknownAccessKey(access_key.to_string())),
+        let keys = self.keys();
+        let key = keys.get(access_key).ok_or_else(|| IamError::UnknownAccessKey(access_key.to_string()))?;
+        self.check_live(&keys, key, now)?;
+        Ok(key.secret_key.clone())
+    }
+
+    /// A request with temporary credentials must carry their session
+    /// token (compared in constant time); other keys must carry none.
+    pub fn check_session_token(&self, access_key: &str, token: Option<&str>) -> Result<(), IamError> {
+        let expected = self.keys().get(access_key).and_then(|key| key.session_token.clone());
+        match (expected, token) {
+            (None, None) => Ok(()),
+            (Some(expected), Some(token)) if constant_time_eq(expected.as_bytes(), token.as_bytes()) => Ok(()),
+            (Some(_), None) => Err(IamError::UnknownAccessKey(access_key.to_string())),
+            _ => Err(IamError::InvalidToken),
         }
     }
 
@@ -171,13 +210,48 @@ impl Keyring {
         }
         let keys = self.keys();
         let key = keys.get(access_key).ok_or_else(|| IamError::UnknownAccessKey(access_key.clone()))?;
-        if key.is_expired(now) {
-            return Err(IamError::ExpiredKey(access_key.clone()));
+        self.check_live(&keys, key, now)?;
+        // Temporary credentials hold their issuer's rights, narrowed by
+        // their session policy.
+        let holder = match &key.parent {
+            Some(parent) if *parent == self.root.access_key => None,
+            Some(parent) => Some(keys.get(parent).ok_or_else(|| IamError::UnknownAccessKey(access_key.clone()))?),
+            None => Some(key),
+        };
+        if let Some(holder) = holder {
+            if !key.allows_source(access.source) || !holder.allows_source(access.source) || !holder.grants_allow(access)
+            {
+                return Err(IamError::AccessDenied);
+            }
         }
-        if !key.allows_source(access.source) || !key.grants_allow(access) {
-            return Err(IamError::AccessDenied);
+        if let Some(document) = &key.session_policy {
+            let policy = Policy::parse_session(document.as_bytes()).map_err(|_| IamError::AccessDenied)?;
+            let resource = access.resource();
+            let request = PolicyRequest {
+                principal: Some((access_key, &key.name)),
+                action: access.name,
+                resource: &resource,
+                source: access.source,
+                secure: access.secure,
+            };
+            if policy.evaluate(&request) != Verdict::Allow {
+                return Err(IamError::AccessDenied);
+            }
         }
         Ok(())
+    }
+
+    /// The name a principal goes by in policies.
+    pub fn name_of(&self, access_key: &str) -> String {
+        if access_key == self.root.access_key {
+            return "root".into();
+        }
+        self.get(access_key).map(|key| key.name).unwrap_or_default()
+    }
+
+    /// Is this key temporary credentials?
+    pub fn is_session(&self, access_key: &str) -> bool {
+        self.keys().get(access_key).is_some_and(|key| key.session_token.is_some())
     }
 
     /// Is `bucket` shown to `principal` in ListBuckets?
@@ -220,12 +294,22 @@ mod tests {
             expires: Some(1000),
             source_cidrs: Vec::new(),
             created: 0,
+            session_token: None,
+            parent: None,
+            session_policy: None,
         };
         keyring.insert(record);
         assert!(keyring.signing_key("LKUSER", &scope, 999).is_ok());
         assert_eq!(keyring.signing_key("LKUSER", &scope, 1000), Err(IamError::ExpiredKey("LKUSER".into())));
         let principal = Principal::Key("LKUSER".into());
-        let read = Access { action: Action::Read, bucket: "b", key: "k", source: "127.0.0.1".parse().unwrap() };
+        let read = Access {
+            action: Action::Read,
+            name: "s3:GetObject",
+            bucket: "b",
+            key: "k",
+            source: "127.0.0.1".parse().unwrap(),
+            secure: false,
+        };
         assert_eq!(keyring.authorize(&principal, &read, 10), Ok(()));
         assert_eq!(
             keyring.authorize(&principal, &Access { action: Action::Write, ..read }, 10),

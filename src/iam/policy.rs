@@ -109,6 +109,10 @@ pub fn wildcard_match(pattern: &str, text: &str) -> bool {
 impl Policy {
     /// Parses and checks a policy for `bucket`.
     pub fn parse(document: &[u8], bucket: &str) -> Result<Policy, String> {
+        Self::parse_with(document, Some(bucket))
+    }
+
+    fn parse_with(document: &[u8], bucket: Option<&str>) -> Result<Policy, String> {
         if document.len() > MAX_POLICY_BYTES {
             return Err(malformed("Policies must be 20 KB or smaller"));
         }
@@ -137,6 +141,12 @@ impl Policy {
         Ok(Policy { statements })
     }
 
+    /// Parses a session policy (AssumeRole's `Policy`): no `Principal`,
+    /// resources in any bucket.
+    pub fn parse_session(document: &[u8]) -> Result<Policy, String> {
+        Self::parse_with(document, None)
+    }
+
     /// Explicit Deny wins; else an Allow; else silence.
     pub fn evaluate(&self, request: &PolicyRequest<'_>) -> Verdict {
         let mut verdict = Verdict::Silent;
@@ -151,7 +161,8 @@ impl Policy {
 }
 
 impl Statement {
-    fn parse(value: &Value, bucket: &str) -> Result<Statement, String> {
+    /// `bucket` is the policy's bucket; `None` for a session policy.
+    fn parse(value: &Value, bucket: Option<&str>) -> Result<Statement, String> {
         let object = value.as_object().ok_or_else(|| malformed("A Statement must be a JSON object"))?;
         for name in object.keys() {
             if !matches!(name.as_str(), "Sid" | "Effect" | "Principal" | "Action" | "Resource" | "Condition") {
@@ -180,6 +191,7 @@ impl Statement {
                 }
             }
             Some(_) => return Err(malformed("Invalid principal in policy")),
+            None if bucket.is_none() => None,
             None => return Err(malformed("Missing required field Principal")),
         };
         let actions =
@@ -196,8 +208,8 @@ impl Statement {
                 return Err(malformed(format!("Policy has invalid resource: {resource}")));
             };
             let resource_bucket = path.split('/').next().unwrap_or_default();
-            if !wildcard_match(resource_bucket, bucket) {
-                return Err(malformed(format!("Policy has invalid resource: {resource} (not in bucket {bucket})")));
+            if bucket.is_some_and(|bucket| !wildcard_match(resource_bucket, bucket)) {
+                return Err(malformed(format!("Policy has invalid resource: {resource} (not in this bucket)")));
             }
         }
         let mut conditions = Vec::new();

@@ -54,7 +54,7 @@ pub fn required(operation: &Operation) -> Option<Permission> {
         ListParts => needs(Action::Write, "s3:ListMultipartUploadParts"),
         GetObject | HeadObject => Some(READ_OBJECT),
         DeleteObject => Some(DELETE_OBJECT),
-        Options | Admin | NotImplemented(_) => None,
+        Options | Admin | Sts | NotImplemented(_) => None,
     }
 }
 
@@ -98,7 +98,14 @@ impl S3 {
         bucket: &str,
         key: &str,
     ) -> Result<(), S3Error> {
-        let access = Access { action: permission.action, bucket, key, source: context.client };
+        let access = Access {
+            action: permission.action,
+            name: permission.name,
+            bucket,
+            key,
+            source: context.client,
+            secure: context.secure,
+        };
         let granted = match self.keyring.authorize(&context.principal, &access, timefmt::now()) {
             Ok(()) => true,
             Err(IamError::AccessDenied) => false,
@@ -110,16 +117,10 @@ impl S3 {
             return if granted { Ok(()) } else { Err(S3Error::access_denied()) };
         };
         let name = match &context.principal {
-            Principal::Key(access_key) => {
-                Some(self.keyring.get(access_key).map(|k| k.name).unwrap_or_else(|| "root".into()))
-            }
+            Principal::Key(access_key) => Some(self.keyring.name_of(access_key)),
             Principal::Anonymous => None,
         };
-        let resource = if key.is_empty() || matches!(permission.action, Action::List | Action::InspectBucket) {
-            format!("arn:aws:s3:::{bucket}")
-        } else {
-            format!("arn:aws:s3:::{bucket}/{key}")
-        };
+        let resource = access.resource();
         let principal = match (&context.principal, &name) {
             (Principal::Key(access_key), Some(name)) => Some((access_key.as_str(), name.as_str())),
             _ => None,

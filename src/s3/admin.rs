@@ -120,6 +120,11 @@ pub async fn handle(s3: &S3, context: &mut RequestContext) -> S3Result {
                 return Err(no_such_access_key(access_key));
             }
             s3.keyring.remove(access_key);
+            // Temporary credentials it issued die with it.
+            for session in s3.keyring.list().into_iter().filter(|key| key.parent.as_deref() == Some(access_key)) {
+                s3.store.remove_key(&session.access_key).await?;
+                s3.keyring.remove(&session.access_key);
+            }
             tracing::info!(access_key, "key revoked");
             super::empty_response(StatusCode::NO_CONTENT)
         }
@@ -178,6 +183,9 @@ async fn create_key(s3: &S3, context: &mut RequestContext) -> S3Result {
         expires: request.expires,
         source_cidrs,
         created: now,
+        session_token: None,
+        parent: None,
+        session_policy: None,
     };
     let document = serde_json::to_vec(&record).map_err(|_| S3Error::internal())?;
     s3.store.save_key(&record.access_key, document).await?;

@@ -1,5 +1,5 @@
 //! Authentication of one request: SigV4 in the header or the query,
-//! checked in S3's order (shape, scope, key, time, signature).
+//! checked in S3's order (shape, scope, key, time, token, signature).
 
 use crate::iam::{Keyring, Principal};
 use crate::sigv4::{self, Authentication, ParsedAuth, SigningKey};
@@ -15,7 +15,20 @@ pub struct Authenticated {
     pub signing_key: Option<SigningKey>,
 }
 
-pub fn authenticate(keyring: &Keyring, region: &str, context: &RequestContext) -> Result<Authenticated, S3Error> {
+/// The service a request is signed for.
+pub enum Service<'a> {
+    /// S3 names the payload hash in `x-amz-content-sha256`.
+    S3,
+    /// STS signs the hash of its (small, form-encoded) body.
+    Sts { body_sha256: &'a str },
+}
+
+pub fn authenticate(
+    keyring: &Keyring,
+    region: &str,
+    context: &RequestContext,
+    service: Service<'_>,
+) -> Result<Authenticated, S3Error> {
     let request = sigv4::Request {
         method: context.method.as_str(),
         path: context.path.as_bytes(),
@@ -28,10 +41,17 @@ pub fn authenticate(keyring: &Keyring, region: &str, context: &RequestContext) -
         }
         Authentication::V4(auth) => *auth,
     };
-    auth.check_scope(region)?;
+    match service {
+        Service::S3 => auth.check_scope(region)?,
+        Service::Sts { .. } => auth.check_scope_of(region, "sts")?,
+    }
     let now = timefmt::now();
     let key = keyring.signing_key(&auth.access_key, &auth.scope, now)?;
     auth.check_time(now)?;
-    sigv4::verify(&auth, &request, &key)?;
+    keyring.check_session_token(&auth.access_key, auth.security_token.as_deref())?;
+    match service {
+        Service::S3 => sigv4::verify(&auth, &request, &key)?,
+        Service::Sts { body_sha256 } => sigv4::verify_with_payload(&auth, &request, &key, body_sha256)?,
+    }
     Ok(Authenticated { principal: Principal::Key(auth.access_key.clone()), auth: Some(auth), signing_key: Some(key) })
 }

@@ -17,11 +17,13 @@ pub struct S3Error {
     pub message: String,
     /// Further elements of the error body, in order.
     pub extra: Vec<(&'static str, String)>,
+    /// STS answers errors in the AWS query-protocol document.
+    pub sts: bool,
 }
 
 impl S3Error {
     pub fn new(code: &'static str, status: StatusCode, message: impl Into<String>) -> S3Error {
-        S3Error { code, status, message: message.into(), extra: Vec::new() }
+        S3Error { code, status, message: message.into(), extra: Vec::new(), sts: false }
     }
 
     pub fn with(mut self, name: &'static str, value: impl Into<String>) -> S3Error {
@@ -102,8 +104,27 @@ impl S3Error {
         S3Error::new("BadDigest", StatusCode::BAD_REQUEST, message)
     }
 
+    /// The same error as STS words and shapes it.
+    pub fn for_sts(mut self) -> S3Error {
+        if self.code == "InvalidAccessKeyId" {
+            self.code = "InvalidClientTokenId";
+            self.message = "The security token included in the request is invalid.".into();
+        }
+        self.sts = true;
+        self
+    }
+
     /// The error document, with the resource and request id.
     pub fn to_xml(&self, resource: &str, request_id: &str) -> String {
+        if self.sts {
+            let kind = if self.status.is_server_error() { "Receiver" } else { "Sender" };
+            return format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ErrorResponse xmlns=\"{}\"><Error><Type>{kind}</Type><Code>{}</Code><Message>{}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>",
+                super::sts::NAMESPACE,
+                self.code,
+                escape(&self.message)
+            );
+        }
         let mut out = String::with_capacity(256);
         out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>");
         out.push_str(self.code);
@@ -208,6 +229,14 @@ impl From<IamError> for S3Error {
                 "The AWS Access Key Id you provided has expired.",
             )
             .with("AWSAccessKeyId", key),
+            IamError::ExpiredToken => {
+                S3Error::new("ExpiredToken", StatusCode::BAD_REQUEST, "The provided token has expired.")
+            }
+            IamError::InvalidToken => S3Error::new(
+                "InvalidToken",
+                StatusCode::BAD_REQUEST,
+                "The provided token is malformed or otherwise invalid.",
+            ),
             IamError::AccessDenied => S3Error::access_denied(),
         }
     }

@@ -20,6 +20,7 @@ mod object;
 mod payload;
 mod policy;
 mod router;
+mod sts;
 mod xml;
 
 use std::net::{IpAddr, SocketAddr};
@@ -201,10 +202,12 @@ impl S3 {
         } else {
             router::route(&context.method, bucket, key, &context.query, &context.headers)
         };
-        if matches!(operation, Ok(Operation::Options)) {
+        // Preflights carry no credentials; STS authenticates once it has
+        // read the body it signs.
+        if matches!(operation, Ok(Operation::Options | Operation::Sts)) {
             return operation;
         }
-        let authenticated = auth::authenticate(&self.keyring, &self.config.region, context)?;
+        let authenticated = auth::authenticate(&self.keyring, &self.config.region, context, auth::Service::S3)?;
         context.principal = authenticated.principal;
         context.auth = authenticated.auth;
         context.signing_key = authenticated.signing_key;
@@ -268,6 +271,7 @@ impl S3 {
             GetBucketCors => cors::get_bucket_cors(self, context).await,
             DeleteBucketCors => cors::delete_bucket_cors(self, context).await,
             Admin => admin::handle(self, context).await,
+            Sts => sts::handle(self, context).await,
             NotImplemented(what) => Err(S3Error::not_implemented().with("Operation", what.to_string())),
         };
         result.map_err(|error| with_names(error, context))

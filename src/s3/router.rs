@@ -58,6 +58,8 @@ pub enum Operation {
     Options,
     /// larder's own key administration (root key only).
     Admin,
+    /// The STS API (AssumeRole, GetSessionToken): `POST /` with a form.
+    Sts,
     /// An S3 operation larder does not offer (yet); names the subresource.
     NotImplemented(&'static str),
 }
@@ -104,8 +106,13 @@ pub fn route(
         return Ok(Options);
     }
     let Some(_bucket) = bucket else {
+        let is_form = headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
         return match *method {
             Method::GET => Ok(ListBuckets),
+            Method::POST if is_form || query.has("Action") => Ok(Sts),
             _ => Err(S3Error::method_not_allowed()),
         };
     };

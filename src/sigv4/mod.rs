@@ -276,6 +276,19 @@ impl ParsedAuth {
     /// Checks what needs no key: the region, the service and the payload
     /// hash declaration.
     pub fn check_scope(&self, region: &str) -> Result<(), SigError> {
+        self.check_scope_of(region, "s3")?;
+        if self.kind == AuthKind::Header {
+            let value = self.content_sha256.as_deref().ok_or(SigError::MissingContentSha256)?;
+            if value != UNSIGNED_PAYLOAD && !value.starts_with("STREAMING-") && !is_hex_sha256(value) {
+                return Err(SigError::InvalidContentSha256);
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks region and service only: for services other than S3 (STS),
+    /// which sign the body's hash without naming it in a header.
+    pub fn check_scope_of(&self, region: &str, service: &str) -> Result<(), SigError> {
         if self.scope.region != region {
             return Err(SigError::WrongRegion {
                 kind: self.kind,
@@ -283,20 +296,14 @@ impl ParsedAuth {
                 expected: region.to_string(),
             });
         }
-        if self.scope.service != "s3" {
-            let what = format!("incorrect service \"{}\". This endpoint belongs to \"s3\".", self.scope.service);
+        if self.scope.service != service {
+            let what = format!("incorrect service \"{}\". This endpoint belongs to \"{service}\".", self.scope.service);
             return Err(match self.kind {
                 AuthKind::Header => SigError::HeaderMalformed(format!("The authorization header is malformed; {what}")),
                 AuthKind::Query => {
                     SigError::QueryMalformed(format!("Error parsing the X-Amz-Credential parameter; {what}"))
                 }
             });
-        }
-        if self.kind == AuthKind::Header {
-            let value = self.content_sha256.as_deref().ok_or(SigError::MissingContentSha256)?;
-            if value != UNSIGNED_PAYLOAD && !value.starts_with("STREAMING-") && !is_hex_sha256(value) {
-                return Err(SigError::InvalidContentSha256);
-            }
         }
         Ok(())
     }

@@ -62,7 +62,8 @@ fn acknowledged_writes_survive_sigkill() {
 
     for round in 0..ROUNDS {
         let (mut child, addr) = spawn_server(&dir);
-        let client = Client { addr, credentials: test_credentials(), region: "us-east-1".into(), source: None };
+        let client =
+            Client { addr, credentials: test_credentials(), region: "us-east-1".into(), source: None, token: None };
         if round == 0 {
             create_bucket(&client, "crash");
         }
@@ -121,7 +122,8 @@ fn acknowledged_writes_survive_sigkill() {
         }
     }
     let (mut child, addr) = spawn_server(&dir);
-    let client = Client { addr, credentials: test_credentials(), region: "us-east-1".into(), source: None };
+    let client =
+        Client { addr, credentials: test_credentials(), region: "us-east-1".into(), source: None, token: None };
     let present = verify(&client, &allowed);
     assert!(std::fs::read_dir(dir.join("tmp")).unwrap().next().is_none(), "tmp/ must be empty after restart");
     assert_eq!(

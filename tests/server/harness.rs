@@ -75,7 +75,13 @@ impl TestServer {
     }
 
     pub fn client(&self) -> Client {
-        Client { addr: self.addr, credentials: self.credentials.clone(), region: self.region.clone(), source: None }
+        Client {
+            addr: self.addr,
+            credentials: self.credentials.clone(),
+            region: self.region.clone(),
+            source: None,
+            token: None,
+        }
     }
 }
 
@@ -97,6 +103,8 @@ pub struct Client {
     pub region: String,
     /// Local address to send from (any of 127.0.0.0/8); the OS picks when unset.
     pub source: Option<std::net::IpAddr>,
+    /// Session token of temporary credentials.
+    pub token: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,6 +140,8 @@ pub struct Request {
     pub time: Option<i64>,
     pub region: Option<String>,
     pub secret: Option<String>,
+    /// The service signed for: `s3` unless set.
+    pub service: Option<String>,
 }
 
 impl Request {
@@ -148,6 +158,7 @@ impl Request {
             time: None,
             region: None,
             secret: None,
+            service: None,
         }
     }
 
@@ -253,7 +264,8 @@ impl Client {
         let time = request.time.unwrap_or_else(timefmt::now);
         let amz_date = timefmt::format_amz_date(time);
         let region = request.region.clone().unwrap_or_else(|| self.region.clone());
-        let scope = Scope { date: amz_date[..8].to_string(), region, service: "s3".into() };
+        let service = request.service.clone().unwrap_or_else(|| "s3".into());
+        let scope = Scope { date: amz_date[..8].to_string(), region, service };
         let secret = request.secret.clone().unwrap_or_else(|| self.credentials.secret_key.clone());
         let key = SigningKey::derive(&secret, &scope);
         let host = self.addr.to_string();
@@ -270,6 +282,9 @@ impl Client {
                 HeaderName::from_bytes(name.as_bytes()).unwrap(),
                 HeaderValue::from_bytes(value.as_bytes()).unwrap(),
             );
+        }
+        if let (Some(token), Auth::Header(_)) = (&self.token, &request.auth) {
+            signed.insert("x-amz-security-token", HeaderValue::from_str(token).unwrap());
         }
         let mut extra: Vec<(String, String)> = Vec::new();
         let query_string = match &request.auth {
@@ -307,7 +322,7 @@ impl Client {
                 &scope,
                 &amz_date,
                 *expires,
-                None,
+                self.token.as_deref(),
             ),
         };
         let target = if query_string.is_empty() { encoded_path } else { format!("{encoded_path}?{query_string}") };
@@ -350,6 +365,11 @@ impl Client {
             credentials: Credentials { access_key: access_key.into(), secret_key: secret_key.into() },
             ..self.clone()
         }
+    }
+
+    /// The same client with temporary credentials.
+    pub fn with_session(&self, access_key: &str, secret_key: &str, token: &str) -> Client {
+        Client { token: Some(token.into()), ..self.with_credentials(access_key, secret_key) }
     }
 
     /// The same client sending from `source`.

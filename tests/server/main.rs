@@ -15,3 +15,4 @@ mod multipart;
 mod objects;
 mod policies;
 mod storage;
+mod sts;
