@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what larder's tests need and the machine lacks: Debian's cross
-# toolchains, qemu-user, rclone, and socat with openssl (a TLS relay for
-# the HTTPS client tests); the Rust targets and components; a
+# toolchains, qemu-user, rclone, socat with openssl (a TLS relay for the
+# HTTPS client tests), and Chromium (the browser test); the Rust targets and components; a
 # Python venv (.venv) with boto3, the AWS CLI and pytest. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +10,7 @@ missing=()
 command -v rclone >/dev/null || missing+=(rclone)
 command -v socat >/dev/null || missing+=(socat)
 command -v openssl >/dev/null || missing+=(openssl)
+command -v chromium >/dev/null || missing+=(chromium)
 command -v qemu-aarch64 >/dev/null && command -v qemu-arm >/dev/null || missing+=(qemu-user)
 command -v aarch64-linux-gnu-gcc >/dev/null || missing+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
 command -v arm-linux-gnueabihf-gcc >/dev/null || missing+=(gcc-arm-linux-gnueabihf libc6-dev-armhf-cross)

@@ -181,7 +181,10 @@ fn the_key_command_line() {
     assert!(ok && out.contains("allow from: 127.0.0.0/8") && out.contains("expires:"));
     let (ok, _, err) = larder(&["create", "bad", "--grant", "keys:fly"]);
     assert!(!ok && err.contains("unknown right"), "{err}");
+    let url = user.encode(&Request::new("GET", "keys", "doc").auth(Auth::Presigned(3600)));
+    send_raw(server.addr, &url, false).assert_status(200);
     let (ok, _, _) = larder(&["revoke", &user.credentials.access_key]);
     assert!(ok);
     get(&user, "keys", "doc").assert_error(403, "InvalidAccessKeyId");
+    send_raw(server.addr, &url, false).assert_error(403, "InvalidAccessKeyId");
 }
