@@ -85,9 +85,8 @@ pub async fn upload_part(s3: &S3, context: &mut RequestContext) -> S3Result {
     let (mut expected, sent_algorithm) = headers::expected_digests(&context.headers, context.auth.as_ref())?;
     let upload = s3.store.upload(id, &context.bucket, &context.key).await.map_err(|_| no_such_upload(&id.to_hex()))?;
     let algorithm = sent_algorithm.or(payload.trailer_checksum()).or(upload.checksum_algorithm);
-    let mut writer =
-        s3.store.begin_part(id, &context.bucket, &context.key, number, expected.digest_set(algorithm)).await?;
-    payload::receive(context, &payload, &mut writer, &mut expected).await?;
+    let writer = s3.store.begin_part(id, &context.bucket, &context.key, number, expected.digest_set(algorithm)).await?;
+    let writer = payload::receive(context, &payload, writer, &mut expected).await?;
     let part = writer.commit_part(expected).await?;
     with_part_checksum(Response::builder().status(StatusCode::OK), &part)
         .header(http::header::ETAG, format!("\"{}\"", part.etag))
@@ -124,8 +123,8 @@ pub async fn upload_part_copy(s3: &S3, context: &mut RequestContext) -> S3Result
         ));
     }
     let digests = crate::checksum::DigestSet { sha256: false, checksum: upload.checksum_algorithm };
-    let mut writer = s3.store.begin_part(id, &context.bucket, &context.key, number, digests).await?;
-    copy_bytes(file, start, end, &mut writer).await?;
+    let writer = s3.store.begin_part(id, &context.bucket, &context.key, number, digests).await?;
+    let writer = copy_bytes(file, start, end, writer).await?;
     let part = writer.commit_part(Default::default()).await?;
     let mut out = XmlWriter::new("CopyPartResult");
     out.element("LastModified", &timefmt::format_iso8601(part.last_modified))

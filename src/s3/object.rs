@@ -57,8 +57,8 @@ pub async fn put_object(s3: &S3, context: &mut RequestContext) -> S3Result {
     let meta = headers::object_meta(&context.headers)?;
     let (mut expected, store_checksum) = headers::expected_digests(&context.headers, context.auth.as_ref())?;
     let store_checksum = store_checksum.or(payload.trailer_checksum());
-    let mut upload = s3.store.begin_upload(&context.bucket, &context.key, expected.digest_set(store_checksum)).await?;
-    payload::receive(context, &payload, &mut upload, &mut expected).await?;
+    let upload = s3.store.begin_upload(&context.bucket, &context.key, expected.digest_set(store_checksum)).await?;
+    let upload = payload::receive(context, &payload, upload, &mut expected).await?;
     let record = upload.commit_if(meta, expected, condition).await?;
     with_checksum_header(Response::builder().status(StatusCode::OK), &record)
         .header(http::header::ETAG, format!("\"{}\"", record.etag))
@@ -203,17 +203,24 @@ pub async fn open_copy_source(s3: &S3, context: &RequestContext) -> Result<CopyS
     Ok(CopySource { bucket, key, record, file })
 }
 
-/// Streams `[start, end)` of a copy source into an upload.
-pub async fn copy_bytes(file: ObjectFile, start: u64, end: u64, upload: &mut Upload) -> Result<(), S3Error> {
+/// Streams `[start, end)` of a copy source into an upload; on failure the
+/// upload is abandoned before the error returns.
+pub async fn copy_bytes(file: ObjectFile, start: u64, end: u64, mut upload: Upload) -> Result<Upload, S3Error> {
     let mut chunks = file.stream(start, end);
     while let Some(chunk) = chunks.recv().await {
-        let chunk = chunk.map_err(|error| {
-            tracing::error!(%error, "reading a copy source failed");
-            S3Error::internal()
-        })?;
-        upload.write(chunk).await?;
+        let written = match chunk {
+            Ok(chunk) => upload.write(chunk).await.map_err(S3Error::from),
+            Err(error) => {
+                tracing::error!(%error, "reading a copy source failed");
+                Err(S3Error::internal())
+            }
+        };
+        if let Err(error) = written {
+            upload.abandon().await;
+            return Err(error);
+        }
     }
-    Ok(())
+    Ok(upload)
 }
 
 pub async fn copy_object(s3: &S3, context: &mut RequestContext) -> S3Result {
@@ -243,9 +250,8 @@ pub async fn copy_object(s3: &S3, context: &mut RequestContext) -> S3Result {
         ),
         None => source.checksum.as_ref().map(|c| c.algorithm),
     };
-    let mut upload =
-        s3.store.begin_upload(&context.bucket, &context.key, DigestSet { sha256: false, checksum }).await?;
-    copy_bytes(file, 0, source.size, &mut upload).await?;
+    let upload = s3.store.begin_upload(&context.bucket, &context.key, DigestSet { sha256: false, checksum }).await?;
+    let upload = copy_bytes(file, 0, source.size, upload).await?;
     let record = upload.commit(meta, ExpectedDigests::default()).await?;
     let mut out = XmlWriter::new("CopyObjectResult");
     out.element("LastModified", &timefmt::format_iso8601(record.last_modified))

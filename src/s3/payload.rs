@@ -98,8 +98,24 @@ pub fn inspect(s3: &S3, context: &RequestContext, max: u64) -> Result<Payload, S
 }
 
 /// Feeds the body's object bytes to `upload`, exactly `payload.length` of
-/// them; a checksum sent as a trailer joins `expected`.
+/// them; a checksum sent as a trailer joins `expected`. On failure the
+/// upload is abandoned, its temporary file gone, before the error returns.
 pub async fn receive(
+    context: &mut RequestContext,
+    payload: &Payload,
+    mut upload: Upload,
+    expected: &mut ExpectedDigests,
+) -> Result<Upload, S3Error> {
+    match pump(context, payload, &mut upload, expected).await {
+        Ok(()) => Ok(upload),
+        Err(error) => {
+            upload.abandon().await;
+            Err(error)
+        }
+    }
+}
+
+async fn pump(
     context: &mut RequestContext,
     payload: &Payload,
     upload: &mut Upload,

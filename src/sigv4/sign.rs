@@ -5,6 +5,14 @@ use http::HeaderMap;
 
 use super::{canonical_request, string_to_sign, uri_encode, QueryParam, Request, Scope, SigningKey, ALGORITHM};
 
+/// Every header in `headers`, lower case, sorted, `;`-separated.
+fn signed_header_list(headers: &HeaderMap) -> String {
+    let mut names: Vec<&str> = headers.keys().map(|name| name.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    names.join(";")
+}
+
 /// The `Authorization` header value for a request whose headers already
 /// hold `host`, `x-amz-date` and `x-amz-content-sha256`. Every header in
 /// `headers` is signed.
@@ -17,10 +25,7 @@ pub fn authorization_header(
     key: &SigningKey,
     scope: &Scope,
 ) -> String {
-    let mut names: Vec<&str> = headers.keys().map(|name| name.as_str()).collect();
-    names.sort_unstable();
-    names.dedup();
-    let signed_headers = names.join(";");
+    let signed_headers = signed_header_list(headers);
     let amz_date = headers.get("x-amz-date").and_then(|value| value.to_str().ok()).unwrap_or_default();
     let payload =
         headers.get("x-amz-content-sha256").and_then(|value| value.to_str().ok()).unwrap_or(super::UNSIGNED_PAYLOAD);
@@ -49,10 +54,7 @@ pub fn presign_query(
     expires_secs: i64,
     security_token: Option<&str>,
 ) -> String {
-    let mut names: Vec<&str> = headers.keys().map(|name| name.as_str()).collect();
-    names.sort_unstable();
-    names.dedup();
-    let signed_headers = names.join(";");
+    let signed_headers = signed_header_list(headers);
     let mut params: Vec<QueryParam> = query.to_vec();
     let mut add = |name: &str, value: String| params.push(QueryParam { name: name.to_string(), value });
     add("X-Amz-Algorithm", ALGORITHM.to_string());

@@ -155,6 +155,27 @@ fn from_transaction(error: TransactionError<StoreError>) -> StoreError {
 
 type Abort = ConflictableTransactionError<StoreError>;
 
+/// Up to `limit` entries of `tree` whose keys start with `prefix`, from `start` on.
+fn page(
+    tree: &sled::Tree,
+    prefix: &[u8],
+    start: Bound<Vec<u8>>,
+    limit: usize,
+) -> Result<Vec<(sled::IVec, sled::IVec)>, StoreError> {
+    let mut out = Vec::new();
+    for entry in tree.range::<Vec<u8>, _>((start, Bound::Unbounded)) {
+        if out.len() >= limit {
+            break;
+        }
+        let (key, value) = entry.map_err(from_sled)?;
+        if !key.starts_with(prefix) {
+            break;
+        }
+        out.push((key, value));
+    }
+    Ok(out)
+}
+
 impl SledIndex {
     pub fn open(path: &Path, cache_bytes: u64) -> Result<SledIndex, StoreError> {
         let db = sled::Config::new()
@@ -318,14 +339,7 @@ impl Index for SledIndex {
         };
         let skip = bucket.len() + 1;
         let mut out = Vec::new();
-        for entry in self.objects.range::<Vec<u8>, _>((start, Bound::Unbounded)) {
-            if out.len() >= limit {
-                break;
-            }
-            let (id, value) = entry.map_err(from_sled)?;
-            if !id.starts_with(&prefix_key) {
-                break;
-            }
+        for (id, value) in page(&self.objects, &prefix_key, start, limit)? {
             let key = String::from_utf8_lossy(&id[skip..]).into_owned();
             let record = ObjectRecord::decode(&value).map_err(|_| corrupt(&key))?;
             out.push((key, record));
@@ -365,14 +379,7 @@ impl Index for SledIndex {
             _ => Bound::Included(prefix_key.clone()),
         };
         let mut out = Vec::new();
-        for entry in self.upload_keys.range::<Vec<u8>, _>((start, Bound::Unbounded)) {
-            if out.len() >= limit {
-                break;
-            }
-            let (position, id) = entry.map_err(from_sled)?;
-            if !position.starts_with(&prefix_key) {
-                break;
-            }
+        for (position, id) in page(&self.upload_keys, &prefix_key, start, limit)? {
             let id = BlobId(id.as_ref().try_into().map_err(|_| corrupt("an upload key"))?);
             if let Some(record) = self.upload(id)? {
                 out.push((position.to_vec(), id, record));

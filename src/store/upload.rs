@@ -43,6 +43,8 @@ struct CommitRequest {
 enum Message {
     Data(Bytes),
     Commit(Box<CommitRequest>),
+    /// Give up; the sender is told once the temporary file is gone.
+    Abandon(oneshot::Sender<()>),
 }
 
 /// An upload in progress. Dropping it without committing abandons it:
@@ -56,7 +58,7 @@ impl Upload {
     pub(super) fn start(inner: Arc<Inner>, target: Target, digests: crate::checksum::DigestSet) -> Upload {
         let (sender, receiver) = mpsc::channel(4);
         let failure = Arc::new(Mutex::new(None));
-        let job = Job { inner, target, hasher: MultiHasher::new(digests), failure: failure.clone() };
+        let job = Job { inner, target, hasher: MultiHasher::new(digests), failure: failure.clone(), abandoned: None };
         tokio::task::spawn_blocking(move || job.run(receiver));
         Upload { sender, failure }
     }
@@ -74,6 +76,15 @@ impl Upload {
             return Err(self.failed());
         }
         Ok(())
+    }
+
+    /// Gives the upload up and waits until its temporary file is removed,
+    /// so that nothing of it remains once the client hears the error.
+    pub async fn abandon(self) {
+        let (done, gone) = oneshot::channel();
+        if self.sender.send(Message::Abandon(done)).await.is_ok() {
+            let _ = gone.await;
+        }
     }
 
     async fn finish(self, expected: ExpectedDigests, commit: Commit) -> Result<Committed, StoreError> {
@@ -119,6 +130,7 @@ struct Job {
     target: Target,
     hasher: MultiHasher,
     failure: Arc<Mutex<Option<StoreError>>>,
+    abandoned: Option<oneshot::Sender<()>>,
 }
 
 impl Job {
@@ -138,8 +150,10 @@ impl Job {
                         return;
                     }
                     Err(error) => {
+                        // Nothing may be left behind once the client hears of it.
+                        let _ = fs::remove_file(&tmp);
                         let _ = request.reply.send(Err(error));
-                        None
+                        return;
                     }
                 }
             }
@@ -147,6 +161,9 @@ impl Job {
             Err(error) => Some(error),
         };
         let _ = fs::remove_file(&tmp);
+        if let Some(done) = self.abandoned.take() {
+            let _ = done.send(());
+        }
         if let Some(error) = failure {
             *failure_slot.lock().unwrap_or_else(|poison| poison.into_inner()) = Some(error);
         }
@@ -170,6 +187,10 @@ impl Job {
                     file.write_all(&chunk)?;
                 }
                 Message::Commit(request) => return Ok(Some((file, size, request))),
+                Message::Abandon(done) => {
+                    self.abandoned = Some(done);
+                    return Ok(None);
+                }
             }
         }
         Ok(None)

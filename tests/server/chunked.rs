@@ -137,7 +137,6 @@ fn setup() -> (TestServer, Client) {
 #[track_caller]
 fn assert_nothing_stored(server: &TestServer, client: &Client, key: &str) {
     get(client, "chunked", key).assert_error(404, "NoSuchKey");
-    std::thread::sleep(std::time::Duration::from_millis(100));
     assert!(std::fs::read_dir(server.dir.join("tmp")).unwrap().next().is_none(), "no temporary file may remain");
 }
 

@@ -471,6 +471,14 @@ pub fn md5_hex(data: &[u8]) -> String {
     hex::encode(md5::Md5::digest(data))
 }
 
+/// Creates a key through the admin API with `root`; returns a client using it.
+pub fn create_key(root: &Client, body: serde_json::Value) -> Client {
+    let response = root.send(&Request::new("POST", "_larder", "admin/keys").body(body.to_string()));
+    response.assert_status(200);
+    let key: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+    root.with_credentials(key["access_key"].as_str().unwrap(), key["secret_key"].as_str().unwrap())
+}
+
 /// Creates a bucket and asserts it worked.
 pub fn create_bucket(client: &Client, bucket: &str) {
     client.send(&Request::new("PUT", bucket, "")).assert_status(200);

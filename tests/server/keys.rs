@@ -7,15 +7,6 @@ use larder::timefmt;
 
 use crate::harness::*;
 
-/// Creates a key through the admin API with the root key; returns a
-/// client using it.
-fn create_key(root: &Client, body: serde_json::Value) -> Client {
-    let response = root.send(&Request::new("POST", "_larder", "admin/keys").body(body.to_string()));
-    response.assert_status(200);
-    let key: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
-    root.with_credentials(key["access_key"].as_str().unwrap(), key["secret_key"].as_str().unwrap())
-}
-
 fn setup() -> (TestServer, Client) {
     let server = TestServer::start();
     let root = server.client();

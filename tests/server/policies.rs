@@ -3,13 +3,6 @@
 
 use crate::harness::*;
 
-fn create_key(root: &Client, body: serde_json::Value) -> Client {
-    let response = root.send(&Request::new("POST", "_larder", "admin/keys").body(body.to_string()));
-    response.assert_status(200);
-    let key: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
-    root.with_credentials(key["access_key"].as_str().unwrap(), key["secret_key"].as_str().unwrap())
-}
-
 fn put_policy(root: &Client, bucket: &str, policy: serde_json::Value) -> Response {
     root.send(&Request::new("PUT", bucket, "").query("policy", "").body(policy.to_string()))
 }
