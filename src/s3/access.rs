@@ -54,6 +54,10 @@ pub fn required(operation: &Operation) -> Option<Permission> {
         ListParts => needs(Action::Write, "s3:ListMultipartUploadParts"),
         GetObject | HeadObject => Some(READ_OBJECT),
         DeleteObject => Some(DELETE_OBJECT),
+        GetAcl => needs(Action::InspectBucket, "s3:GetBucketAcl"),
+        PutAcl => needs(Action::ConfigureBucket, "s3:PutBucketAcl"),
+        GetBucketSubresource(_) => needs(Action::InspectBucket, "s3:GetBucketConfiguration"),
+        GetObjectTagging => Some(READ_OBJECT),
         Options | Admin | Sts | NotImplemented(_) => None,
     }
 }

@@ -21,6 +21,7 @@ mod payload;
 mod policy;
 mod router;
 mod sts;
+mod subresource;
 mod xml;
 
 use std::net::{IpAddr, SocketAddr};
@@ -272,6 +273,10 @@ impl S3 {
             DeleteBucketCors => cors::delete_bucket_cors(self, context).await,
             Admin => admin::handle(self, context).await,
             Sts => sts::handle(self, context).await,
+            GetAcl => subresource::get_acl(self, context).await,
+            PutAcl => subresource::put_acl(self, context).await,
+            GetBucketSubresource(name) => subresource::get_bucket_subresource(self, context, name).await,
+            GetObjectTagging => subresource::get_object_tagging(self, context).await,
             NotImplemented(what) => Err(S3Error::not_implemented().with("Operation", what.to_string())),
         };
         result.map_err(|error| with_names(error, context))

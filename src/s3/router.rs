@@ -60,6 +60,11 @@ pub enum Operation {
     Admin,
     /// The STS API (AssumeRole, GetSessionToken): `POST /` with a form.
     Sts,
+    GetAcl,
+    PutAcl,
+    /// A GET of a bucket subresource larder keeps no configuration for.
+    GetBucketSubresource(&'static str),
+    GetObjectTagging,
     /// An S3 operation larder does not offer (yet); names the subresource.
     NotImplemented(&'static str),
 }
@@ -122,6 +127,9 @@ pub fn route(
             (Method::GET, _) if query.has("location") => GetBucketLocation,
             (Method::GET, _) if query.has("versioning") => GetBucketVersioning,
             (Method::GET, _) if query.has("versions") => ListObjects(ListVersion::Versions),
+            (Method::GET, _) if query.has("acl") => GetAcl,
+            (Method::PUT, _) if query.has("acl") => PutAcl,
+            (Method::GET, Some(name)) if super::subresource::answers_bucket_get(name) => GetBucketSubresource(name),
             (Method::PUT, _) if query.has("cors") => PutBucketCors,
             (Method::GET, _) if query.has("cors") => GetBucketCors,
             (Method::DELETE, _) if query.has("cors") => DeleteBucketCors,
@@ -152,6 +160,9 @@ pub fn route(
         (Method::PUT, _) if query.has("uploadId") => UploadPart,
         (Method::GET, _) if query.has("uploadId") => ListParts,
         (Method::DELETE, _) if query.has("uploadId") => AbortMultipartUpload,
+        (Method::GET, _) if query.has("acl") => GetAcl,
+        (Method::PUT, _) if query.has("acl") => PutAcl,
+        (Method::GET, _) if query.has("tagging") => GetObjectTagging,
         (Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::POST, Some(name)) => NotImplemented(name),
         (Method::GET, None) => GetObject,
         (Method::HEAD, None) => HeadObject,

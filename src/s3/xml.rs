@@ -61,6 +61,12 @@ impl XmlWriter {
         self.close(name)
     }
 
+    /// Appends markup as it is (for elements with attributes).
+    pub fn raw(&mut self, markup: &str) -> &mut Self {
+        self.out.push_str(markup);
+        self
+    }
+
     pub fn finish(mut self, root: &str) -> String {
         self.close(root);
         self.out

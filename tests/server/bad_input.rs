@@ -19,12 +19,12 @@ fn unknown_methods_and_operations() {
     client.send(&Request::new("PATCH", "bad", "k")).assert_error(405, "MethodNotAllowed");
     client.send(&Request::new("POST", "", "")).assert_error(405, "MethodNotAllowed");
     for (method, key, sub) in [
-        ("GET", "", "website"),
+        ("GET", "", "analytics"),
         ("PUT", "", "replication"),
-        ("GET", "k", "tagging"),
-        ("GET", "k", "acl"),
+        ("PUT", "k", "tagging"),
+        ("GET", "k", "legal-hold"),
         ("PUT", "k", "retention"),
-        ("GET", "", "lifecycle"),
+        ("GET", "", "inventory"),
     ] {
         let response = client.send(&Request::new(method, "bad", key).query(sub, ""));
         response.assert_error(501, "NotImplemented");

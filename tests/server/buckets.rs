@@ -79,3 +79,40 @@ fn a_configured_region_is_reported() {
     let location = client.send(&Request::new("GET", "regional", "").query("location", ""));
     assert!(location.text().contains(">eu-central-1</LocationConstraint>"));
 }
+
+#[test]
+fn unconfigured_subresources_and_acls_answer_as_s3_does() {
+    let server = TestServer::start();
+    let client = server.client();
+    create_bucket(&client, "probe");
+    put(&client, "probe", "k", b"v");
+    for (sub, code) in [
+        ("lifecycle", "NoSuchLifecycleConfiguration"),
+        ("encryption", "ServerSideEncryptionConfigurationNotFoundError"),
+        ("tagging", "NoSuchTagSet"),
+        ("website", "NoSuchWebsiteConfiguration"),
+        ("object-lock", "ObjectLockConfigurationNotFoundError"),
+    ] {
+        client.send(&Request::new("GET", "probe", "").query(sub, "")).assert_error(404, code);
+    }
+    let logging = client.send(&Request::new("GET", "probe", "").query("logging", ""));
+    logging.assert_status(200);
+    assert!(logging.text().contains("<BucketLoggingStatus"));
+    client.send(&Request::new("GET", "nothere", "").query("lifecycle", "")).assert_error(404, "NoSuchBucket");
+
+    for key in ["", "k"] {
+        let acl = client.send(&Request::new("GET", "probe", key).query("acl", ""));
+        acl.assert_status(200);
+        assert_eq!(acl.xml("Permission").as_deref(), Some("FULL_CONTROL"));
+        client
+            .send(&Request::new("PUT", "probe", key).query("acl", "").header("x-amz-acl", "private"))
+            .assert_status(200);
+        client
+            .send(&Request::new("PUT", "probe", key).query("acl", "").header("x-amz-acl", "public-read"))
+            .assert_error(501, "NotImplemented");
+    }
+    let tags = client.send(&Request::new("GET", "probe", "k").query("tagging", ""));
+    tags.assert_status(200);
+    assert!(tags.text().contains("<TagSet></TagSet>"));
+    client.send(&Request::new("GET", "probe", "missing").query("tagging", "")).assert_error(404, "NoSuchKey");
+}
