@@ -204,6 +204,11 @@ impl Statement {
         let resources =
             strings(object.get("Resource").ok_or_else(|| malformed("Missing required field Resource"))?, "Resource")?;
         for resource in &resources {
+            // `*` is every resource: fine in a session policy, which a
+            // key's own rights bound anyway; a bucket policy names its bucket.
+            if resource == "*" && bucket.is_none() {
+                continue;
+            }
             let Some(path) = resource.strip_prefix("arn:aws:s3:::") else {
                 return Err(malformed(format!("Policy has invalid resource: {resource}")));
             };

@@ -26,6 +26,7 @@ const fn needs(action: Action, name: &'static str) -> Option<Permission> {
 
 pub const READ_OBJECT: Permission = Permission { action: Action::Read, name: "s3:GetObject" };
 pub const DELETE_OBJECT: Permission = Permission { action: Action::Delete, name: "s3:DeleteObject" };
+pub const LIST_BUCKET: Permission = Permission { action: Action::List, name: "s3:ListBucket" };
 
 /// Checked before an operation runs. DeleteObjects and the copies check
 /// further permissions for each object they touch.
@@ -91,6 +92,12 @@ impl S3 {
 
     pub(super) fn forget_policy(&self, bucket: &str) {
         self.policies.lock().unwrap_or_else(|p| p.into_inner()).remove(bucket);
+    }
+
+    /// Drops every cached configuration of `bucket` (policy, CORS).
+    pub(super) fn forget_bucket_config(&self, bucket: &str) {
+        self.forget_policy(bucket);
+        self.forget_cors(bucket);
     }
 
     /// May the request's principal have `permission` on `bucket` and `key`

@@ -93,6 +93,7 @@ pub async fn create_bucket(s3: &S3, context: &mut RequestContext) -> S3Result {
         return Err(S3Error::not_implemented().with("Operation", "object lock"));
     }
     s3.store.create_bucket(&context.bucket).await?;
+    s3.forget_bucket_config(&context.bucket);
     Response::builder()
         .status(StatusCode::OK)
         .header(http::header::LOCATION, format!("/{}", context.bucket))
@@ -102,6 +103,9 @@ pub async fn create_bucket(s3: &S3, context: &mut RequestContext) -> S3Result {
 
 pub async fn delete_bucket(s3: &S3, context: &mut RequestContext) -> S3Result {
     s3.store.delete_bucket(&context.bucket).await?;
+    // Its policy and CORS rules went with it; a new bucket of the same
+    // name starts without them.
+    s3.forget_bucket_config(&context.bucket);
     empty_response(StatusCode::NO_CONTENT)
 }
 

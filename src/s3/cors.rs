@@ -160,7 +160,7 @@ impl S3 {
         Ok(config)
     }
 
-    fn forget_cors(&self, bucket: &str) {
+    pub(super) fn forget_cors(&self, bucket: &str) {
         self.cors.lock().unwrap_or_else(|p| p.into_inner()).remove(bucket);
     }
 

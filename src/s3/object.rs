@@ -66,6 +66,15 @@ pub async fn put_object(s3: &S3, context: &mut RequestContext) -> S3Result {
         .map_err(|_| S3Error::internal())
 }
 
+/// S3 tells only those who may list the bucket that a key is missing;
+/// anyone else is denied, so strangers cannot probe which keys exist.
+async fn missing_key(s3: &S3, context: &RequestContext) -> S3Error {
+    match s3.authorize(context, super::access::LIST_BUCKET, &context.bucket, &context.key).await {
+        Ok(()) => S3Error::no_such_key(),
+        Err(_) => S3Error::access_denied(),
+    }
+}
+
 /// The bytes of part `number` (1-based); a single-PUT object is one part.
 fn part_range(record: &ObjectRecord, number: u32) -> Result<RangeRequest, S3Error> {
     let segments = record.segments();
@@ -92,11 +101,15 @@ pub async fn get_object(s3: &S3, context: &mut RequestContext, include_body: boo
         Some(text) => Some(super::multipart::part_number(Some(text))?),
         None => None,
     };
-    let (record, file) = if include_body {
-        let (record, file) = s3.store.open_object(&context.bucket, &context.key).await?;
-        (record, Some(file))
+    let found = if include_body {
+        s3.store.open_object(&context.bucket, &context.key).await.map(|(record, file)| (record, Some(file)))
     } else {
-        (s3.store.head_object(&context.bucket, &context.key).await?, None)
+        s3.store.head_object(&context.bucket, &context.key).await.map(|record| (record, None))
+    };
+    let (record, file) = match found {
+        Ok(found) => found,
+        Err(StoreError::NoSuchKey) => return Err(missing_key(s3, context).await),
+        Err(error) => return Err(error.into()),
     };
     match evaluate_conditions(&context.headers, "", &record) {
         Condition::Proceed => {}

@@ -213,7 +213,8 @@ mod tests {
         assert_eq!(op(Method::GET, "/b", "").unwrap(), Operation::ListObjects(ListVersion::V1));
         assert_eq!(op(Method::POST, "/b", "delete").unwrap(), Operation::DeleteObjects);
         assert_eq!(op(Method::GET, "/b/k", "x-id=GetObject").unwrap(), Operation::GetObject);
-        assert_eq!(op(Method::GET, "/b/k", "tagging").unwrap(), Operation::NotImplemented("tagging"));
+        assert_eq!(op(Method::GET, "/b/k", "tagging").unwrap(), Operation::GetObjectTagging);
+        assert_eq!(op(Method::PUT, "/b/k", "tagging").unwrap(), Operation::NotImplemented("tagging"));
         assert_eq!(op(Method::PUT, "/b", "policy").unwrap(), Operation::PutBucketPolicy);
         assert_eq!(op(Method::PUT, "/b", "cors").unwrap(), Operation::PutBucketCors);
         assert_eq!(op(Method::PATCH, "/b/k", "").unwrap_err().code, "MethodNotAllowed");

@@ -30,6 +30,14 @@ fn validation(message: impl Into<String>) -> S3Error {
     S3Error::new("ValidationError", StatusCode::BAD_REQUEST, message)
 }
 
+/// `arn:aws:iam::ACCOUNT:role/PATH/NAME` becomes, as STS writes it,
+/// `arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION`.
+fn assumed_role_arn(role_arn: &str, session: &str) -> String {
+    let account = role_arn.split(':').nth(4).unwrap_or("000000000000");
+    let role = role_arn.rsplit('/').next().unwrap_or(role_arn);
+    format!("arn:aws:sts::{account}:assumed-role/{role}/{session}")
+}
+
 pub async fn handle(s3: &S3, context: &mut RequestContext) -> S3Result {
     answer(s3, context).await.map_err(S3Error::for_sts)
 }
@@ -123,10 +131,9 @@ async fn answer(s3: &S3, context: &mut RequestContext) -> S3Result {
     ));
     if let Some(role_arn) = role_arn {
         out.push_str(&format!(
-            "<AssumedRoleUser><AssumedRoleId>{access_key}:{}</AssumedRoleId><Arn>{}/{}</Arn></AssumedRoleUser>",
+            "<AssumedRoleUser><AssumedRoleId>{access_key}:{}</AssumedRoleId><Arn>{}</Arn></AssumedRoleUser>",
             escape(&session_name),
-            escape(&role_arn),
-            escape(&session_name)
+            escape(&assumed_role_arn(&role_arn, &session_name))
         ));
     }
     out.push_str(&format!(

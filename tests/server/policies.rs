@@ -154,3 +154,26 @@ fn malformed_policies_name_what_is_unsupported() {
     let for_missing = statement(("Resource", serde_json::json!("arn:aws:s3:::missing/*")));
     put_policy(&root, "missing", for_missing).assert_error(404, "NoSuchBucket");
 }
+
+#[test]
+fn missing_keys_are_only_admitted_to_those_who_may_list() {
+    let (_server, root) = setup();
+    let read_only = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::site/*"}]
+    });
+    put_policy(&root, "site", read_only).assert_status(204);
+    root.send(&Request::new("GET", "site", "absent.html").auth(Auth::None)).assert_error(403, "AccessDenied");
+    get(&root, "site", "absent.html").assert_error(404, "NoSuchKey");
+    let reader = create_key(&root, serde_json::json!({"name": "reader", "grants": ["site:read"]}));
+    get(&reader, "site", "absent.html").assert_error(403, "AccessDenied");
+    let lister = create_key(&root, serde_json::json!({"name": "lister", "grants": ["site:read,list"]}));
+    get(&lister, "site", "absent.html").assert_error(404, "NoSuchKey");
+
+    // A deleted bucket takes its policy along: a new one of the same name is private.
+    root.send(&Request::new("DELETE", "site", "index.html")).assert_status(204);
+    root.send(&Request::new("DELETE", "site", "")).assert_status(204);
+    create_bucket(&root, "site");
+    put(&root, "site", "index.html", b"second life");
+    root.send(&Request::new("GET", "site", "index.html").auth(Auth::None)).assert_error(403, "AccessDenied");
+}

@@ -71,7 +71,7 @@ fn assume_role_with_a_narrowing_policy() {
     let response = sts(&root, &form);
     response.assert_status(200);
     assert!(response.text().contains("<AssumeRoleResponse"));
-    assert!(response.xml("Arn").unwrap().ends_with("role/reader/job-1"));
+    assert_eq!(response.xml("Arn").as_deref(), Some("arn:aws:sts::000000000000:assumed-role/reader/job-1"));
     let temp = root.with_session(
         &response.xml("AccessKeyId").unwrap(),
         &response.xml("SecretAccessKey").unwrap(),
