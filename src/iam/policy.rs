@@ -8,7 +8,7 @@
 //! (`s3:` actions, wildcards allowed), `Resource` (ARNs of this bucket and
 //! its objects, wildcards allowed), and `Condition` with `IpAddress`,
 //! `NotIpAddress` (each also `...IfExists`) on `aws:SourceIp`, and `Bool`
-//! on `aws:SecureTransport`.
+//! (also `BoolIfExists`) on `aws:SecureTransport` and `aws:ViaAWSService`.
 
 use std::net::IpAddr;
 
@@ -43,6 +43,9 @@ enum Condition {
         negated: bool,
     },
     SecureTransport(bool),
+    /// `aws:ViaAWSService`: no AWS service ever calls larder on a
+    /// principal's behalf, so the key is always false.
+    ViaAwsService(bool),
 }
 
 /// Who asks, for what, from where.
@@ -265,11 +268,18 @@ impl Condition {
                     .collect::<Result<_, _>>()?;
                 Ok(Condition::SourceIp { ranges, negated: base == "NotIpAddress" })
             }
-            ("Bool", "aws:securetransport") if !operator.ends_with("IfExists") => match values.as_slice() {
-                [value] if value.eq_ignore_ascii_case("true") => Ok(Condition::SecureTransport(true)),
-                [value] if value.eq_ignore_ascii_case("false") => Ok(Condition::SecureTransport(false)),
-                _ => Err(malformed("aws:SecureTransport takes true or false")),
-            },
+            ("Bool", "aws:securetransport" | "aws:viaawsservice") => {
+                let flag = match values.as_slice() {
+                    [value] if value.eq_ignore_ascii_case("true") => true,
+                    [value] if value.eq_ignore_ascii_case("false") => false,
+                    _ => return Err(malformed(format!("{key} takes true or false"))),
+                };
+                Ok(if key.eq_ignore_ascii_case("aws:SecureTransport") {
+                    Condition::SecureTransport(flag)
+                } else {
+                    Condition::ViaAwsService(flag)
+                })
+            }
             ("IpAddress" | "NotIpAddress" | "Bool", _) => Err(malformed(format!("Unsupported condition key: {key}"))),
             _ => Err(malformed(format!("Unsupported condition operator: {operator}"))),
         }
@@ -279,6 +289,7 @@ impl Condition {
         match self {
             Condition::SourceIp { ranges, negated } => ranges.iter().any(|r| r.contains(request.source)) != *negated,
             Condition::SecureTransport(secure) => request.secure == *secure,
+            Condition::ViaAwsService(via) => !*via,
         }
     }
 }
@@ -306,19 +317,21 @@ mod tests {
     }
 
     /// The statement from S3's documentation on limiting presigned URLs
-    /// to a network, as written there.
+    /// to a network path, as written there.
     #[test]
     fn deny_outside_a_network_as_documented() {
         let policy = br#"{
             "Version": "2012-10-17",
-            "Id": "S3PolicyId1",
             "Statement": [{
-                "Sid": "IPAllow",
+                "Sid": "NetworkRestrictionForS3Bucket",
                 "Effect": "Deny",
-                "Principal": {"AWS": "*"},
+                "Principal": "*",
                 "Action": "s3:*",
                 "Resource": ["arn:aws:s3:::photos", "arn:aws:s3:::photos/*"],
-                "Condition": {"NotIpAddressIfExists": {"aws:SourceIp": ["192.168.1.0/24", "127.0.0.2"]}}
+                "Condition": {
+                    "NotIpAddressIfExists": {"aws:SourceIp": ["192.168.1.0/24", "127.0.0.2"]},
+                    "BoolIfExists": {"aws:ViaAWSService": "false"}
+                }
             }]
         }"#;
         let policy = Policy::parse(policy, "photos").unwrap();

@@ -73,7 +73,10 @@ fn deny_outside_a_network_applies_to_presigned_urls() {
                 "Principal": {"AWS": "*"},
                 "Action": "s3:*",
                 "Resource": ["arn:aws:s3:::site", "arn:aws:s3:::site/*"],
-                "Condition": {"NotIpAddressIfExists": {"aws:SourceIp": ["127.0.0.2/32", "127.0.0.9/32"]}}
+                "Condition": {
+                "NotIpAddressIfExists": {"aws:SourceIp": ["127.0.0.2/32", "127.0.0.9/32"]},
+                "BoolIfExists": {"aws:ViaAWSService": "false"}
+            }
             }]
         }),
     )
