@@ -206,7 +206,12 @@ impl Store {
     /// removed and, after an unclean stop, unreferenced blobs swept.
     pub fn open(config: &StoreConfig) -> Result<Store, StoreError> {
         let layout = Layout::new(&config.data_dir);
-        for dir in [layout.root().to_path_buf(), layout.blobs_dir(), layout.tmp_dir(), layout.buckets_dir()] {
+        if !layout.root().exists() {
+            // The folder holds keys and secrets: only its owner may look in.
+            std::os::unix::fs::DirBuilderExt::mode(fs::DirBuilder::new().recursive(true), 0o700)
+                .create(layout.root())?;
+        }
+        for dir in [layout.blobs_dir(), layout.tmp_dir(), layout.buckets_dir()] {
             fs::create_dir_all(&dir)?;
         }
         let lock = File::options().create(true).truncate(false).write(true).open(layout.root().join("LOCK"))?;
@@ -467,6 +472,8 @@ mod tests {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         runtime.block_on(async {
             let store = Store::open(&config(&dir)).unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700, "only the owner may look in");
             assert!(matches!(Store::open(&config(&dir)), Err(StoreError::Locked(_))));
             store.create_bucket("bucket").await.unwrap();
             assert!(matches!(store.create_bucket("bucket").await, Err(StoreError::BucketAlreadyOwnedByYou)));
