@@ -6,6 +6,7 @@
 
 pub mod admin_client;
 pub mod checksum;
+pub mod clock;
 pub mod config;
 pub mod iam;
 pub mod s3;

@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::iam::{self, Credentials, KeyRecord, Keyring, RootKeySource};
 use crate::s3::{S3Config, S3};
@@ -93,6 +94,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         .map_err(|error| StartError(format!("cannot listen on {}: {error}", config.listen)))?;
     let addr = listener.local_addr().map_err(|error| StartError(error.to_string()))?;
     let keys = load_keys(&store, &root).await?;
+    let clock = Arc::new(Clock::open(&config.data_dir));
     let s3 = Arc::new(S3::new(
         store.clone(),
         Arc::new(Keyring::new(root.clone(), keys)),
@@ -101,9 +103,11 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             body_idle_timeout: Duration::from_secs(config.body_idle_timeout_secs),
             trusted_proxies: config.trusted_proxies.clone(),
         },
+        clock.clone(),
     ));
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(expire_uploads(store.clone(), config.multipart_expiry_secs, stopped.clone()));
+    tokio::spawn(keep_clock_floor(clock.clone(), stopped.clone()));
     let task = tokio::spawn(accept_loop(listener, s3, store, config, stopped));
     tracing::info!(%addr, "larder is serving");
     Ok(RunningServer { addr, root, root_source, stop, task })
@@ -129,6 +133,19 @@ async fn load_keys(store: &Store, root: &Credentials) -> Result<Vec<KeyRecord>, 
         }
     }
     Ok(keys)
+}
+
+/// Saves the clock floor every minute, and once more at shutdown.
+async fn keep_clock_floor(clock: Arc<Clock>, mut stopped: watch::Receiver<bool>) {
+    loop {
+        let saving = clock.clone();
+        let _ = tokio::task::spawn_blocking(move || saving.persist()).await;
+        tokio::select! {
+            _ = stopped.changed() => break,
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+        }
+    }
+    let _ = tokio::task::spawn_blocking(move || clock.persist()).await;
 }
 
 /// Aborts stale multipart uploads now and then until the server stops.

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use crate::iam::{Access, Action, IamError, Policy, PolicyRequest, Principal, Verdict};
 use crate::store::StoreError;
-use crate::timefmt;
 
 use super::error::S3Error;
 use super::router::{ListVersion, Operation};
@@ -59,7 +58,7 @@ pub fn required(operation: &Operation) -> Option<Permission> {
         PutAcl => needs(Action::ConfigureBucket, "s3:PutBucketAcl"),
         GetBucketSubresource(_) => needs(Action::InspectBucket, "s3:GetBucketConfiguration"),
         GetObjectTagging => Some(READ_OBJECT),
-        Options | Admin | Sts | NotImplemented(_) => None,
+        Options | Admin | Health | Sts | NotImplemented(_) => None,
     }
 }
 
@@ -117,7 +116,7 @@ impl S3 {
             source: context.client,
             secure: context.secure,
         };
-        let granted = match self.keyring.authorize(&context.principal, &access, timefmt::now()) {
+        let granted = match self.keyring.authorize(&context.principal, &access, self.clock.now()) {
             Ok(()) => true,
             Err(IamError::AccessDenied) => false,
             // Who the caller is comes before what it may do.

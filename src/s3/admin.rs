@@ -11,13 +11,13 @@ use http::{Method, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
 use crate::iam::{Cidr, Credentials, Grant, KeyRecord, Right};
-use crate::timefmt;
 
 use super::body;
 use super::error::S3Error;
 use super::{RequestContext, S3Result, S3};
 
 pub const PATH_PREFIX: &str = "/_larder/admin/";
+pub const HEALTH_PATH: &str = "/_larder/health";
 const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
 
 /// A key to create.
@@ -93,6 +93,13 @@ fn json_response(status: StatusCode, value: &impl Serialize) -> S3Result {
         .header(http::header::CONTENT_TYPE, "application/json")
         .body(body::full(body))
         .map_err(|_| S3Error::internal())
+}
+
+/// `GET /_larder/health`: is larder up, and is its clock sane?
+pub fn health(s3: &S3) -> S3Result {
+    let behind = s3.clock.behind_secs();
+    let clock = if behind > 60 { "behind" } else { "ok" };
+    json_response(StatusCode::OK, &serde_json::json!({"status": "ok", "clock": clock, "clock_behind_secs": behind}))
 }
 
 fn no_such_access_key(access_key: &str) -> S3Error {
@@ -171,7 +178,7 @@ async fn create_key(s3: &S3, context: &mut RequestContext) -> S3Result {
             "A key with this access key already exists.",
         ));
     }
-    let now = timefmt::now();
+    let now = s3.clock.now();
     if request.expires.is_some_and(|expires| expires <= now) {
         return Err(S3Error::invalid_argument("The expiry is in the past."));
     }

@@ -3,7 +3,6 @@
 
 use crate::iam::{Keyring, Principal};
 use crate::sigv4::{self, Authentication, ParsedAuth, SigningKey};
-use crate::timefmt;
 
 use super::error::S3Error;
 use super::RequestContext;
@@ -26,6 +25,7 @@ pub enum Service<'a> {
 pub fn authenticate(
     keyring: &Keyring,
     region: &str,
+    now: i64,
     context: &RequestContext,
     service: Service<'_>,
 ) -> Result<Authenticated, S3Error> {
@@ -45,7 +45,6 @@ pub fn authenticate(
         Service::S3 => auth.check_scope(region)?,
         Service::Sts { .. } => auth.check_scope_of(region, "sts")?,
     }
-    let now = timefmt::now();
     let key = keyring.signing_key(&auth.access_key, &auth.scope, now)?;
     auth.check_time(now)?;
     keyring.check_session_token(&auth.access_key, auth.security_token.as_deref())?;

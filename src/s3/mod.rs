@@ -31,6 +31,7 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
+use crate::clock::Clock;
 use crate::iam::{Action, Cidr, Keyring, Principal};
 use crate::sigv4::{self, ParsedAuth, SigningKey};
 use crate::store::Store;
@@ -60,6 +61,7 @@ pub struct S3 {
     store: Store,
     keyring: Arc<Keyring>,
     config: S3Config,
+    clock: Arc<Clock>,
     /// Parsed bucket policies by bucket (`None`: the bucket has none).
     policies: std::sync::Mutex<std::collections::HashMap<String, Option<Arc<crate::iam::Policy>>>>,
     /// Parsed CORS rules by bucket (`None`: the bucket has none).
@@ -91,8 +93,8 @@ pub struct RequestContext {
 pub type S3Result = Result<Response<ResponseBody>, S3Error>;
 
 impl S3 {
-    pub fn new(store: Store, keyring: Arc<Keyring>, config: S3Config) -> S3 {
-        S3 { store, keyring, config, policies: Default::default(), cors: Default::default() }
+    pub fn new(store: Store, keyring: Arc<Keyring>, config: S3Config, clock: Arc<Clock>) -> S3 {
+        S3 { store, keyring, config, clock, policies: Default::default(), cors: Default::default() }
     }
 
     /// Answers one request; never fails and never panics on input.
@@ -198,17 +200,20 @@ impl S3 {
     async fn route_and_authenticate(&self, context: &mut RequestContext) -> Result<Operation, S3Error> {
         let bucket = Some(context.bucket.as_str()).filter(|b| !b.is_empty());
         let key = Some(context.key.as_str()).filter(|k| !k.is_empty());
-        let operation = if context.path.starts_with(admin::PATH_PREFIX) {
+        let operation = if context.path == admin::HEALTH_PATH {
+            Ok(Operation::Health)
+        } else if context.path.starts_with(admin::PATH_PREFIX) {
             Ok(Operation::Admin)
         } else {
             router::route(&context.method, bucket, key, &context.query, &context.headers)
         };
         // Preflights carry no credentials; STS authenticates once it has
         // read the body it signs.
-        if matches!(operation, Ok(Operation::Options | Operation::Sts)) {
+        if matches!(operation, Ok(Operation::Options | Operation::Sts | Operation::Health)) {
             return operation;
         }
-        let authenticated = auth::authenticate(&self.keyring, &self.config.region, context, auth::Service::S3)?;
+        let authenticated =
+            auth::authenticate(&self.keyring, &self.config.region, self.clock.now(), context, auth::Service::S3)?;
         context.principal = authenticated.principal;
         context.auth = authenticated.auth;
         context.signing_key = authenticated.signing_key;
@@ -272,6 +277,7 @@ impl S3 {
             GetBucketCors => cors::get_bucket_cors(self, context).await,
             DeleteBucketCors => cors::delete_bucket_cors(self, context).await,
             Admin => admin::handle(self, context).await,
+            Health => admin::health(self),
             Sts => sts::handle(self, context).await,
             GetAcl => subresource::get_acl(self, context).await,
             PutAcl => subresource::put_acl(self, context).await,

@@ -58,6 +58,8 @@ pub enum Operation {
     Options,
     /// larder's own key administration (root key only).
     Admin,
+    /// `GET /_larder/health`, for monitoring: no credentials needed.
+    Health,
     /// The STS API (AssumeRole, GetSessionToken): `POST /` with a form.
     Sts,
     GetAcl,

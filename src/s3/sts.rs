@@ -45,8 +45,13 @@ pub async fn handle(s3: &S3, context: &mut RequestContext) -> S3Result {
 async fn answer(s3: &S3, context: &mut RequestContext) -> S3Result {
     let form = context.body.read_to_end(MAX_FORM_BYTES).await?;
     let body_sha256 = hex::encode(Sha256::digest(&form));
-    let authenticated =
-        auth::authenticate(&s3.keyring, &s3.config.region, context, Service::Sts { body_sha256: &body_sha256 })?;
+    let authenticated = auth::authenticate(
+        &s3.keyring,
+        &s3.config.region,
+        s3.clock.now(),
+        context,
+        Service::Sts { body_sha256: &body_sha256 },
+    )?;
     let Principal::Key(caller) = authenticated.principal else {
         return Err(S3Error::new(
             "MissingAuthenticationToken",
@@ -95,7 +100,7 @@ async fn answer(s3: &S3, context: &mut RequestContext) -> S3Result {
     } else {
         ("session".to_string(), None, None)
     };
-    let now = timefmt::now();
+    let now = s3.clock.now();
     let caller_expiry = s3.keyring.get(&caller).and_then(|key| key.expires);
     let expires = caller_expiry.map_or(now + duration, |limit| limit.min(now + duration));
 

@@ -111,3 +111,37 @@ pub fn unsafe_kill(pid: u32, signal: i32) {
         libc::kill(pid as libc::pid_t, signal);
     }
 }
+
+/// After a reboot without a real-time clock the system time can lag: the
+/// saved clock floor keeps expired links expired, and health says so.
+#[test]
+fn a_clock_behind_the_floor_keeps_links_expired_and_is_reported() {
+    let dir = unique_dir("clock");
+    std::fs::create_dir_all(&dir).unwrap();
+    let floor = larder::timefmt::now() + 3600;
+    std::fs::write(dir.join("clock-floor"), floor.to_string()).unwrap();
+    let server = TestServer::start_in(dir, |_| {});
+    let client = server.client();
+    let health = send_raw(
+        server.addr,
+        format!("GET /_larder/health HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n\r\n", server.addr).as_bytes(),
+        false,
+    );
+    health.assert_status(200);
+    let report: serde_json::Value = serde_json::from_slice(&health.body).unwrap();
+    assert_eq!(report["clock"], "behind");
+    assert!(report["clock_behind_secs"].as_i64().unwrap() > 3500);
+    // A link signed now for 30 minutes is already past its end by larder's time.
+    let url = client.encode(&Request::new("GET", "", "").auth(Auth::Presigned(1800)));
+    send_raw(server.addr, &url, false).assert_error(403, "AccessDenied");
+}
+
+#[test]
+fn health_needs_no_credentials() {
+    let server = TestServer::start();
+    let raw = format!("GET /_larder/health HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n\r\n", server.addr);
+    let health = send_raw(server.addr, raw.as_bytes(), false);
+    health.assert_status(200);
+    let report: serde_json::Value = serde_json::from_slice(&health.body).unwrap();
+    assert_eq!((report["status"].as_str(), report["clock"].as_str()), (Some("ok"), Some("ok")));
+}
