@@ -52,7 +52,12 @@ impl Clock {
     pub fn persist(&self) {
         let floor = self.now();
         let tmp = self.path.with_extension("tmp");
-        let result = fs::write(&tmp, floor.to_string()).and_then(|()| fs::rename(&tmp, &self.path));
+        let result = fs::File::create(&tmp)
+            .and_then(|mut file| {
+                std::io::Write::write_all(&mut file, floor.to_string().as_bytes())?;
+                file.sync_all()
+            })
+            .and_then(|()| fs::rename(&tmp, &self.path));
         if let Err(error) = result {
             tracing::warn!(%error, "could not save the clock floor");
         }

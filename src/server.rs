@@ -212,10 +212,11 @@ async fn accept_loop(
         });
     }
     drop(listener);
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
-        tracing::warn!("requests still open after the grace period; stopping anyway");
+    let quiet = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_ok();
+    if !quiet {
+        tracing::warn!("requests still open after the grace period; stopping anyway (the next start checks the blobs)");
     }
-    match tokio::task::spawn_blocking(move || store.close()).await {
+    match tokio::task::spawn_blocking(move || store.close(quiet)).await {
         Ok(Ok(())) => tracing::info!("store closed cleanly"),
         Ok(Err(error)) => tracing::error!(%error, "closing the store failed"),
         Err(error) => tracing::error!(%error, "closing the store failed"),

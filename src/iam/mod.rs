@@ -229,6 +229,7 @@ impl Keyring {
             let resource = access.resource();
             let request = PolicyRequest {
                 principal: Some((access_key, &key.name)),
+                issuer: None,
                 action: access.name,
                 resource: &resource,
                 source: access.source,
@@ -249,18 +250,25 @@ impl Keyring {
         self.get(access_key).map(|key| key.name).unwrap_or_default()
     }
 
+    /// For temporary credentials: the access key and name of the key that
+    /// issued them.
+    pub fn issuer_of(&self, access_key: &str) -> Option<(String, String)> {
+        let parent = self.keys().get(access_key)?.parent.clone()?;
+        let name = self.name_of(&parent);
+        Some((parent, name))
+    }
+
     /// Is this key temporary credentials?
     pub fn is_session(&self, access_key: &str) -> bool {
         self.keys().get(access_key).is_some_and(|key| key.session_token.is_some())
     }
 
-    /// Is `bucket` shown to `principal` in ListBuckets?
+    /// Is `bucket` shown to `principal` in ListBuckets? Temporary
+    /// credentials see what their issuer sees.
     pub fn sees_bucket(&self, principal: &Principal, bucket: &str) -> bool {
-        match principal {
-            Principal::Key(key) if *key == self.root.access_key => true,
-            Principal::Key(key) => self.keys().get(key).is_some_and(|record| record.sees_bucket(bucket)),
-            Principal::Anonymous => false,
-        }
+        let Principal::Key(key) = principal else { return false };
+        let holder = self.keys().get(key).and_then(|record| record.parent.clone()).unwrap_or_else(|| key.clone());
+        holder == self.root.access_key || self.keys().get(&holder).is_some_and(|record| record.sees_bucket(bucket))
     }
 }
 

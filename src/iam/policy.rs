@@ -53,6 +53,9 @@ enum Condition {
 pub struct PolicyRequest<'a> {
     /// Access key id and key name; `None` for anonymous requests.
     pub principal: Option<(&'a str, &'a str)>,
+    /// For temporary credentials, the key that issued them: a statement
+    /// naming it applies to them too (a Deny cannot be dodged that way).
+    pub issuer: Option<(&'a str, &'a str)>,
     /// `s3:GetObject` and so on.
     pub action: &'a str,
     /// `arn:aws:s3:::bucket` or `arn:aws:s3:::bucket/key`.
@@ -142,6 +145,20 @@ impl Policy {
         }
         let statements = statements.into_iter().map(|s| Statement::parse(s, bucket)).collect::<Result<_, _>>()?;
         Ok(Policy { statements })
+    }
+
+    /// A policy that denies every request (what a stored policy that no
+    /// longer parses is taken to say).
+    pub fn deny_everything() -> Policy {
+        Policy {
+            statements: vec![Statement {
+                allow: false,
+                principals: None,
+                actions: vec!["*".into()],
+                resources: vec!["*".into()],
+                conditions: Vec::new(),
+            }],
+        }
     }
 
     /// Parses a session policy (AssumeRole's `Policy`): no `Principal`,
@@ -236,13 +253,17 @@ impl Statement {
     }
 
     fn applies(&self, request: &PolicyRequest<'_>) -> bool {
+        let names = |identity: Option<(&str, &str)>| {
+            let Some((access_key, name)) = identity else { return false };
+            self.principals.iter().flatten().any(|principal| {
+                let last = principal.rsplit(['/', ':']).next().unwrap_or(principal);
+                principal == access_key || principal == name || last == access_key || last == name
+            })
+        };
         let principal_matches = match (&self.principals, request.principal) {
             (None, _) => true,
             (Some(_), None) => false,
-            (Some(list), Some((access_key, name))) => list.iter().any(|principal| {
-                let last = principal.rsplit(['/', ':']).next().unwrap_or(principal);
-                principal == access_key || principal == name || last == access_key || last == name
-            }),
+            (Some(_), identity) => names(identity) || names(request.issuer),
         };
         principal_matches
             && self.actions.iter().any(|pattern| {
@@ -304,7 +325,7 @@ mod tests {
         resource: &'a str,
         source: &str,
     ) -> PolicyRequest<'a> {
-        PolicyRequest { principal, action, resource, source: source.parse().unwrap(), secure: false }
+        PolicyRequest { principal, issuer: None, action, resource, source: source.parse().unwrap(), secure: false }
     }
 
     #[test]

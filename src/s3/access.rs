@@ -28,7 +28,7 @@ pub const DELETE_OBJECT: Permission = Permission { action: Action::Delete, name:
 pub const LIST_BUCKET: Permission = Permission { action: Action::List, name: "s3:ListBucket" };
 
 /// Checked before an operation runs. DeleteObjects and the copies check
-/// further permissions for each object they touch.
+/// permissions for each object they touch as well.
 pub fn required(operation: &Operation) -> Option<Permission> {
     use Operation::*;
     match operation {
@@ -46,7 +46,8 @@ pub fn required(operation: &Operation) -> Option<Permission> {
         ListObjects(ListVersion::Versions) => needs(Action::List, "s3:ListBucketVersions"),
         ListObjects(_) => needs(Action::List, "s3:ListBucket"),
         ListMultipartUploads => needs(Action::List, "s3:ListBucketMultipartUploads"),
-        DeleteObjects => needs(Action::InspectBucket, "s3:DeleteObject"),
+        // Checked for each object, so a policy on objects alone can allow it.
+        DeleteObjects => None,
         PutObject | CopyObject | CreateMultipartUpload | UploadPart | UploadPartCopy | CompleteMultipartUpload => {
             needs(Action::Write, "s3:PutObject")
         }
@@ -69,28 +70,29 @@ fn is_policy_action(name: &str) -> bool {
 }
 
 impl S3 {
-    /// The bucket's policy, parsed once and kept until it changes.
+    /// The bucket's policy, parsed once and kept until it changes. A
+    /// stored policy that no longer parses fails closed: it denies
+    /// everything but mending it.
     pub(super) async fn bucket_policy(&self, bucket: &str) -> Result<Option<Arc<Policy>>, S3Error> {
-        if let Some(cached) = self.policies.lock().unwrap_or_else(|p| p.into_inner()).get(bucket) {
-            return Ok(cached.clone());
+        let (cached, generation) = self.policies.get(bucket);
+        if let Some(cached) = cached {
+            return Ok(cached);
         }
         let policy = match self.store.bucket_config(bucket, super::policy::CONFIG_NAME).await {
-            Ok(Some(document)) => match Policy::parse(&document, bucket) {
-                Ok(policy) => Some(Arc::new(policy)),
-                Err(error) => {
-                    tracing::error!(bucket, %error, "a stored bucket policy does not parse; ignoring it");
-                    None
-                }
-            },
-            Ok(None) | Err(StoreError::NoSuchBucket) => None,
+            Ok(Some(document)) => Some(Arc::new(Policy::parse(&document, bucket).unwrap_or_else(|error| {
+                tracing::error!(bucket, %error, "a stored bucket policy does not parse; denying all but policy changes");
+                Policy::deny_everything()
+            }))),
+            Ok(None) => None,
+            Err(StoreError::NoSuchBucket) => return Ok(None),
             Err(error) => return Err(error.into()),
         };
-        self.policies.lock().unwrap_or_else(|p| p.into_inner()).insert(bucket.to_string(), policy.clone());
+        self.policies.fill(bucket, policy.clone(), generation);
         Ok(policy)
     }
 
     pub(super) fn forget_policy(&self, bucket: &str) {
-        self.policies.lock().unwrap_or_else(|p| p.into_inner()).remove(bucket);
+        self.policies.forget(bucket);
     }
 
     /// Drops every cached configuration of `bucket` (policy, CORS).
@@ -126,9 +128,9 @@ impl S3 {
         let Some(policy) = policy else {
             return if granted { Ok(()) } else { Err(S3Error::access_denied()) };
         };
-        let name = match &context.principal {
-            Principal::Key(access_key) => Some(self.keyring.name_of(access_key)),
-            Principal::Anonymous => None,
+        let (name, issuer) = match &context.principal {
+            Principal::Key(access_key) => (Some(self.keyring.name_of(access_key)), self.keyring.issuer_of(access_key)),
+            Principal::Anonymous => (None, None),
         };
         let resource = access.resource();
         let principal = match (&context.principal, &name) {
@@ -137,6 +139,7 @@ impl S3 {
         };
         let request = PolicyRequest {
             principal,
+            issuer: issuer.as_ref().map(|(key, name)| (key.as_str(), name.as_str())),
             action: permission.name,
             resource: &resource,
             source: context.client,

@@ -105,6 +105,11 @@ impl RequestBody {
         }
     }
 
+    /// Has the whole body been read (or was there none)?
+    pub fn is_complete(&self) -> bool {
+        self.incoming.as_ref().is_none_or(Body::is_end_stream)
+    }
+
     /// Reads a small body whole (XML documents); larger than `limit` is
     /// MaxMessageLengthExceeded.
     pub async fn read_to_end(&mut self, limit: usize) -> Result<Bytes, S3Error> {

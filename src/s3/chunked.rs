@@ -146,7 +146,9 @@ impl<'a> AwsChunkedBody<'a> {
                 // alive only for a request read in full. Bytes after the
                 // aws-chunked end are an error.
                 while let Some(extra) = self.body.next_chunk().await? {
-                    self.buffer.extend_from_slice(&extra);
+                    if !extra.is_empty() {
+                        return Err(incomplete_body());
+                    }
                 }
                 if self.decoded != self.declared || !self.buffer.is_empty() {
                     return Err(incomplete_body());

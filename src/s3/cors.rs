@@ -148,20 +148,22 @@ impl S3 {
         if bucket.is_empty() {
             return Ok(None);
         }
-        if let Some(cached) = self.cors.lock().unwrap_or_else(|p| p.into_inner()).get(bucket) {
-            return Ok(cached.clone());
+        let (cached, generation) = self.cors.get(bucket);
+        if let Some(cached) = cached {
+            return Ok(cached);
         }
         let config = match self.store.bucket_config(bucket, CONFIG_NAME).await {
             Ok(Some(document)) => CorsConfig::parse(&document).ok().map(Arc::new),
-            Ok(None) | Err(StoreError::NoSuchBucket) => None,
+            Ok(None) => None,
+            Err(StoreError::NoSuchBucket) => return Ok(None),
             Err(error) => return Err(error.into()),
         };
-        self.cors.lock().unwrap_or_else(|p| p.into_inner()).insert(bucket.to_string(), config.clone());
+        self.cors.fill(bucket, config.clone(), generation);
         Ok(config)
     }
 
     pub(super) fn forget_cors(&self, bucket: &str) {
-        self.cors.lock().unwrap_or_else(|p| p.into_inner()).remove(bucket);
+        self.cors.forget(bucket);
     }
 
     /// Adds CORS headers to the answer to an actual request that carries

@@ -74,7 +74,7 @@ async fn collect_page(
                 }
             }
             let rolled_up = (!delimiter.is_empty())
-                .then(|| key[prefix.len()..].find(delimiter))
+                .then(|| key.get(prefix.len()..).and_then(|rest| rest.find(delimiter)))
                 .flatten()
                 .map(|at| key[..prefix.len() + at + delimiter.len()].to_string());
             let returned = page.objects.len() + page.prefixes.len();

@@ -10,6 +10,7 @@ mod body;
 mod bucket;
 mod chunked;
 mod client;
+mod config_cache;
 mod cors;
 mod delete_objects;
 mod error;
@@ -43,10 +44,14 @@ use router::{Operation, Query};
 
 /// Largest request head accepted, in bytes of header names and values.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// Longest bucket name looked up (S3 creates up to 63; legacy names reach 255).
+const MAX_BUCKET_NAME_BYTES: usize = 255;
 /// Longest object key, in bytes.
 pub const MAX_KEY_BYTES: usize = 1024;
-/// Bytes of an unread upload body read and dropped before an error answer.
+/// Bytes of an unread upload body read and dropped before an error answer,
+/// and the time allowed for it.
 const DRAIN_LIMIT: u64 = 8 * 1024 * 1024;
+const DRAIN_TIME: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct S3Config {
@@ -62,10 +67,9 @@ pub struct S3 {
     keyring: Arc<Keyring>,
     config: S3Config,
     clock: Arc<Clock>,
-    /// Parsed bucket policies by bucket (`None`: the bucket has none).
-    policies: std::sync::Mutex<std::collections::HashMap<String, Option<Arc<crate::iam::Policy>>>>,
-    /// Parsed CORS rules by bucket (`None`: the bucket has none).
-    cors: std::sync::Mutex<std::collections::HashMap<String, Option<Arc<cors::CorsConfig>>>>,
+    /// Parsed bucket policies and CORS rules by bucket.
+    policies: config_cache::ConfigCache<crate::iam::Policy>,
+    cors: config_cache::ConfigCache<cors::CorsConfig>,
 }
 
 /// One request on its way through a handler.
@@ -117,7 +121,7 @@ impl S3 {
             Err(error) => {
                 tracing::debug!(code = error.code, %resource, %client, request_id, "request refused");
                 if !body.touched() && !expects_continue {
-                    body.drain(DRAIN_LIMIT).await;
+                    let _ = tokio::time::timeout(DRAIN_TIME, body.drain(DRAIN_LIMIT)).await;
                 }
                 error_response(&error, &method, &resource, &request_id)
             }
@@ -129,6 +133,11 @@ impl S3 {
             }
         }
         let headers = response.headers_mut();
+        if !body.is_complete() {
+            // Unread body bytes would be taken for the next request: the
+            // client must not reuse this connection, and hyper closes it.
+            headers.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        }
         if let Ok(value) = HeaderValue::from_str(&request_id) {
             headers.insert("x-amz-request-id", value);
         }
@@ -180,6 +189,13 @@ impl S3 {
         };
         let (bucket, key) = router::split_path(&path);
         let (bucket, key) = (bucket.unwrap_or_default().to_string(), key.unwrap_or_default().to_string());
+        // No bucket is named this way, and such names must not reach the
+        // index (whose keys are `bucket \0 key`) or any cache.
+        if bucket.len() > MAX_BUCKET_NAME_BYTES || bucket.chars().any(char::is_control) {
+            let error =
+                S3Error::new("InvalidBucketName", StatusCode::BAD_REQUEST, "The specified bucket is not valid.");
+            return Err((error, body));
+        }
         Ok(RequestContext {
             request_id: request_id.to_string(),
             method: parts.method,

@@ -178,7 +178,8 @@ pub async fn complete_multipart_upload(s3: &S3, context: &mut RequestContext) ->
     )?;
     let host = header(&context.headers, "host").unwrap_or("localhost");
     let mut out = XmlWriter::new("CompleteMultipartUploadResult");
-    out.element("Location", &format!("http://{host}/{}/{}", context.bucket, context.key))
+    let path = crate::sigv4::uri_encode(format!("/{}/{}", context.bucket, context.key).as_bytes(), true);
+    out.element("Location", &format!("http://{host}{path}"))
         .element("Bucket", &context.bucket)
         .element("Key", &context.key)
         .element("ETag", &format!("\"{}\"", record.etag));
@@ -274,8 +275,9 @@ pub async fn list_multipart_uploads(s3: &S3, context: &mut RequestContext) -> S3
     let mut truncated = false;
     let mut last: Option<(String, Option<BlobId>)> = None;
     for (id, upload) in found {
+        let Some(rest) = upload.key.strip_prefix(prefix) else { continue };
         let rolled_up = (!delimiter.is_empty())
-            .then(|| upload.key[prefix.len()..].find(delimiter))
+            .then(|| rest.find(delimiter))
             .flatten()
             .map(|at| upload.key[..prefix.len() + at + delimiter.len()].to_string());
         if let Some(common) = &rolled_up {

@@ -97,6 +97,15 @@ fn part_range(record: &ObjectRecord, number: u32) -> Result<RangeRequest, S3Erro
 
 pub async fn get_object(s3: &S3, context: &mut RequestContext, include_body: bool) -> S3Result {
     check_version_id(context)?;
+    // Rewriting a public object's headers (say, as text/html) is for
+    // signed requests only, as in S3.
+    if context.principal == crate::iam::Principal::Anonymous
+        && context.query.0.iter().any(|p| p.name.starts_with("response-"))
+    {
+        return Err(S3Error::invalid_request(
+            "Request specific response headers cannot be used for anonymous GET requests.",
+        ));
+    }
     let part = match context.query.get("partNumber") {
         Some(text) => Some(super::multipart::part_number(Some(text))?),
         None => None,

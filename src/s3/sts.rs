@@ -25,6 +25,8 @@ pub const NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 const MIN_DURATION_SECS: i64 = 900;
 const MAX_DURATION_SECS: i64 = 129_600;
 const MAX_FORM_BYTES: usize = 64 * 1024;
+/// Live temporary credentials one key may hold at once.
+const MAX_SESSIONS_PER_KEY: usize = 1000;
 
 fn validation(message: impl Into<String>) -> S3Error {
     S3Error::new("ValidationError", StatusCode::BAD_REQUEST, message)
@@ -101,6 +103,17 @@ async fn answer(s3: &S3, context: &mut RequestContext) -> S3Result {
         ("session".to_string(), None, None)
     };
     let now = s3.clock.now();
+    // Expired sessions go now, so they cannot pile up; live ones are capped.
+    let sessions: Vec<KeyRecord> = s3.keyring.list().into_iter().filter(|key| key.session_token.is_some()).collect();
+    for expired in sessions.iter().filter(|key| key.is_expired(now)) {
+        s3.store.remove_key(&expired.access_key).await?;
+        s3.keyring.remove(&expired.access_key);
+    }
+    let live =
+        sessions.iter().filter(|key| !key.is_expired(now) && key.parent.as_deref() == Some(caller.as_str())).count();
+    if live >= MAX_SESSIONS_PER_KEY {
+        return Err(S3Error::access_denied().with("Detail", "This key holds too many live temporary credentials."));
+    }
     let caller_expiry = s3.keyring.get(&caller).and_then(|key| key.expires);
     let expires = caller_expiry.map_or(now + duration, |limit| limit.min(now + duration));
 

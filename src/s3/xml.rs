@@ -96,6 +96,9 @@ impl Element {
 pub struct MalformedXml;
 
 const MAX_DEPTH: usize = 16;
+/// Elements in one document: 10,000 multipart parts with a checksum each
+/// fit; a document of tiny empty elements cannot balloon in memory.
+const MAX_ELEMENTS: usize = 60_000;
 
 /// Parses a whole document into an element tree. Namespaces prefixes are
 /// dropped: S3 matches on local names.
@@ -104,6 +107,7 @@ pub fn parse(bytes: &[u8]) -> Result<Element, MalformedXml> {
     let mut reader = Reader::from_str(text);
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
+    let mut elements = 0usize;
     let local_name = |name: &[u8]| {
         let name = String::from_utf8_lossy(name).into_owned();
         match name.rsplit_once(':') {
@@ -114,12 +118,17 @@ pub fn parse(bytes: &[u8]) -> Result<Element, MalformedXml> {
     loop {
         match reader.read_event().map_err(|_| MalformedXml)? {
             Event::Start(start) => {
-                if stack.len() >= MAX_DEPTH || root.is_some() {
+                elements += 1;
+                if stack.len() >= MAX_DEPTH || root.is_some() || elements > MAX_ELEMENTS {
                     return Err(MalformedXml);
                 }
                 stack.push(Element { name: local_name(start.name().as_ref()), ..Element::default() });
             }
             Event::Empty(start) => {
+                elements += 1;
+                if elements > MAX_ELEMENTS {
+                    return Err(MalformedXml);
+                }
                 let element = Element { name: local_name(start.name().as_ref()), ..Element::default() };
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(element),
@@ -175,6 +184,8 @@ mod tests {
         for doc in [&b"<a><b></a>"[..], b"<a>", b"", b"text", b"<a/><b/>", b"<a></a><b></b>"] {
             assert!(parse(doc).is_err(), "{}", String::from_utf8_lossy(doc));
         }
+        let flood = format!("<a>{}</a>", "<b/>".repeat(MAX_ELEMENTS + 1));
+        assert!(parse(flood.as_bytes()).is_err(), "element floods are refused");
     }
 
     #[test]

@@ -386,11 +386,11 @@ impl SigningKey {
 
 /// Verifies the signature of a parsed request.
 pub fn verify(auth: &ParsedAuth, request: &Request<'_>, key: &SigningKey) -> Result<(), SigError> {
-    if auth.kind == AuthKind::Query {
-        let unsigned = unsigned_amz_headers(auth, request.headers);
-        if !unsigned.is_empty() {
-            return Err(SigError::HeadersNotSigned(unsigned));
-        }
+    // An `x-amz-*` header changes what a request does; one the signer did
+    // not sign could have been added on the way.
+    let unsigned = unsigned_amz_headers(auth, request.headers);
+    if !unsigned.is_empty() {
+        return Err(SigError::HeadersNotSigned(unsigned));
     }
     verify_with_payload(auth, request, key, auth.payload_line())
 }

@@ -453,6 +453,11 @@ impl Index for SledIndex {
         let upload = self.upload(id)?.ok_or(StoreError::NoSuchUpload)?;
         let all_parts = self.parts(id, 0, usize::MAX)?;
         let kept: std::collections::HashSet<BlobId> = record.parts.iter().map(|part| part.blob).collect();
+        // The caller chose the parts from an earlier read; a part replaced
+        // since then must not be completed (its blob is on its way out).
+        if !kept.iter().all(|blob| all_parts.iter().any(|(_, part)| part.blob == *blob)) {
+            return Err(StoreError::InvalidPart);
+        }
         let position = upload_position(&upload.bucket, &upload, id);
         let object_id = object_key(&upload.bucket, upload.key.as_bytes());
         let (bucket, key) = (upload.bucket.as_str(), upload.key.as_str());
@@ -494,7 +499,12 @@ impl Index for SledIndex {
                 buckets.insert(bucket, &totals.encode()[..])?;
                 upload_keys.remove(position.as_slice())?;
                 for (number, part) in &all_parts {
-                    parts.remove(&part_key(id, *number)[..])?;
+                    // A part written again after the read above fails the
+                    // completion instead of losing its bytes.
+                    match parts.remove(&part_key(id, *number)[..])? {
+                        Some(current) if current.as_ref() == part.encode().as_slice() => {}
+                        _ => return Err(Abort::Abort(StoreError::InvalidPart)),
+                    }
                     if !kept.contains(&part.blob) {
                         garbage.insert(&part.blob.0[..], &[][..])?;
                     }
@@ -515,11 +525,16 @@ impl Index for SledIndex {
                     return Err(Abort::Abort(StoreError::NoSuchUpload));
                 }
                 upload_keys.remove(position.as_slice())?;
-                for (number, part) in &all_parts {
-                    parts.remove(&part_key(id, *number)[..])?;
-                    garbage.insert(&part.blob.0[..], &[][..])?;
+                // What is there now goes, even if a part changed since the read.
+                let mut removed = Vec::with_capacity(all_parts.len());
+                for (number, _) in &all_parts {
+                    if let Some(current) = parts.remove(&part_key(id, *number)[..])? {
+                        let current = PartRecord::decode(&current).map_err(|_| Abort::Abort(corrupt("a part")))?;
+                        garbage.insert(&current.blob.0[..], &[][..])?;
+                        removed.push(current.blob);
+                    }
                 }
-                Ok(all_parts.iter().map(|(_, part)| part.blob).collect())
+                Ok(removed)
             })
             .map_err(from_transaction)
     }

@@ -232,10 +232,14 @@ impl Store {
         Ok(store)
     }
 
-    /// Flushes everything and marks the stop as clean, so the next start
-    /// can skip the blob sweep.
-    pub fn close(&self) -> Result<(), StoreError> {
+    /// Flushes everything and, if no write may still be under way
+    /// (`quiet`), marks the stop as clean so the next start can skip the
+    /// blob sweep.
+    pub fn close(&self, quiet: bool) -> Result<(), StoreError> {
         self.inner.index.flush()?;
+        if !quiet {
+            return Ok(());
+        }
         let marker = self.inner.layout.root().join(CLEAN_SHUTDOWN_MARKER);
         File::create(&marker)?.sync_all()?;
         fsync_dir_if(true, self.inner.layout.root())?;
@@ -505,7 +509,7 @@ mod tests {
             drop(upload);
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             assert_eq!(fs::read_dir(dir.join("tmp")).unwrap().count(), 0);
-            store.close().unwrap();
+            store.close(true).unwrap();
         });
         drop(runtime);
 

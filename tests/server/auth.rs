@@ -255,3 +255,23 @@ fn presigned_download_started_in_time_finishes() {
     // A new request with the same URL is now refused.
     send_raw(client.addr, &bytes, false).assert_error(403, "AccessDenied");
 }
+
+/// An `x-amz-*` header the signer did not sign could have been added on
+/// the way (turning a PUT into a copy, say): refused for header auth too.
+#[test]
+fn unsigned_amz_headers_are_refused_for_header_auth() {
+    let (_server, client) = server_with_object();
+    let response =
+        client.send(&Request::new("PUT", "auth", "x").body("x").unsigned_header("x-amz-copy-source", "auth/object"));
+    response.assert_error(403, "AccessDenied");
+    assert_eq!(response.xml("HeadersNotSigned").as_deref(), Some("x-amz-copy-source"));
+}
+
+#[test]
+fn bucket_names_no_bucket_can_have_are_refused_early() {
+    let (server, client) = server_with_object();
+    let raw = format!("GET /bad%01name/k HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n\r\n", server.addr);
+    send_raw(client.addr, raw.as_bytes(), false).assert_error(400, "InvalidBucketName");
+    let long = "b".repeat(300);
+    client.send(&Request::new("GET", &long, "k")).assert_error(400, "InvalidBucketName");
+}

@@ -101,6 +101,8 @@ fn refusals_come_before_the_body() {
         let (answer, _stream) = send_head_expecting_continue(&client, &request);
         assert!(answer.starts_with(&format!("HTTP/1.1 {status}")), "{code}: {answer}");
         assert!(answer.contains(&format!("<Code>{code}</Code>")), "{answer}");
+        // The unsent body would be read as the next request: the client must not reuse the connection.
+        assert!(answer.to_ascii_lowercase().contains("connection: close"), "{answer}");
     }
     assert_eq!(get(&client, "cond", "k").status, 404);
 

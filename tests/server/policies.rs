@@ -29,6 +29,9 @@ fn a_public_bucket_through_a_policy() {
     response.assert_status(200);
     assert_eq!(response.body, b"<h1>hello</h1>");
     root.send(&Request::new("HEAD", "site", "index.html").auth(Auth::None)).assert_status(200);
+    // Only signed requests may rewrite answer headers (no serving it as HTML).
+    root.send(&Request::new("GET", "site", "index.html").query("response-content-type", "text/html").auth(Auth::None))
+        .assert_error(400, "InvalidRequest");
     root.send(&Request::new("PUT", "site", "defaced.html").body("x").auth(Auth::None))
         .assert_error(403, "AccessDenied");
     root.send(&Request::new("DELETE", "site", "index.html").auth(Auth::None)).assert_error(403, "AccessDenied");

@@ -124,3 +124,22 @@ fn sessions_end_with_their_issuing_key() {
     }
     send_raw(server.addr, &url, false).assert_error(400, "ExpiredToken");
 }
+
+/// A bucket policy that denies a key denies its temporary credentials too,
+/// and they see the buckets their issuer sees.
+#[test]
+fn sessions_cannot_dodge_a_deny_on_their_issuer() {
+    let (_server, root) = setup();
+    let alice = create_key(&root, serde_json::json!({"name": "alice", "grants": ["*:all"]}));
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Deny", "Principal": {"AWS": "arn:aws:iam::000000000000:user/alice"}, "Action": "s3:*", "Resource": ["arn:aws:s3:::temp", "arn:aws:s3:::temp/*"]}]
+    });
+    root.send(&Request::new("PUT", "temp", "").query("policy", "").body(policy.to_string())).assert_status(204);
+    get(&alice, "temp", "a/doc").assert_error(403, "AccessDenied");
+    let temp = session(&alice, "Action=GetSessionToken&Version=2011-06-15&DurationSeconds=900");
+    get(&temp, "temp", "a/doc").assert_error(403, "AccessDenied");
+    let listing = temp.send(&Request::new("GET", "", ""));
+    listing.assert_status(200);
+    assert_eq!(listing.xml_all("Name"), ["temp"]);
+}
