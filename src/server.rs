@@ -108,6 +108,9 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(expire_uploads(store.clone(), config.multipart_expiry_secs, stopped.clone()));
     tokio::spawn(keep_clock_floor(clock.clone(), stopped.clone()));
+    if !store.is_durable() {
+        tokio::spawn(collect_garbage(store.clone(), stopped.clone()));
+    }
     let task = tokio::spawn(accept_loop(listener, s3, store, config, stopped));
     tracing::info!(%addr, "larder is serving");
     Ok(RunningServer { addr, root, root_source, stop, task })
@@ -133,6 +136,20 @@ async fn load_keys(store: &Store, root: &Credentials) -> Result<Vec<KeyRecord>, 
         }
     }
     Ok(keys)
+}
+
+/// Relaxed durability: replaced blobs go only after the index that
+/// replaced them is flushed, a few seconds later.
+async fn collect_garbage(store: Store, mut stopped: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = stopped.changed() => return,
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+        if let Err(error) = store.collect_garbage().await {
+            tracing::warn!(%error, "collecting replaced blobs failed");
+        }
+    }
 }
 
 /// Saves the clock floor every minute, and once more at shutdown.

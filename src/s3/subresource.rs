@@ -73,11 +73,14 @@ pub async fn get_object_tagging(s3: &S3, context: &mut RequestContext) -> S3Resu
     xml_response(out.finish("Tagging"))
 }
 
-/// The ACL of a bucket or object: the owner has full control.
+/// The ACL of a bucket or object: the owner has full control. An
+/// object's ACL needs read access to the object, so it tells nobody else
+/// whether the object exists.
 pub async fn get_acl(s3: &S3, context: &mut RequestContext) -> S3Result {
     if context.key.is_empty() {
         s3.store.bucket(&context.bucket).await?;
     } else {
+        s3.authorize(context, super::access::READ_OBJECT, &context.bucket, &context.key).await?;
         s3.store.head_object(&context.bucket, &context.key).await?;
     }
     let mut out = XmlWriter::new("AccessControlPolicy");

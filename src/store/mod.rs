@@ -185,7 +185,16 @@ impl Inner {
 
     /// Step 6 of the commit protocol: remove a blob nothing refers to any
     /// more, then forget it. A crash in between repeats this at startup.
+    /// In relaxed mode the index change that made it garbage may not be on
+    /// disk yet, so the blob waits on the garbage list for
+    /// [`Store::collect_garbage`], which flushes first.
     fn remove_garbage(&self, blob: BlobId) {
+        if self.durable() {
+            self.remove_garbage_now(blob);
+        }
+    }
+
+    fn remove_garbage_now(&self, blob: BlobId) {
         match fs::remove_file(self.layout.blob_path(blob)) {
             Ok(()) => {}
             Err(error) if error.kind() == io::ErrorKind::NotFound => {}
@@ -244,6 +253,28 @@ impl Store {
         File::create(&marker)?.sync_all()?;
         fsync_dir_if(true, self.inner.layout.root())?;
         Ok(())
+    }
+
+    /// In relaxed mode: flushes the index, then removes the blobs it no
+    /// longer refers to. The server runs this every few seconds.
+    pub async fn collect_garbage(&self) -> Result<(), StoreError> {
+        let inner = self.inner.clone();
+        blocking(move || {
+            let garbage = inner.index.garbage()?;
+            if garbage.is_empty() {
+                return Ok(());
+            }
+            inner.index.flush()?;
+            for blob in garbage {
+                inner.remove_garbage_now(blob);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub fn is_durable(&self) -> bool {
+        self.inner.durable()
     }
 
     /// Bytes free on the data folder's file system.

@@ -18,7 +18,7 @@ impl Store {
             fs::remove_file(entry?.path())?;
         }
         for blob in inner.index.garbage()? {
-            inner.remove_garbage(blob);
+            inner.remove_garbage_now(blob);
         }
         let marker = layout.root().join(CLEAN_SHUTDOWN_MARKER);
         if marker.exists() {

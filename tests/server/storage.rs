@@ -145,3 +145,21 @@ fn health_needs_no_credentials() {
     let report: serde_json::Value = serde_json::from_slice(&health.body).unwrap();
     assert_eq!((report["status"].as_str(), report["clock"].as_str()), (Some("ok"), Some("ok")));
 }
+
+/// Relaxed durability skips the fsyncs, but a replaced blob goes only
+/// after the index that replaced it is flushed.
+#[test]
+fn relaxed_durability_collects_replaced_blobs_after_a_flush() {
+    let server = TestServer::start_with(|config| config.durability = larder::config::DurabilitySetting::Relaxed);
+    let client = server.client();
+    create_bucket(&client, "relaxed");
+    put(&client, "relaxed", "k", b"one");
+    put(&client, "relaxed", "k", b"two");
+    assert_eq!(get(&client, "relaxed", "k").body, b"two");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while count_blobs(&server.dir) != 1 {
+        assert!(std::time::Instant::now() < deadline, "the replaced blob was never collected");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(get(&client, "relaxed", "k").body, b"two");
+}
