@@ -105,6 +105,13 @@ impl RequestBody {
         }
     }
 
+    /// Moves the body out, leaving an empty one, for a reader that must
+    /// hold it while the request context is in use elsewhere.
+    pub fn take(&mut self) -> RequestBody {
+        let empty = RequestBody { incoming: None, idle_timeout: self.idle_timeout, received: self.received };
+        std::mem::replace(self, empty)
+    }
+
     /// Has the whole body been read (or was there none)?
     pub fn is_complete(&self) -> bool {
         self.incoming.as_ref().is_none_or(Body::is_end_stream)

@@ -20,6 +20,7 @@ mod multipart;
 mod object;
 mod payload;
 mod policy;
+mod post;
 mod router;
 mod sts;
 mod subresource;
@@ -225,7 +226,7 @@ impl S3 {
         };
         // Preflights carry no credentials; STS authenticates once it has
         // read the body it signs.
-        if matches!(operation, Ok(Operation::Options | Operation::Sts | Operation::Health)) {
+        if matches!(operation, Ok(Operation::Options | Operation::Sts | Operation::Health | Operation::PostObject)) {
             return operation;
         }
         let authenticated =
@@ -295,6 +296,7 @@ impl S3 {
             Admin => admin::handle(self, context).await,
             Health => admin::health(self),
             Sts => sts::handle(self, context).await,
+            PostObject => post::post_object(self, context).await,
             GetAcl => subresource::get_acl(self, context).await,
             PutAcl => subresource::put_acl(self, context).await,
             GetBucketSubresource(name) => subresource::get_bucket_subresource(self, context, name).await,

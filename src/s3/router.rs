@@ -62,6 +62,8 @@ pub enum Operation {
     Health,
     /// The STS API (AssumeRole, GetSessionToken): `POST /` with a form.
     Sts,
+    /// A browser form upload: `POST /bucket`, multipart/form-data.
+    PostObject,
     GetAcl,
     PutAcl,
     /// A GET of a bucket subresource larder keeps no configuration for.
@@ -149,7 +151,7 @@ pub fn route(
             (Method::HEAD, _) => HeadBucket,
             (Method::PUT, None) => CreateBucket,
             (Method::DELETE, None) => DeleteBucket,
-            (Method::POST, None) => NotImplemented("POST object (browser form upload)"),
+            (Method::POST, None) => PostObject,
             _ => return Err(S3Error::method_not_allowed()),
         });
     };

@@ -251,7 +251,7 @@ fn parse_presigned<'a>(param: &dyn Fn(&str) -> Option<&'a str>) -> Result<Parsed
 }
 
 /// Splits `AKID/20130524/us-east-1/s3/aws4_request`; the error text says what is wrong.
-fn parse_credential(credential: &str) -> Result<(String, Scope), String> {
+pub fn parse_credential(credential: &str) -> Result<(String, Scope), String> {
     let parts: Vec<&str> = credential.split('/').collect();
     let shape = "the Credential is mal-formed; expecting \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\".";
     let [access_key, date, region, service, terminal] = parts[..] else {

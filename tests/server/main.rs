@@ -14,5 +14,6 @@ mod listing;
 mod multipart;
 mod objects;
 mod policies;
+mod post;
 mod storage;
 mod sts;

@@ -1,0 +1,364 @@
+//! POST Object: the browser form upload (`POST /bucket`, multipart/form-data)
+//! with a SigV4-signed policy document, as boto3's
+//! `generate_presigned_post` makes it. The policy's conditions (`eq`,
+//! `starts-with`, exact matches, `content-length-range`, `bucket`,
+//! `expiration`) are checked; every form field must be covered by one;
+//! each violation is AWS's "Invalid according to Policy" AccessDenied and
+//! nothing is stored.
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode};
+use serde_json::Value;
+
+use crate::iam::Principal;
+use crate::sigv4::{self, Scope};
+use crate::store::{ExpectedDigests, ObjectMeta, Upload};
+use crate::timefmt;
+
+use super::access::Permission;
+use super::body::{self, incomplete_body, RequestBody};
+use super::error::S3Error;
+use super::headers::header;
+use super::object::MAX_OBJECT_BYTES;
+use super::xml::XmlWriter;
+use super::{xml_response, RequestContext, S3Result, S3};
+
+/// The form fields before the file may take this much, as in S3.
+const MAX_FIELDS_BYTES: usize = 20 * 1024;
+const PUT_OBJECT: Permission = Permission { action: crate::iam::Action::Write, name: "s3:PutObject" };
+
+/// AWS's answer to any violated policy condition: 403 AccessDenied.
+fn policy_failure(detail: impl AsRef<str>) -> S3Error {
+    S3Error::new("AccessDenied", StatusCode::FORBIDDEN, format!("Invalid according to Policy: {}", detail.as_ref()))
+}
+
+fn malformed(message: impl Into<String>) -> S3Error {
+    S3Error::new("MalformedPOSTRequest", StatusCode::BAD_REQUEST, message)
+}
+
+/// The form's fields, names lower-cased, in order.
+struct Form {
+    fields: Vec<(String, String)>,
+}
+
+impl Form {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// One condition of the policy document.
+enum Condition {
+    Equals(String, String),
+    StartsWith(String, String),
+    LengthRange(u64, u64),
+}
+
+fn parse_conditions(policy: &Value) -> Result<(i64, Vec<Condition>), S3Error> {
+    let bad = |what: &str| policy_failure(format!("Policy could not be parsed: {what}"));
+    let expiration = policy
+        .get("expiration")
+        .and_then(Value::as_str)
+        .and_then(timefmt::parse_iso8601)
+        .ok_or_else(|| bad("a valid expiration is required"))?;
+    let mut conditions = Vec::new();
+    for condition in policy.get("conditions").and_then(Value::as_array).ok_or_else(|| bad("conditions are required"))? {
+        match condition {
+            Value::Object(map) => {
+                for (name, value) in map {
+                    let value = value.as_str().ok_or_else(|| bad("condition values must be strings"))?;
+                    conditions.push(Condition::Equals(name.to_ascii_lowercase(), value.to_string()));
+                }
+            }
+            Value::Array(items) => match items.as_slice() {
+                [Value::String(op), Value::String(field), Value::String(value)] => {
+                    let field =
+                        field.strip_prefix('$').ok_or_else(|| bad("fields are named with $"))?.to_ascii_lowercase();
+                    match op.to_ascii_lowercase().as_str() {
+                        "eq" => conditions.push(Condition::Equals(field, value.clone())),
+                        "starts-with" => conditions.push(Condition::StartsWith(field, value.clone())),
+                        other => return Err(bad(&format!("unknown operation {other}"))),
+                    }
+                }
+                [Value::String(op), min, max] if op.eq_ignore_ascii_case("content-length-range") => {
+                    let number = |v: &Value| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok()));
+                    let (Some(min), Some(max)) = (number(min), number(max)) else {
+                        return Err(bad("content-length-range takes two numbers"));
+                    };
+                    conditions.push(Condition::LengthRange(min, max));
+                }
+                _ => return Err(bad("unknown condition")),
+            },
+            _ => return Err(bad("unknown condition")),
+        }
+    }
+    Ok((expiration, conditions))
+}
+
+/// Fields the policy need not mention.
+fn exempt(name: &str) -> bool {
+    matches!(name, "policy" | "x-amz-signature" | "file" | "x-amz-security-token") || name.starts_with("x-ignore-")
+}
+
+/// Checks every condition, and that every field is covered by one.
+fn check_conditions(form: &Form, bucket: &str, conditions: &[Condition]) -> Result<Option<(u64, u64)>, S3Error> {
+    let value_of = |field: &str| if field == "bucket" { Some(bucket) } else { form.get(field) };
+    let mut range = None;
+    for condition in conditions {
+        match condition {
+            Condition::Equals(field, expected) => {
+                if value_of(field) != Some(expected.as_str()) {
+                    return Err(policy_failure(format!(
+                        "Policy Condition failed: [\"eq\", \"${field}\", \"{expected}\"]"
+                    )));
+                }
+            }
+            Condition::StartsWith(field, prefix) => {
+                // For Content-Type, every comma-separated value must match.
+                let ok = value_of(field).is_some_and(|value| {
+                    if field == "content-type" {
+                        value.split(',').all(|part| part.trim().starts_with(prefix.as_str()))
+                    } else {
+                        value.starts_with(prefix.as_str())
+                    }
+                });
+                if !ok {
+                    return Err(policy_failure(format!(
+                        "Policy Condition failed: [\"starts-with\", \"${field}\", \"{prefix}\"]"
+                    )));
+                }
+            }
+            Condition::LengthRange(min, max) => range = Some((*min, *max)),
+        }
+    }
+    let covered = |name: &str| {
+        conditions.iter().any(|condition| match condition {
+            Condition::Equals(field, _) | Condition::StartsWith(field, _) => field == name,
+            Condition::LengthRange(..) => false,
+        })
+    };
+    let extra: Vec<&str> =
+        form.fields.iter().map(|(name, _)| name.as_str()).filter(|name| !exempt(name) && !covered(name)).collect();
+    if !extra.is_empty() {
+        return Err(policy_failure(format!("Extra input fields: {}", extra.join(", "))));
+    }
+    Ok(range)
+}
+
+/// Checks the policy's signature; returns who signed it.
+fn authenticate(s3: &S3, form: &Form, policy_b64: &str) -> Result<Principal, S3Error> {
+    let field = |name: &str| {
+        form.get(name).ok_or_else(|| {
+            S3Error::invalid_argument(format!("Bucket POST must contain a field named '{name}'.  If it is specified, please check the order of the fields."))
+        })
+    };
+    if field("x-amz-algorithm")? != sigv4::ALGORITHM {
+        return Err(S3Error::invalid_argument("Only AWS4-HMAC-SHA256 is supported for POST policies."));
+    }
+    let (access_key, scope): (String, Scope) = sigv4::parse_credential(field("x-amz-credential")?)
+        .map_err(|what| S3Error::invalid_argument(format!("Bad x-amz-credential: {what}")))?;
+    if scope.region != s3.config.region || scope.service != "s3" {
+        return Err(S3Error::invalid_argument(format!(
+            "The x-amz-credential scope must be for s3 in {}",
+            s3.config.region
+        )));
+    }
+    let date = field("x-amz-date")?;
+    if !date.starts_with(&scope.date) {
+        return Err(S3Error::invalid_argument("x-amz-date must be on the credential's day"));
+    }
+    let key = s3.keyring.signing_key(&access_key, &scope, s3.clock.now())?;
+    s3.keyring.check_session_token(&access_key, form.get("x-amz-security-token"))?;
+    if !key.matches(policy_b64, field("x-amz-signature")?) {
+        return Err(S3Error::new(
+            "SignatureDoesNotMatch",
+            StatusCode::FORBIDDEN,
+            "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
+        ));
+    }
+    Ok(Principal::Key(access_key))
+}
+
+fn object_meta(form: &Form) -> ObjectMeta {
+    let text = |name: &str| form.get(name).map(str::to_string);
+    let mut user: Vec<(String, String)> = form
+        .fields
+        .iter()
+        .filter_map(|(name, value)| Some((name.strip_prefix("x-amz-meta-")?.to_string(), value.clone())))
+        .collect();
+    user.sort();
+    ObjectMeta {
+        content_type: text("content-type"),
+        content_encoding: text("content-encoding"),
+        content_disposition: text("content-disposition"),
+        content_language: text("content-language"),
+        cache_control: text("cache-control"),
+        expires: text("expires"),
+        user,
+    }
+}
+
+fn body_stream(body: &mut RequestBody) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + '_ {
+    futures_util::stream::unfold(body, |body| async move {
+        match body.next_chunk().await {
+            Ok(Some(chunk)) => Some((Ok(chunk), body)),
+            Ok(None) => None,
+            Err(error) => Some((Err(std::io::Error::other(error.message)), body)),
+        }
+    })
+}
+
+pub async fn post_object(s3: &S3, context: &mut RequestContext) -> S3Result {
+    let mut body = context.body.take();
+    let result = post_with(s3, context, &mut body).await;
+    // Back where the connection handling looks for what is left unread.
+    context.body = body;
+    result
+}
+
+async fn post_with(s3: &S3, context: &mut RequestContext, body: &mut RequestBody) -> S3Result {
+    let content_type = header(&context.headers, "content-type").unwrap_or_default().to_string();
+    let boundary = multer::parse_boundary(&content_type)
+        .map_err(|_| malformed("The body of your POST request is not well-formed multipart/form-data."))?;
+    let bucket = context.bucket.clone();
+    s3.store.bucket(&bucket).await?;
+    let mut multipart = multer::Multipart::new(body_stream(body), boundary);
+    let mut form = Form { fields: Vec::new() };
+    let mut used = 0usize;
+    let (mut file, file_name) = loop {
+        let Some(mut field) = multipart
+            .next_field()
+            .await
+            .map_err(|_| malformed("The body of your POST request is not well-formed multipart/form-data."))?
+        else {
+            return Err(S3Error::invalid_argument("POST requires exactly one file upload per request.")
+                .with("ArgumentName", "file"));
+        };
+        let name = field.name().unwrap_or_default().to_ascii_lowercase();
+        if name == "file" {
+            let file_name = field.file_name().unwrap_or_default().to_string();
+            break (field, file_name);
+        }
+        let mut value = Vec::new();
+        while let Some(chunk) = field.chunk().await.map_err(|_| incomplete_body())? {
+            used += chunk.len();
+            if used > MAX_FIELDS_BYTES {
+                return Err(S3Error::new(
+                    "MaxPostPreDataLengthExceeded",
+                    StatusCode::BAD_REQUEST,
+                    "Your POST request fields preceding the upload file were too large.",
+                ));
+            }
+            value.extend_from_slice(&chunk);
+        }
+        form.fields.push((name, String::from_utf8_lossy(&value).into_owned()));
+    };
+
+    // Who signed, and what the policy allows.
+    let range = match form.get("policy").map(str::to_string) {
+        Some(policy_b64) => {
+            context.principal = authenticate(s3, &form, &policy_b64)?;
+            let document =
+                BASE64.decode(policy_b64.trim()).map_err(|_| policy_failure("Policy could not be parsed"))?;
+            let policy: Value =
+                serde_json::from_slice(&document).map_err(|_| policy_failure("Policy could not be parsed"))?;
+            let (expiration, conditions) = parse_conditions(&policy)?;
+            if s3.clock.now() > expiration {
+                return Err(policy_failure("Policy expired."));
+            }
+            check_conditions(&form, &bucket, &conditions)?
+        }
+        None => None,
+    };
+    let key_template = form.get("key").ok_or_else(|| {
+        S3Error::invalid_argument(
+            "Bucket POST must contain a field named 'key'.  If it is specified, please check the order of the fields.",
+        )
+    })?;
+    let key = key_template.replace("${filename}", &file_name);
+    if key.is_empty() || key.len() > super::MAX_KEY_BYTES {
+        return Err(S3Error::new("KeyTooLongError", StatusCode::BAD_REQUEST, "Your key is too long"));
+    }
+    s3.authorize(context, PUT_OBJECT, &bucket, &key).await?;
+
+    let (max, min) = range.map_or((MAX_OBJECT_BYTES, 0), |(min, max)| (max.min(MAX_OBJECT_BYTES), min));
+    let mut upload: Upload = s3.store.begin_upload(&bucket, &key, Default::default()).await?;
+    let mut size = 0u64;
+    let streamed: Result<(), S3Error> = async {
+        while let Some(chunk) = file.chunk().await.map_err(|_| incomplete_body())? {
+            size += chunk.len() as u64;
+            if size > max {
+                return Err(S3Error::new(
+                    "EntityTooLarge",
+                    StatusCode::BAD_REQUEST,
+                    "Your proposed upload exceeds the maximum allowed size",
+                )
+                .with("MaxSizeAllowed", max.to_string()));
+            }
+            upload.write(chunk).await?;
+        }
+        if size < min {
+            return Err(S3Error::new(
+                "EntityTooSmall",
+                StatusCode::BAD_REQUEST,
+                "Your proposed upload is smaller than the minimum allowed size",
+            )
+            .with("MinSizeAllowed", min.to_string()));
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(error) = streamed {
+        upload.abandon().await;
+        return Err(error);
+    }
+    drop(file);
+    while let Ok(Some(_)) = multipart.next_field().await {}
+    let record = upload.commit(object_meta(&form), ExpectedDigests::default()).await?;
+    let etag = format!("\"{}\"", record.etag);
+    let location = format!("/{bucket}/{}", sigv4::uri_encode(key.as_bytes(), true));
+
+    if let Some(redirect) = form.get("success_action_redirect").or(form.get("redirect")) {
+        let separator = if redirect.contains('?') { '&' } else { '?' };
+        let target = format!(
+            "{redirect}{separator}bucket={}&key={}&etag={}",
+            sigv4::uri_encode(bucket.as_bytes(), false),
+            sigv4::uri_encode(key.as_bytes(), false),
+            sigv4::uri_encode(etag.as_bytes(), false)
+        );
+        if let Ok(target) = HeaderValue::from_str(&target) {
+            return Response::builder()
+                .status(StatusCode::SEE_OTHER)
+                .header(http::header::LOCATION, target)
+                .header(http::header::ETAG, &etag)
+                .body(body::empty())
+                .map_err(|_| S3Error::internal());
+        }
+    }
+    match form.get("success_action_status") {
+        Some("201") => {
+            let mut out = XmlWriter::new("PostResponse");
+            out.element("Location", &location).element("Bucket", &bucket).element("Key", &key).element("ETag", &etag);
+            let mut response = xml_response(out.finish("PostResponse"))?;
+            *response.status_mut() = StatusCode::CREATED;
+            response
+                .headers_mut()
+                .insert(http::header::ETAG, HeaderValue::from_str(&etag).map_err(|_| S3Error::internal())?);
+            Ok(response)
+        }
+        Some("200") => Response::builder()
+            .status(StatusCode::OK)
+            .header(http::header::ETAG, &etag)
+            .header(http::header::LOCATION, &location)
+            .body(body::empty())
+            .map_err(|_| S3Error::internal()),
+        _ => Response::builder()
+            .status(StatusCode::NO_CONTENT)
+            .header(http::header::ETAG, &etag)
+            .header(http::header::LOCATION, &location)
+            .body(body::empty())
+            .map_err(|_| S3Error::internal()),
+    }
+}
