@@ -120,7 +120,9 @@ fn a_signed_form_uploads_and_answers_as_asked() {
 fn every_violated_condition_is_refused_and_nothing_stored() {
     let (server, client) = setup();
     let policy = serde_json::json!([{"key": "fixed.txt"}, ["content-length-range", 2, 10]]);
-    let cases: Vec<(Vec<(String, String)>, &[u8], u16, &str, &str)> = vec![
+    // Fields, file, and the status, code and message text expected.
+    type Case<'a> = (Vec<(String, String)>, &'a [u8], u16, &'a str, &'a str);
+    let cases: Vec<Case> = vec![
         (
             signed_fields(&client, "drop", &[("key", "other.txt")], policy.clone(), 600),
             b"hello",
