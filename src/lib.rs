@@ -9,6 +9,7 @@ pub mod checksum;
 pub mod clock;
 pub mod config;
 pub mod iam;
+pub mod presign;
 pub mod s3;
 pub mod server;
 pub mod sigv4;

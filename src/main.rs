@@ -20,6 +20,25 @@ struct Cli {
 enum Command {
     /// Run the server (the default when no command is given).
     Serve(ServeArgs),
+    /// Print a presigned URL for an object (made offline, from the root key
+    /// or LARDER_ACCESS_KEY / LARDER_SECRET_KEY).
+    Presign {
+        /// get, put, head or delete
+        method: String,
+        /// s3://BUCKET/KEY
+        target: String,
+        /// How long the link works (e.g. 90m, 24h, 7d; at most 7 days).
+        #[arg(long, default_value = "1h")]
+        expires: String,
+        /// PUT links: the upload must have this Content-Type.
+        #[arg(long)]
+        content_type: Option<String>,
+        /// PUT links: the upload must be exactly this many bytes.
+        #[arg(long)]
+        content_length: Option<u64>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// Manage access keys on a running server (uses the root key).
     Key {
         #[command(flatten)]
@@ -205,6 +224,41 @@ fn key_command(server: ServerArgs, command: KeyCommand) -> Result<(), String> {
     Ok(())
 }
 
+/// The key that signs presigned URLs: LARDER_ACCESS_KEY/LARDER_SECRET_KEY,
+/// else the root key.
+fn signing_credentials(data_dir: &std::path::Path) -> Result<Credentials, String> {
+    let access_key = std::env::var("LARDER_ACCESS_KEY").ok().filter(|v| !v.is_empty());
+    let secret_key = std::env::var("LARDER_SECRET_KEY").ok().filter(|v| !v.is_empty());
+    match (access_key, secret_key) {
+        (Some(access_key), Some(secret_key)) => Ok(Credentials { access_key, secret_key }),
+        _ => root_credentials(data_dir),
+    }
+}
+
+fn presign_command(
+    method: &str,
+    target: &str,
+    expires: &str,
+    content_type: Option<&str>,
+    content_length: Option<u64>,
+    server: &ServerArgs,
+) -> Result<(), String> {
+    let (bucket, key) = larder::presign::parse_target(target)?;
+    let request = larder::presign::PresignRequest {
+        method,
+        endpoint: &server.endpoint,
+        bucket,
+        key,
+        region: &server.region,
+        expires_secs: larder::timefmt::parse_duration(expires)?,
+        content_type,
+        content_length,
+    };
+    let url = larder::presign::presign(&request, &signing_credentials(&server.data_dir)?, larder::timefmt::now())?;
+    println!("{url}");
+    Ok(())
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -219,6 +273,9 @@ fn main() -> ExitCode {
     let result = match command {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Key { server, command } => key_command(server, command),
+        Command::Presign { method, target, expires, content_type, content_length, server } => {
+            presign_command(&method, &target, &expires, content_type.as_deref(), content_length, &server)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -15,5 +15,6 @@ mod multipart;
 mod objects;
 mod policies;
 mod post;
+mod presign;
 mod storage;
 mod sts;
