@@ -16,12 +16,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import http.server
 import json
 import os
 import re
-import subprocess
 import threading
 import urllib.parse
 import xml.etree.ElementTree as ET
@@ -34,6 +32,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from conftest import clean_env, empty_and_delete_bucket, run_tool
+from helpers import expect_error, quoted_md5
 
 ROLE_ARN = "arn:aws:iam::000000000000:role/anything"
 CHROMIUM = "/usr/bin/chromium"
@@ -49,20 +48,7 @@ BROWSER_TIMEOUT_MS = 15_000
 # -- helpers ------------------------------------------------------------------
 
 
-def quoted_md5(data: bytes) -> str:
-    return '"' + hashlib.md5(data).hexdigest() + '"'
 
-
-def error_of(excinfo) -> tuple[str, int]:
-    response = excinfo.value.response
-    return response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]
-
-
-def expect_error(code: str, status: int, call, *args, **kwargs) -> ClientError:
-    with pytest.raises(ClientError) as excinfo:
-        call(*args, **kwargs)
-    assert error_of(excinfo) == (code, status), excinfo.value.response
-    return excinfo.value
 
 
 def xml_code(response: requests.Response) -> str | None:

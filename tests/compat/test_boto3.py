@@ -24,25 +24,13 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError, ParamValidationError
 
 from conftest import empty_and_delete_bucket
+from helpers import expect_error, quoted_md5
 
 
 # -- helpers ------------------------------------------------------------------
 
 
-def md5_etag(data: bytes) -> str:
-    return '"' + hashlib.md5(data).hexdigest() + '"'
 
-
-def error_of(excinfo) -> tuple[str, int]:
-    response = excinfo.value.response
-    return response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]
-
-
-def expect_error(code: str, status: int, call, *args, **kwargs) -> ClientError:
-    with pytest.raises(ClientError) as excinfo:
-        call(*args, **kwargs)
-    assert error_of(excinfo) == (code, status), excinfo.value.response
-    return excinfo.value
 
 
 def xml_error(response: requests.Response) -> tuple[str, str]:
@@ -150,7 +138,7 @@ def test_bucket_versioning_and_versions(s3, bucket):
         assert entry["VersionId"] == "null"
         assert entry["IsLatest"] is True
         assert entry["Size"] == len(bodies[entry["Key"]])
-        assert entry["ETag"] == md5_etag(bodies[entry["Key"]])
+        assert entry["ETag"] == quoted_md5(bodies[entry["Key"]])
     assert not versions.get("DeleteMarkers")
 
 
@@ -173,11 +161,11 @@ def test_put_get_head_delete_with_metadata_and_headers(s3, bucket):
         Expires=expires,
     )
     assert status_of(put) == 200
-    assert put["ETag"] == md5_etag(data)
+    assert put["ETag"] == quoted_md5(data)
 
     def check(response):
         assert response["ContentLength"] == len(data)
-        assert response["ETag"] == md5_etag(data)
+        assert response["ETag"] == quoted_md5(data)
         assert response["ContentType"] == "text/plain; charset=utf-8"
         assert response["ContentEncoding"] == "gzip"
         assert response["ContentDisposition"] == 'attachment; filename="report.txt"'
@@ -236,7 +224,7 @@ def test_transfer_manager_round_trip(s3, bucket, tmp_path):
     s3.upload_file(str(source), bucket, "big/blob.bin", Config=config)
     head = s3.head_object(Bucket=bucket, Key="big/blob.bin")
     assert head["ContentLength"] == len(data)
-    assert head["ETag"] == md5_etag(data)
+    assert head["ETag"] == quoted_md5(data)
     target = tmp_path / "back.bin"
     s3.download_file(bucket, "big/blob.bin", str(target), Config=config)
     assert target.read_bytes() == data
@@ -345,7 +333,7 @@ def test_range_get(s3, thousand, header, start, end):
     assert got["ContentRange"] == f"bytes {start}-{end}/1000"
     assert got["ContentLength"] == end - start + 1
     assert got["Body"].read() == data[start : end + 1]
-    assert got["ETag"] == md5_etag(data)
+    assert got["ETag"] == quoted_md5(data)
     head = s3.head_object(Bucket=bucket, Key=key, Range=header)
     assert status_of(head) == 206
     assert head["ContentRange"] == f"bytes {start}-{end}/1000"
@@ -361,7 +349,7 @@ def test_unsatisfiable_range(s3, thousand, header):
 
 def test_conditional_get(s3, thousand):
     bucket, key, data = thousand
-    etag = md5_etag(data)
+    etag = quoted_md5(data)
     modified = s3.head_object(Bucket=bucket, Key=key)["LastModified"]
     past = modified - dt.timedelta(days=1)
     future = modified + dt.timedelta(days=1)
@@ -537,7 +525,7 @@ def test_list_v2_max_keys_continuation_and_start_after(s3, listing_bucket):
     # Objects carry size, ETag and a date.
     obj = first["Contents"][0]
     assert obj["Size"] == 0
-    assert obj["ETag"] == md5_etag(b"")
+    assert obj["ETag"] == quoted_md5(b"")
     assert isinstance(obj["LastModified"], dt.datetime)
     assert obj.get("StorageClass") == "STANDARD"
     # ListObjectsV2 names owners only when asked to.
@@ -609,7 +597,7 @@ def test_copy_object_copy_and_replace(s3, bucket, bucket_name):
     )
 
     copied = s3.copy_object(Bucket=bucket, Key="copy.bin", CopySource={"Bucket": bucket, "Key": "src.bin"})
-    assert copied["CopyObjectResult"]["ETag"] == md5_etag(data)
+    assert copied["CopyObjectResult"]["ETag"] == quoted_md5(data)
     assert isinstance(copied["CopyObjectResult"]["LastModified"], dt.datetime)
     got = s3.get_object(Bucket=bucket, Key="copy.bin")
     assert got["Body"].read() == data
@@ -796,7 +784,7 @@ def test_presigned_get(s3, bucket):
     response = requests.get(url, timeout=30)
     assert response.status_code == 200, response.text
     assert response.content == data
-    assert response.headers["ETag"] == md5_etag(data)
+    assert response.headers["ETag"] == quoted_md5(data)
 
     with_override = s3.generate_presigned_url(
         "get_object",
@@ -817,7 +805,7 @@ def test_presigned_put(s3, bucket):
     url = s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "up/loaded.bin"}, ExpiresIn=300)
     response = requests.put(url, data=data, timeout=30)
     assert response.status_code == 200, response.text
-    assert response.headers["ETag"] == md5_etag(data)
+    assert response.headers["ETag"] == quoted_md5(data)
     assert s3.get_object(Bucket=bucket, Key="up/loaded.bin")["Body"].read() == data
 
 

@@ -32,19 +32,15 @@ from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
-from botocore.exceptions import ClientError
 
 from conftest import empty_and_delete_bucket
+from helpers import expect_error, quoted_md5
 
 MiB = 1024 * 1024
 RELAY_READY_TIMEOUT_S = 15.0
 
 
 # -- helpers ------------------------------------------------------------------
-
-
-def quoted_md5(data: bytes) -> str:
-    return '"' + hashlib.md5(data).hexdigest() + '"'
 
 
 def crc32_b64(data: bytes) -> str:
@@ -100,16 +96,6 @@ def write_random_file(path: Path, size: int) -> Path:
     return path
 
 
-def error_of(excinfo) -> tuple[str, int]:
-    response = excinfo.value.response
-    return response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]
-
-
-def expect_error(code: str, status: int, call, *args, **kwargs) -> ClientError:
-    with pytest.raises(ClientError) as excinfo:
-        call(*args, **kwargs)
-    assert error_of(excinfo) == (code, status), excinfo.value.response
-    return excinfo.value
 
 
 def status_of(response) -> int:
