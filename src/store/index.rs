@@ -75,6 +75,9 @@ pub trait Index: Send + Sync + 'static {
     ) -> Result<Option<ObjectRecord>, StoreError>;
     /// Forgets an upload; its parts join the garbage list and are returned.
     fn abort_upload(&self, id: BlobId) -> Result<Vec<BlobId>, StoreError>;
+    /// After an upload is gone (no part can be added any more): parts that
+    /// raced its completion or abort join the garbage list and are returned.
+    fn drop_leftover_parts(&self, id: BlobId) -> Result<Vec<BlobId>, StoreError>;
     fn completed(&self, id: BlobId) -> Result<Option<CompletedRecord>, StoreError>;
     fn forget_completed_before(&self, before: i64) -> Result<(), StoreError>;
     fn garbage(&self) -> Result<Vec<BlobId>, StoreError>;
@@ -537,6 +540,21 @@ impl Index for SledIndex {
                 Ok(removed)
             })
             .map_err(from_transaction)
+    }
+
+    fn drop_leftover_parts(&self, id: BlobId) -> Result<Vec<BlobId>, StoreError> {
+        let mut dropped = Vec::new();
+        for (number, part) in self.parts(id, 0, usize::MAX)? {
+            (&self.parts, &self.garbage)
+                .transaction(|(parts, garbage)| {
+                    parts.remove(&part_key(id, number)[..])?;
+                    garbage.insert(&part.blob.0[..], &[][..])?;
+                    Ok(())
+                })
+                .map_err(from_transaction)?;
+            dropped.push(part.blob);
+        }
+        Ok(dropped)
     }
 
     fn completed(&self, id: BlobId) -> Result<Option<CompletedRecord>, StoreError> {

@@ -269,7 +269,8 @@ impl Store {
             };
             inner.commit_index()?;
             let kept: Vec<BlobId> = record.parts.iter().map(|part| part.blob).collect();
-            let unused = stored.values().map(|part| part.blob).filter(|blob| !kept.contains(blob));
+            let leftovers = inner.index.drop_leftover_parts(id)?;
+            let unused = stored.values().map(|part| part.blob).filter(|blob| !kept.contains(blob)).chain(leftovers);
             for blob in replaced.map(|old| old.blobs()).unwrap_or_default().into_iter().chain(unused) {
                 inner.remove_garbage(blob);
             }
@@ -283,7 +284,8 @@ impl Store {
         let (bucket, key) = (bucket.to_string(), key.to_string());
         blocking(move || {
             inner.upload_of(id, &bucket, &key)?;
-            let blobs = inner.index.abort_upload(id)?;
+            let mut blobs = inner.index.abort_upload(id)?;
+            blobs.extend(inner.index.drop_leftover_parts(id)?);
             inner.commit_index()?;
             for blob in blobs {
                 inner.remove_garbage(blob);
