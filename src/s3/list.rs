@@ -196,7 +196,8 @@ pub async fn list_objects(s3: &S3, context: &mut RequestContext, version: ListVe
         }
     }
     out.element("MaxKeys", &max_keys.to_string());
-    if !delimiter.is_empty() {
+    // Echoed when given, even empty, as S3 does.
+    if query.has("delimiter") {
         out.element("Delimiter", &encode(delimiter));
     }
     if url_encoded {

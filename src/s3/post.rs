@@ -57,7 +57,8 @@ enum Condition {
 }
 
 fn parse_conditions(policy: &Value) -> Result<(i64, Vec<Condition>), S3Error> {
-    let bad = |what: &str| policy_failure(format!("Policy could not be parsed: {what}"));
+    let bad =
+        |what: &str| S3Error::new("InvalidPolicyDocument", StatusCode::BAD_REQUEST, format!("Invalid Policy: {what}"));
     let expiration = policy
         .get("expiration")
         .and_then(Value::as_str)
@@ -260,10 +261,10 @@ async fn post_with(s3: &S3, context: &mut RequestContext, body: &mut RequestBody
     let range = match form.get("policy").map(str::to_string) {
         Some(policy_b64) => {
             context.principal = authenticate(s3, &form, &policy_b64)?;
-            let document =
-                BASE64.decode(policy_b64.trim()).map_err(|_| policy_failure("Policy could not be parsed"))?;
-            let policy: Value =
-                serde_json::from_slice(&document).map_err(|_| policy_failure("Policy could not be parsed"))?;
+            let unreadable =
+                || S3Error::new("InvalidPolicyDocument", StatusCode::BAD_REQUEST, "Invalid Policy: not base64 JSON");
+            let document = BASE64.decode(policy_b64.trim()).map_err(|_| unreadable())?;
+            let policy: Value = serde_json::from_slice(&document).map_err(|_| unreadable())?;
             let (expiration, conditions) = parse_conditions(&policy)?;
             if s3.clock.now() > expiration {
                 return Err(policy_failure("Policy expired."));

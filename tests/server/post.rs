@@ -161,6 +161,15 @@ fn every_violated_condition_is_refused_and_nothing_stored() {
     let mut forged = signed_fields(&client, "drop", &[("key", "fixed.txt")], policy.clone(), 600);
     forged.last_mut().unwrap().1 = "0".repeat(64);
     post(&client, "drop", &forged, "f", b"hello").assert_error(403, "SignatureDoesNotMatch");
+    // A policy that is signed but says nothing usable is a bad document.
+    let mut bare = signed_fields(&client, "drop", &[("key", "fixed.txt")], policy.clone(), 600);
+    let scope_date = timefmt::format_scope_date(timefmt::now());
+    let scope = Scope { date: scope_date, region: client.region.clone(), service: "s3".into() };
+    let document = base64::engine::general_purpose::STANDARD.encode(r#"{"conditions": []}"#);
+    let signature = SigningKey::derive(&client.credentials.secret_key, &scope).sign(&document);
+    bare.iter_mut().find(|(name, _)| name == "policy").unwrap().1 = document;
+    bare.iter_mut().find(|(name, _)| name == "x-amz-signature").unwrap().1 = signature;
+    post(&client, "drop", &bare, "f", b"hello").assert_error(400, "InvalidPolicyDocument");
     let anonymous = vec![("key".to_string(), "fixed.txt".to_string())];
     post(&client, "drop", &anonymous, "f", b"hello").assert_error(403, "AccessDenied");
     get(&client, "drop", "fixed.txt").assert_error(404, "NoSuchKey");
