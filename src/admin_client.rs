@@ -1,5 +1,6 @@
-//! The client side of the administration API, for `larder key ...`: one
-//! SigV4-signed HTTP/1.1 request per call, made with the root key.
+//! The client side of the administration API and the few S3 calls the
+//! command line makes (`larder key`, `larder share`): one SigV4-signed
+//! HTTP/1.1 request per call, made with the root key.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -10,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::iam::Credentials;
 use crate::s3::admin::{KeyView, NewKey};
+use crate::s3::share::{NewShare, ShareView};
 use crate::sigv4::{self, Scope, SigningKey};
 use crate::timefmt;
 
@@ -31,7 +33,16 @@ impl AdminClient {
         Ok(AdminClient { authority, credentials, region: region.to_string() })
     }
 
-    fn call(&self, method: &str, path: &str, body: &[u8]) -> Result<(u16, Vec<u8>), String> {
+    /// The signed request head; the body is `length` bytes whose hash is
+    /// `payload_hash`.
+    fn head(
+        &self,
+        method: &str,
+        path: &str,
+        payload_hash: &str,
+        length: u64,
+        content_type: &str,
+    ) -> Result<String, String> {
         let now = timefmt::now();
         let amz_date = timefmt::format_amz_date(now);
         let scope = Scope { date: amz_date[..8].to_string(), region: self.region.clone(), service: "s3".into() };
@@ -39,7 +50,7 @@ impl AdminClient {
         let mut headers = HeaderMap::new();
         let value = |text: &str| HeaderValue::from_str(text).map_err(|e| e.to_string());
         headers.insert("host", value(&self.authority)?);
-        headers.insert("x-amz-content-sha256", value(&hex::encode(Sha256::digest(body)))?);
+        headers.insert("x-amz-content-sha256", value(payload_hash)?);
         headers.insert("x-amz-date", value(&amz_date)?);
         let authorization = sigv4::authorization_header(
             method,
@@ -55,19 +66,24 @@ impl AdminClient {
             request.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap_or_default()));
         }
         request.push_str(&format!(
-            "authorization: {authorization}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-            body.len()
+            "authorization: {authorization}\r\ncontent-type: {content_type}\r\ncontent-length: {length}\r\nconnection: close\r\n\r\n"
         ));
-        let mut stream = TcpStream::connect(&self.authority)
+        Ok(request)
+    }
+
+    fn connect(&self) -> Result<TcpStream, String> {
+        let stream = TcpStream::connect(&self.authority)
             .map_err(|error| format!("cannot reach larder at {}: {error}", self.authority))?;
-        stream.set_read_timeout(Some(Duration::from_secs(30))).map_err(|e| e.to_string())?;
-        stream.write_all(request.as_bytes()).and_then(|()| stream.write_all(body)).map_err(|e| e.to_string())?;
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).map_err(|e| e.to_string())?;
-        let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or("no HTTP answer")?;
-        let head = String::from_utf8_lossy(&raw[..split]);
-        let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or("no HTTP status")?;
-        Ok((status, raw[split + 4..].to_vec()))
+        stream.set_read_timeout(Some(Duration::from_secs(60))).map_err(|e| e.to_string())?;
+        Ok(stream)
+    }
+
+    fn call(&self, method: &str, path: &str, body: &[u8]) -> Result<(u16, Vec<u8>), String> {
+        let head =
+            self.head(method, path, &hex::encode(Sha256::digest(body)), body.len() as u64, "application/json")?;
+        let mut stream = self.connect()?;
+        stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(body)).map_err(|e| e.to_string())?;
+        read_answer(stream)
     }
 
     fn expect(&self, method: &str, path: &str, body: &[u8], ok: u16) -> Result<Vec<u8>, String> {
@@ -106,4 +122,76 @@ impl AdminClient {
     pub fn revoke(&self, access_key: &str) -> Result<(), String> {
         self.expect("DELETE", &format!("/_larder/admin/keys/{access_key}"), b"", 204).map(|_| ())
     }
+
+    pub fn create_share(&self, share: &NewShare) -> Result<ShareView, String> {
+        let body = serde_json::to_vec(share).map_err(|e| e.to_string())?;
+        let answer = self.expect("POST", "/_larder/admin/shares", &body, 200)?;
+        serde_json::from_slice(&answer).map_err(|e| e.to_string())
+    }
+
+    pub fn list_shares(&self) -> Result<Vec<ShareView>, String> {
+        let answer = self.expect("GET", "/_larder/admin/shares", b"", 200)?;
+        serde_json::from_slice(&answer).map_err(|e| e.to_string())
+    }
+
+    pub fn revoke_share(&self, id: &str) -> Result<(), String> {
+        self.expect("DELETE", &format!("/_larder/admin/shares/{id}"), b"", 204).map(|_| ())
+    }
+
+    /// Creates a bucket unless it is already there.
+    pub fn ensure_bucket(&self, bucket: &str) -> Result<(), String> {
+        match self.expect("PUT", &format!("/{bucket}"), b"", 200) {
+            Err(message) if message.starts_with("BucketAlreadyOwnedByYou") => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+
+    /// Uploads a file to `bucket/key`, streaming it; `progress` is told the
+    /// bytes sent so far.
+    pub fn put_file(
+        &self,
+        bucket: &str,
+        key: &str,
+        path: &std::path::Path,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<(), String> {
+        let mut file = std::fs::File::open(path).map_err(|error| format!("{}: {error}", path.display()))?;
+        let length = file.metadata().map_err(|e| e.to_string())?.len();
+        let head = self.head(
+            "PUT",
+            &format!("/{bucket}/{key}"),
+            crate::sigv4::UNSIGNED_PAYLOAD,
+            length,
+            "application/octet-stream",
+        )?;
+        let mut stream = self.connect()?;
+        stream.write_all(head.as_bytes()).map_err(|e| e.to_string())?;
+        let mut buffer = vec![0u8; 256 * 1024];
+        let mut sent = 0u64;
+        loop {
+            let read = file.read(&mut buffer).map_err(|e| e.to_string())?;
+            if read == 0 {
+                break;
+            }
+            stream.write_all(&buffer[..read]).map_err(|e| e.to_string())?;
+            sent += read as u64;
+            progress(sent, length);
+        }
+        let (status, body) = read_answer(stream)?;
+        if status == 200 {
+            Ok(())
+        } else {
+            Err(format!("upload failed (HTTP {status}): {}", String::from_utf8_lossy(&body)))
+        }
+    }
+}
+
+/// Reads a whole answer (the request asked the server to close).
+fn read_answer(mut stream: TcpStream) -> Result<(u16, Vec<u8>), String> {
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).map_err(|e| e.to_string())?;
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or("no HTTP answer")?;
+    let head = String::from_utf8_lossy(&raw[..split]);
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or("no HTTP status")?;
+    Ok((status, raw[split + 4..].to_vec()))
 }

@@ -8,6 +8,7 @@ use larder::admin_client::AdminClient;
 use larder::config::Config;
 use larder::iam::{Credentials, RootKeySource};
 use larder::s3::admin::{KeyView, NewKey};
+use larder::s3::share::NewShare;
 
 #[derive(Parser)]
 #[command(name = "larder", version, about = "A small S3-compatible object store for single-board computers")]
@@ -39,6 +40,26 @@ enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Share files: upload them and print a download link (and QR code)
+    /// for each; `share list` and `share revoke ID` manage the links.
+    #[command(args_conflicts_with_subcommands = true)]
+    Share {
+        #[command(subcommand)]
+        command: Option<ShareCommand>,
+        /// The files to share.
+        files: Vec<PathBuf>,
+        /// The bucket to put them in (made if missing).
+        #[arg(long, default_value = "shared")]
+        bucket: String,
+        /// How long the links work (e.g. 2h, 24h, 7d; at most 7 days).
+        #[arg(long, default_value = "24h")]
+        expires: String,
+        /// The links stop after this many downloads.
+        #[arg(long)]
+        uses: Option<u64>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// Manage access keys on a running server (uses the root key).
     Key {
         #[command(flatten)]
@@ -60,6 +81,21 @@ struct ServerArgs {
     data_dir: PathBuf,
     #[arg(long, env = "LARDER_REGION", default_value = "us-east-1", global = true)]
     region: String,
+}
+
+#[derive(Subcommand)]
+enum ShareCommand {
+    /// List live links: object, expiry, uses left, last use and client.
+    List {
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Stop a link at once.
+    Revoke {
+        id: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -259,6 +295,113 @@ fn presign_command(
     Ok(())
 }
 
+/// A QR code of `text` drawn with Unicode half blocks.
+fn qr_code(text: &str) -> String {
+    match qrcode::QrCode::new(text.as_bytes()) {
+        Ok(code) => code
+            .render::<qrcode::render::unicode::Dense1x2>()
+            .dark_color(qrcode::render::unicode::Dense1x2::Light)
+            .light_color(qrcode::render::unicode::Dense1x2::Dark)
+            .quiet_zone(true)
+            .build(),
+        Err(_) => String::new(),
+    }
+}
+
+fn share_files(
+    files: &[PathBuf],
+    bucket: &str,
+    expires: &str,
+    uses: Option<u64>,
+    server: &ServerArgs,
+) -> Result<(), String> {
+    if files.is_empty() {
+        return Err("name the files to share (or use `larder share list` / `larder share revoke ID`)".into());
+    }
+    let lifetime = larder::timefmt::parse_duration(expires)?;
+    if !(1..=larder::sigv4::MAX_EXPIRES_SECS).contains(&lifetime) {
+        return Err("a link lasts 1 second to 7 days".into());
+    }
+    let client = AdminClient::new(&server.endpoint, root_credentials(&server.data_dir)?, &server.region)?;
+    client.ensure_bucket(bucket)?;
+    for path in files {
+        let file_name =
+            path.file_name().and_then(|n| n.to_str()).ok_or_else(|| format!("{}: not a file name", path.display()))?;
+        // A random folder per upload: two shares of the same name never meet.
+        let mut folder = [0u8; 6];
+        getrandom::getrandom(&mut folder).map_err(|e| e.to_string())?;
+        let key = format!("{}/{file_name}", hex::encode(folder));
+        let mut shown = 0;
+        client.put_file(bucket, &key, path, |sent, total| {
+            let percent = (sent * 100).checked_div(total).unwrap_or(100);
+            if percent >= shown + 5 || sent == total {
+                shown = percent;
+                eprint!("\r{file_name}: {percent:3}%");
+            }
+        })?;
+        eprintln!();
+        let now = larder::timefmt::now();
+        let share = client.create_share(&NewShare {
+            bucket: bucket.to_string(),
+            key: key.clone(),
+            file_name: Some(file_name.to_string()),
+            expires: now + lifetime,
+            uses,
+        })?;
+        let credentials =
+            Credentials { access_key: share.id.clone(), secret_key: share.secret_key.clone().unwrap_or_default() };
+        let request = larder::presign::PresignRequest {
+            method: "GET",
+            endpoint: &server.endpoint,
+            bucket,
+            key: &key,
+            region: &server.region,
+            expires_secs: lifetime,
+            content_type: None,
+            content_length: None,
+        };
+        let url = larder::presign::presign(&request, &credentials, now)?;
+        println!("{file_name}");
+        println!("  link:    {url}");
+        println!("  id:      {}", share.id);
+        let limit = uses.map(|n| format!(", {n} download(s)")).unwrap_or_default();
+        println!("  expires: {}{limit}", larder::timefmt::format_iso8601(now + lifetime));
+        println!("{}", qr_code(&url));
+    }
+    Ok(())
+}
+
+fn share_command(command: ShareCommand) -> Result<(), String> {
+    let server = match &command {
+        ShareCommand::List { server } | ShareCommand::Revoke { server, .. } => server,
+    };
+    let client = AdminClient::new(&server.endpoint, root_credentials(&server.data_dir)?, &server.region)?;
+    match &command {
+        ShareCommand::List { .. } => {
+            for share in client.list_shares()? {
+                let expires = share.expires.map(larder::timefmt::format_iso8601).unwrap_or_else(|| "never".into());
+                let left = share
+                    .uses
+                    .map(|uses| uses.saturating_sub(share.used).to_string())
+                    .unwrap_or_else(|| "unlimited".into());
+                let last = match (share.last_use, &share.last_client) {
+                    (Some(time), Some(client)) => format!("{} from {client}", larder::timefmt::format_iso8601(time)),
+                    _ => "never used".into(),
+                };
+                println!(
+                    "{}  {}/{}  expires {expires}  uses left {left}  last {last}",
+                    share.id, share.bucket, share.key
+                );
+            }
+        }
+        ShareCommand::Revoke { id, .. } => {
+            client.revoke_share(id)?;
+            println!("revoked {id}");
+        }
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -273,6 +416,10 @@ fn main() -> ExitCode {
     let result = match command {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Key { server, command } => key_command(server, command),
+        Command::Share { command: Some(command), .. } => share_command(command),
+        Command::Share { command: None, files, bucket, expires, uses, server } => {
+            share_files(&files, &bucket, &expires, uses, &server)
+        }
         Command::Presign { method, target, expires, content_type, content_length, server } => {
             presign_command(&method, &target, &expires, content_type.as_deref(), content_length, &server)
         }

@@ -45,13 +45,16 @@ impl Right {
     }
 }
 
-/// Rights on a bucket (`*` for every bucket), limited to keys under `prefix`.
+/// Rights on a bucket (`*` for every bucket), limited to keys under
+/// `prefix` (or, when `exact`, to the one key `prefix`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grant {
     pub bucket: String,
     #[serde(default)]
     pub prefix: String,
     pub rights: Vec<Right>,
+    #[serde(default)]
+    pub exact: bool,
 }
 
 impl Grant {
@@ -64,7 +67,12 @@ impl Grant {
         if bucket.is_empty() {
             return Err(format!("no bucket in '{text}'"));
         }
-        Ok(Grant { bucket: bucket.to_string(), prefix: prefix.to_string(), rights: Right::parse_list(rights)? })
+        Ok(Grant {
+            bucket: bucket.to_string(),
+            prefix: prefix.to_string(),
+            rights: Right::parse_list(rights)?,
+            exact: false,
+        })
     }
 
     fn covers_bucket(&self, bucket: &str) -> bool {
@@ -98,6 +106,23 @@ pub struct KeyRecord {
     pub parent: Option<String>,
     #[serde(default)]
     pub session_policy: Option<String>,
+    /// A share link's key (`larder share`): one object, read only.
+    #[serde(default)]
+    pub share: Option<ShareInfo>,
+}
+
+/// What a share link gives and how much of it is left.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShareInfo {
+    pub bucket: String,
+    pub key: String,
+    /// The name a browser saves the download under.
+    pub file_name: String,
+    /// Downloads allowed in all; `None` for as many as wanted.
+    pub uses: Option<u64>,
+    pub used: u64,
+    pub last_use: Option<i64>,
+    pub last_client: Option<String>,
 }
 
 impl std::fmt::Debug for KeyRecord {
@@ -167,7 +192,13 @@ impl KeyRecord {
     /// are checked by the caller.)
     pub fn grants_allow(&self, access: &Access<'_>) -> bool {
         let on_bucket = || self.grants.iter().filter(|grant| grant.covers_bucket(access.bucket));
-        let under_prefix = |grant: &&Grant| access.key.starts_with(&grant.prefix);
+        let under_prefix = |grant: &&Grant| {
+            if grant.exact {
+                access.key == grant.prefix
+            } else {
+                access.key.starts_with(&grant.prefix)
+            }
+        };
         match access.action {
             Action::ListBuckets => true,
             Action::CreateBucket | Action::DeleteBucket | Action::ConfigureBucket => {
@@ -203,6 +234,7 @@ mod tests {
             session_token: None,
             parent: None,
             session_policy: None,
+            share: None,
         }
     }
 
@@ -238,7 +270,7 @@ mod tests {
     fn grant_syntax() {
         assert_eq!(
             Grant::parse("b/p/q:read").unwrap(),
-            Grant { bucket: "b".into(), prefix: "p/q".into(), rights: vec![Right::Read] }
+            Grant { bucket: "b".into(), prefix: "p/q".into(), rights: vec![Right::Read], exact: false }
         );
         assert!(Grant::parse("b").is_err());
         assert!(Grant::parse("b:fly").is_err());

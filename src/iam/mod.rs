@@ -15,7 +15,7 @@ use std::sync::{Mutex, RwLock};
 use crate::sigv4::{Scope, SigningKey};
 
 pub use cidr::Cidr;
-pub use keys::{Access, Action, Grant, KeyRecord, Right};
+pub use keys::{Access, Action, Grant, KeyRecord, Right, ShareInfo};
 pub use policy::{wildcard_match as policy_wildcard_match, MAX_POLICY_BYTES};
 pub use policy::{Policy, PolicyRequest, Verdict};
 pub use root_key::{load_or_create_root_key, read_root_key, RootKeySource, ROOT_KEY_FILE};
@@ -242,6 +242,22 @@ impl Keyring {
         Ok(())
     }
 
+    /// Counts one download through a share link, atomically: fails once its
+    /// uses are spent. Returns the updated record (to be stored), or `None`
+    /// if `access_key` is no share link.
+    pub fn use_share(&self, access_key: &str, now: i64, client: &str) -> Result<Option<KeyRecord>, IamError> {
+        let mut keys = self.keys.write().unwrap_or_else(|poison| poison.into_inner());
+        let Some(key) = keys.get_mut(access_key) else { return Ok(None) };
+        let Some(share) = key.share.as_mut() else { return Ok(None) };
+        if share.uses.is_some_and(|uses| share.used >= uses) {
+            return Err(IamError::AccessDenied);
+        }
+        share.used += 1;
+        share.last_use = Some(now);
+        share.last_client = Some(client.to_string());
+        Ok(Some(key.clone()))
+    }
+
     /// The name a principal goes by in policies.
     pub fn name_of(&self, access_key: &str) -> String {
         if access_key == self.root.access_key {
@@ -305,6 +321,7 @@ mod tests {
             session_token: None,
             parent: None,
             session_policy: None,
+            share: None,
         };
         keyring.insert(record);
         assert!(keyring.signing_key("LKUSER", &scope, 999).is_ok());

@@ -14,6 +14,7 @@ use crate::iam::{Cidr, Credentials, Grant, KeyRecord, Right};
 
 use super::body;
 use super::error::S3Error;
+use super::share::{self, NewShare, ShareView};
 use super::{RequestContext, S3Result, S3};
 
 pub const PATH_PREFIX: &str = "/_larder/admin/";
@@ -110,13 +111,18 @@ fn no_such_access_key(access_key: &str) -> S3Error {
 pub async fn handle(s3: &S3, context: &mut RequestContext) -> S3Result {
     let rest = context.path[PATH_PREFIX.len()..].trim_end_matches('/').to_string();
     let (collection, item) = rest.split_once('/').unwrap_or((rest.as_str(), ""));
-    if collection != "keys" {
+    if collection != "keys" && collection != "shares" {
         return Err(S3Error::invalid_request(format!("Unknown administration resource: {collection}")));
+    }
+    if collection == "shares" {
+        return shares(s3, context, item).await;
     }
     match (context.method.clone(), item) {
         (Method::POST, "") => create_key(s3, context).await,
         (Method::GET, "") => {
-            json_response(StatusCode::OK, &s3.keyring.list().iter().map(|key| view(key, false)).collect::<Vec<_>>())
+            let keys: Vec<KeyView> =
+                s3.keyring.list().iter().filter(|key| key.share.is_none()).map(|key| view(key, false)).collect();
+            json_response(StatusCode::OK, &keys)
         }
         (Method::GET, access_key) => {
             let key = s3.keyring.get(access_key).ok_or_else(|| no_such_access_key(access_key))?;
@@ -133,6 +139,44 @@ pub async fn handle(s3: &S3, context: &mut RequestContext) -> S3Result {
                 s3.keyring.remove(&session.access_key);
             }
             tracing::info!(access_key, "key revoked");
+            super::empty_response(StatusCode::NO_CONTENT)
+        }
+        _ => Err(S3Error::method_not_allowed()),
+    }
+}
+
+/// `/_larder/admin/shares[/<id>]`: create, list and revoke share links.
+async fn shares(s3: &S3, context: &mut RequestContext, id: &str) -> S3Result {
+    match (context.method.clone(), id) {
+        (Method::POST, "") => {
+            let document = context.body.read_to_end(MAX_DOCUMENT_BYTES).await?;
+            let request: NewShare = serde_json::from_slice(&document)
+                .map_err(|error| S3Error::invalid_argument(format!("Bad share document: {error}")))?;
+            let now = s3.clock.now();
+            if request.expires <= now {
+                return Err(S3Error::invalid_argument("The expiry is in the past."));
+            }
+            if request.uses == Some(0) {
+                return Err(S3Error::invalid_argument("A link needs at least one use."));
+            }
+            s3.store.head_object(&request.bucket, &request.key).await?;
+            let record = share::share_key(&request, now);
+            let document = serde_json::to_vec(&record).map_err(|_| S3Error::internal())?;
+            s3.store.save_key(&record.access_key, document).await?;
+            s3.keyring.insert(record.clone());
+            tracing::info!(id = record.access_key, bucket = request.bucket, key = request.key, "share link created");
+            json_response(StatusCode::OK, &share::view(&record, true))
+        }
+        (Method::GET, "") => {
+            let shares: Vec<ShareView> = s3.keyring.list().iter().filter_map(|key| share::view(key, false)).collect();
+            json_response(StatusCode::OK, &shares)
+        }
+        (Method::DELETE, id) if !id.is_empty() => {
+            if s3.keyring.get(id).and_then(|key| key.share).is_none() || !s3.store.remove_key(id).await? {
+                return Err(S3Error::new("NoSuchShare", StatusCode::NOT_FOUND, "The share link does not exist."));
+            }
+            s3.keyring.remove(id);
+            tracing::info!(id, "share link revoked");
             super::empty_response(StatusCode::NO_CONTENT)
         }
         _ => Err(S3Error::method_not_allowed()),
@@ -193,6 +237,7 @@ async fn create_key(s3: &S3, context: &mut RequestContext) -> S3Result {
         session_token: None,
         parent: None,
         session_policy: None,
+        share: None,
     };
     let document = serde_json::to_vec(&record).map_err(|_| S3Error::internal())?;
     s3.store.save_key(&record.access_key, document).await?;

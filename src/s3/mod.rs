@@ -22,6 +22,7 @@ mod payload;
 mod policy;
 mod post;
 mod router;
+pub mod share;
 mod sts;
 mod subresource;
 mod xml;

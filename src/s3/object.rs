@@ -163,6 +163,7 @@ pub async fn get_object(s3: &S3, context: &mut RequestContext, include_body: boo
     *response.status_mut() = status;
     let response_headers = response.headers_mut();
     headers::object_headers(response_headers, &record, &context.query, with_checksum);
+    s3.through_share(context, start == 0, response_headers).await?;
     response_headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(end - start));
     if part.is_some() {
         response_headers.insert("x-amz-mp-parts-count", HeaderValue::from(record.segments().len()));

@@ -133,6 +133,7 @@ async fn answer(s3: &S3, context: &mut RequestContext) -> S3Result {
         session_token: Some(token.clone()),
         parent: Some(caller.clone()),
         session_policy,
+        share: None,
     };
     let document = serde_json::to_vec(&record).map_err(|_| S3Error::internal())?;
     s3.store.save_key(&access_key, document).await?;

@@ -16,5 +16,6 @@ mod objects;
 mod policies;
 mod post;
 mod presign;
+mod share;
 mod storage;
 mod sts;

@@ -1,0 +1,100 @@
+//! `larder share`: links that expire, stop after N downloads, can be
+//! revoked, and download under the file's name.
+
+use std::process::Command;
+
+use crate::harness::*;
+
+fn larder(server: &TestServer, args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_larder"))
+        .args(args)
+        .args(["--endpoint", &format!("http://{}", server.addr)])
+        .env("LARDER_ROOT_ACCESS_KEY", &server.credentials.access_key)
+        .env("LARDER_ROOT_SECRET_KEY", &server.credentials.secret_key)
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Shares a file; returns (link, id).
+fn share(server: &TestServer, path: &std::path::Path, extra: &[&str]) -> (String, String) {
+    let mut args = vec!["share", path.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let (ok, out, err) = larder(server, &args);
+    assert!(ok, "{err}");
+    let field = |name: &str| out.lines().find_map(|l| l.trim().strip_prefix(name)).unwrap().trim().to_string();
+    assert!(out.contains('█') || out.contains('▀') || out.contains('▄'), "a QR code is drawn");
+    (field("link:"), field("id:"))
+}
+
+fn fetch(server: &TestServer, url: &str, range: Option<&str>) -> Response {
+    let target = url.strip_prefix(&format!("http://{}", server.addr)).unwrap();
+    let range = range.map(|r| format!("range: {r}\r\n")).unwrap_or_default();
+    let raw = format!("GET {target} HTTP/1.1\r\nhost: {}\r\n{range}connection: close\r\n\r\n", server.addr);
+    send_raw(server.addr, raw.as_bytes(), false)
+}
+
+#[test]
+fn links_download_under_their_name_and_stop_after_n_uses() {
+    let server = TestServer::start();
+    let dir = unique_dir("share-files");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("holiday photo.jpg");
+    let bytes = pattern(300_000, 4);
+    std::fs::write(&path, &bytes).unwrap();
+
+    let (link, id) = share(&server, &path, &["--uses", "2", "--expires", "2h"]);
+    let first = fetch(&server, &link, None);
+    first.assert_status(200);
+    assert!(first.body == bytes);
+    assert_eq!(
+        first.header("content-disposition"),
+        Some("attachment; filename=\"holiday photo.jpg\"; filename*=UTF-8''holiday%20photo.jpg")
+    );
+    // A resumed download (a later range) spends no use.
+    fetch(&server, &link, Some("bytes=1000-")).assert_status(206);
+    fetch(&server, &link, None).assert_status(200);
+    let spent = fetch(&server, &link, None);
+    spent.assert_error(403, "AccessDenied");
+    assert!(spent.text().contains("used up"));
+
+    let (ok, out, _) = larder(&server, &["share", "list"]);
+    assert!(ok && out.contains(&id) && out.contains("uses left 0") && out.contains("from 127.0.0.1"), "{out}");
+    // The link's key reads that one object and nothing else.
+    let key_in_link = link.split("/shared/").nth(1).unwrap().split('?').next().unwrap();
+    assert!(key_in_link.ends_with("holiday%20photo.jpg"));
+
+    let (other, other_id) = share(&server, &path, &[]);
+    fetch(&server, &other, None).assert_status(200);
+    let (ok, _, _) = larder(&server, &["share", "revoke", &other_id]);
+    assert!(ok);
+    fetch(&server, &other, None).assert_error(403, "InvalidAccessKeyId");
+    let (ok, _, err) = larder(&server, &["share", "revoke", &other_id]);
+    assert!(!ok && err.contains("NoSuchShare"), "{err}");
+
+    // Share links are not listed among keys.
+    let (_, keys, _) = larder(&server, &["key", "list"]);
+    assert!(!keys.contains(&id));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn links_expire() {
+    let server = TestServer::start();
+    let dir = unique_dir("share-expiry");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("note.txt");
+    std::fs::write(&path, b"brief").unwrap();
+    let (link, _) = share(&server, &path, &["--expires", "2s"]);
+    fetch(&server, &link, None).assert_status(200);
+    std::thread::sleep(std::time::Duration::from_millis(3200));
+    // The link's own key expires with it.
+    let expired = fetch(&server, &link, None);
+    expired.assert_error(403, "InvalidAccessKeyId");
+    assert!(expired.text().contains("expired"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
