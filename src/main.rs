@@ -54,9 +54,19 @@ enum Command {
         /// How long the links work (e.g. 2h, 24h, 7d; at most 7 days).
         #[arg(long, default_value = "24h")]
         expires: String,
-        /// The links stop after this many downloads.
+        /// The links stop after this many downloads (uploads, with --upload).
         #[arg(long)]
         uses: Option<u64>,
+        /// Instead of sharing files, make a link to an upload page that
+        /// puts what people send under s3://BUCKET/PREFIX/.
+        #[arg(long, conflicts_with = "files")]
+        upload: Option<String>,
+        /// With --upload: the largest file accepted (e.g. 500K, 200M, 2G).
+        #[arg(long, default_value = "100M", requires = "upload")]
+        max_size: String,
+        /// With --upload: the files accepted, by type (e.g. image/*).
+        #[arg(long = "type", requires = "upload")]
+        content_type: Option<String>,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -347,6 +357,7 @@ fn share_files(
             file_name: Some(file_name.to_string()),
             expires: now + lifetime,
             uses,
+            upload: None,
         })?;
         let credentials =
             Credentials { access_key: share.id.clone(), secret_key: share.secret_key.clone().unwrap_or_default() };
@@ -368,6 +379,70 @@ fn share_files(
         println!("  expires: {}{limit}", larder::timefmt::format_iso8601(now + lifetime));
         println!("{}", qr_code(&url));
     }
+    Ok(())
+}
+
+/// Reads a size such as `500K`, `200M`, `2G` or plain bytes.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let number: u64 = number.parse().map_err(|_| format!("not a size: {text}"))?;
+    let factor: u64 = match unit.to_ascii_uppercase().trim_end_matches('B') {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        _ => return Err(format!("not a size: {text} (use K, M or G)")),
+    };
+    number.checked_mul(factor).ok_or_else(|| format!("size too large: {text}"))
+}
+
+/// `larder share --upload s3://bucket/prefix/`: a link to an upload page.
+fn share_upload(
+    target: &str,
+    expires: &str,
+    uses: Option<u64>,
+    max_size: &str,
+    content_type: Option<&str>,
+    server: &ServerArgs,
+) -> Result<(), String> {
+    let rest = target.strip_prefix("s3://").ok_or_else(|| format!("expected s3://BUCKET/PREFIX/, not {target}"))?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    let lifetime = larder::timefmt::parse_duration(expires)?;
+    if !(1..=larder::sigv4::MAX_EXPIRES_SECS).contains(&lifetime) {
+        return Err("a link lasts 1 second to 7 days".into());
+    }
+    let content_type = content_type.map(|t| t.trim_end_matches('*').to_string()).filter(|t| !t.is_empty());
+    let client = AdminClient::new(&server.endpoint, root_credentials(&server.data_dir)?, &server.region)?;
+    client.ensure_bucket(bucket)?;
+    let now = larder::timefmt::now();
+    let share = client.create_share(&NewShare {
+        bucket: bucket.to_string(),
+        key: prefix.to_string(),
+        file_name: None,
+        expires: now + lifetime,
+        uses,
+        upload: Some(larder::iam::UploadLimits { max_size: parse_size(max_size)?, content_type }),
+    })?;
+    let credentials =
+        Credentials { access_key: share.id.clone(), secret_key: share.secret_key.clone().unwrap_or_default() };
+    let page = format!("upload/{}", share.id);
+    let request = larder::presign::PresignRequest {
+        method: "GET",
+        endpoint: &server.endpoint,
+        bucket: "_larder",
+        key: &page,
+        region: &server.region,
+        expires_secs: lifetime,
+        content_type: None,
+        content_length: None,
+    };
+    let url = larder::presign::presign(&request, &credentials, now)?;
+    println!("upload page for s3://{bucket}/{prefix}");
+    println!("  link:    {url}");
+    println!("  id:      {}", share.id);
+    println!("  expires: {}", larder::timefmt::format_iso8601(now + lifetime));
+    println!("{}", qr_code(&url));
     Ok(())
 }
 
@@ -417,7 +492,10 @@ fn main() -> ExitCode {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Key { server, command } => key_command(server, command),
         Command::Share { command: Some(command), .. } => share_command(command),
-        Command::Share { command: None, files, bucket, expires, uses, server } => {
+        Command::Share {
+            command: None, upload: Some(target), expires, uses, max_size, content_type, server, ..
+        } => share_upload(&target, &expires, uses, &max_size, content_type.as_deref(), &server),
+        Command::Share { command: None, files, bucket, expires, uses, server, .. } => {
             share_files(&files, &bucket, &expires, uses, &server)
         }
         Command::Presign { method, target, expires, content_type, content_length, server } => {

@@ -123,6 +123,19 @@ pub struct ShareInfo {
     pub used: u64,
     pub last_use: Option<i64>,
     pub last_client: Option<String>,
+    /// For an upload link (`larder share --upload`): `key` is the prefix
+    /// uploads land under, and these are their limits.
+    #[serde(default)]
+    pub upload: Option<UploadLimits>,
+}
+
+/// What an upload link accepts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadLimits {
+    pub max_size: u64,
+    /// A Content-Type prefix such as `image/`; any type when absent.
+    #[serde(default)]
+    pub content_type: Option<String>,
 }
 
 impl std::fmt::Debug for KeyRecord {

@@ -15,7 +15,7 @@ use std::sync::{Mutex, RwLock};
 use crate::sigv4::{Scope, SigningKey};
 
 pub use cidr::Cidr;
-pub use keys::{Access, Action, Grant, KeyRecord, Right, ShareInfo};
+pub use keys::{Access, Action, Grant, KeyRecord, Right, ShareInfo, UploadLimits};
 pub use policy::{wildcard_match as policy_wildcard_match, MAX_POLICY_BYTES};
 pub use policy::{Policy, PolicyRequest, Verdict};
 pub use root_key::{load_or_create_root_key, read_root_key, RootKeySource, ROOT_KEY_FILE};

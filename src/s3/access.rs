@@ -61,7 +61,9 @@ pub fn required(operation: &Operation) -> Option<Permission> {
         GetObjectTagging => Some(READ_OBJECT),
         // The form carries its own signature; the handler authorizes.
         PostObject => None,
-        Options | Admin | Health | Sts | NotImplemented(_) => None,
+        // The page checks that the link's own key asks for it.
+        UploadPage => None,
+        Options | Admin | Health | Asset | Sts | NotImplemented(_) => None,
     }
 }
 

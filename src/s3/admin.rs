@@ -159,7 +159,10 @@ async fn shares(s3: &S3, context: &mut RequestContext, id: &str) -> S3Result {
             if request.uses == Some(0) {
                 return Err(S3Error::invalid_argument("A link needs at least one use."));
             }
-            s3.store.head_object(&request.bucket, &request.key).await?;
+            match request.upload {
+                Some(_) => s3.store.bucket(&request.bucket).await.map(|_| ())?,
+                None => s3.store.head_object(&request.bucket, &request.key).await.map(|_| ())?,
+            }
             let record = share::share_key(&request, now);
             let document = serde_json::to_vec(&record).map_err(|_| S3Error::internal())?;
             s3.store.save_key(&record.access_key, document).await?;

@@ -25,6 +25,7 @@ mod router;
 pub mod share;
 mod sts;
 mod subresource;
+mod upload_page;
 mod xml;
 
 use std::net::{IpAddr, SocketAddr};
@@ -116,6 +117,7 @@ impl S3 {
             .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
         let origin = client::Origin::of(peer.ip(), &parts.headers, &self.config.trusted_proxies);
         let cors_origin = parts.headers.get(http::header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let wants_html = upload_page::wants_html(&parts.headers);
         let client = origin.address;
         let (result, mut body) = self.dispatch(parts, body, &request_id, origin).await;
         let mut response = match result {
@@ -125,7 +127,12 @@ impl S3 {
                 if !body.touched() && !expects_continue {
                     let _ = tokio::time::timeout(DRAIN_TIME, body.drain(DRAIN_LIMIT)).await;
                 }
-                error_response(&error, &method, &resource, &request_id)
+                // A browser following a dead link gets a page, not XML.
+                if resource.starts_with(upload_page::PAGE_PREFIX) && wants_html {
+                    upload_page::expired_page(error.status)
+                } else {
+                    error_response(&error, &method, &resource, &request_id)
+                }
             }
         };
         if let Some(origin) = cors_origin {
@@ -220,6 +227,10 @@ impl S3 {
         let key = Some(context.key.as_str()).filter(|k| !k.is_empty());
         let operation = if context.path == admin::HEALTH_PATH {
             Ok(Operation::Health)
+        } else if context.path.starts_with(upload_page::ASSET_PREFIX) && context.method == Method::GET {
+            Ok(Operation::Asset)
+        } else if context.path.starts_with(upload_page::PAGE_PREFIX) && context.method == Method::GET {
+            Ok(Operation::UploadPage)
         } else if context.path.starts_with(admin::PATH_PREFIX) {
             Ok(Operation::Admin)
         } else {
@@ -227,7 +238,10 @@ impl S3 {
         };
         // Preflights carry no credentials; STS authenticates once it has
         // read the body it signs.
-        if matches!(operation, Ok(Operation::Options | Operation::Sts | Operation::Health | Operation::PostObject)) {
+        if matches!(
+            operation,
+            Ok(Operation::Options | Operation::Sts | Operation::Health | Operation::Asset | Operation::PostObject)
+        ) {
             return operation;
         }
         let authenticated =
@@ -298,6 +312,8 @@ impl S3 {
             Health => admin::health(self),
             Sts => sts::handle(self, context).await,
             PostObject => post::post_object(self, context).await,
+            UploadPage => upload_page::upload_page(self, context).await,
+            Asset => upload_page::asset(&context.path[upload_page::ASSET_PREFIX.len()..]),
             GetAcl => subresource::get_acl(self, context).await,
             PutAcl => subresource::put_acl(self, context).await,
             GetBucketSubresource(name) => subresource::get_bucket_subresource(self, context, name).await,

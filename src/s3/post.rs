@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::iam::Principal;
 use crate::sigv4::{self, Scope};
-use crate::store::{ExpectedDigests, ObjectMeta, Upload};
+use crate::store::{ExpectedDigests, ObjectMeta, StoreError, Upload, WriteCondition};
 use crate::timefmt;
 
 use super::access::Permission;
@@ -201,6 +201,38 @@ fn object_meta(form: &Form) -> ObjectMeta {
     }
 }
 
+/// A file name safe to store: its last path segment, with anything but
+/// letters, digits and `._- ()` replaced, and no leading dot.
+fn sanitize(file_name: &str) -> String {
+    let base = file_name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let clean: String =
+        base.chars().map(|c| if c.is_alphanumeric() || "._- ()".contains(c) { c } else { '_' }).take(200).collect();
+    let clean = clean.trim_start_matches('.').trim().to_string();
+    if clean.is_empty() {
+        "upload".into()
+    } else {
+        clean
+    }
+}
+
+/// `prefix + name`, or with ` (1)`, ` (2)`, ... before the extension if
+/// that is taken: an upload link never replaces a file.
+async fn free_key(s3: &S3, bucket: &str, prefix: &str, name: &str) -> Result<String, S3Error> {
+    let (stem, extension) = match name.rfind('.') {
+        Some(dot) if dot > 0 => (&name[..dot], &name[dot..]),
+        _ => (name, ""),
+    };
+    for n in 0..1000 {
+        let candidate = if n == 0 { format!("{prefix}{name}") } else { format!("{prefix}{stem} ({n}){extension}") };
+        match s3.store.head_object(bucket, &candidate).await {
+            Err(StoreError::NoSuchKey) => return Ok(candidate),
+            Ok(_) => continue,
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Err(S3Error::invalid_request("Too many files of this name."))
+}
+
 fn body_stream(body: &mut RequestBody) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + '_ {
     futures_util::stream::unfold(body, |body| async move {
         match body.next_chunk().await {
@@ -273,12 +305,22 @@ async fn post_with(s3: &S3, context: &mut RequestContext, body: &mut RequestBody
         }
         None => None,
     };
+    let upload_link = match &context.principal {
+        Principal::Key(access_key) => {
+            s3.keyring.get(access_key).and_then(|key| key.share).filter(|share| share.upload.is_some())
+        }
+        Principal::Anonymous => None,
+    };
     let key_template = form.get("key").ok_or_else(|| {
         S3Error::invalid_argument(
             "Bucket POST must contain a field named 'key'.  If it is specified, please check the order of the fields.",
         )
     })?;
-    let key = key_template.replace("${filename}", &file_name);
+    let key = match &upload_link {
+        // Upload links: a clean name under the link's prefix, never over another file.
+        Some(share) => free_key(s3, &bucket, &share.key, &sanitize(&file_name)).await?,
+        None => key_template.replace("${filename}", &file_name),
+    };
     if key.is_empty() || key.len() > super::MAX_KEY_BYTES {
         return Err(S3Error::new("KeyTooLongError", StatusCode::BAD_REQUEST, "Your key is too long"));
     }
@@ -317,7 +359,11 @@ async fn post_with(s3: &S3, context: &mut RequestContext, body: &mut RequestBody
     }
     drop(file);
     while let Ok(Some(_)) = multipart.next_field().await {}
-    let record = upload.commit(object_meta(&form), ExpectedDigests::default()).await?;
+    let condition = if upload_link.is_some() { WriteCondition::Absent } else { WriteCondition::None };
+    if upload_link.is_some() {
+        s3.spend_upload_use(context).await?;
+    }
+    let record = upload.commit_if(object_meta(&form), ExpectedDigests::default(), condition).await?;
     let etag = format!("\"{}\"", record.etag);
     let location = format!("/{bucket}/{}", sigv4::uri_encode(key.as_bytes(), true));
 

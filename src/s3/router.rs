@@ -64,6 +64,10 @@ pub enum Operation {
     Sts,
     /// A browser form upload: `POST /bucket`, multipart/form-data.
     PostObject,
+    /// The page of an upload link (`/_larder/upload/<id>`).
+    UploadPage,
+    /// The page's script and style (`/_larder/static/...`): no credentials.
+    Asset,
     GetAcl,
     PutAcl,
     /// A GET of a bucket subresource larder keeps no configuration for.

@@ -10,7 +10,7 @@
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use crate::iam::{Credentials, Grant, KeyRecord, Principal, Right, ShareInfo};
+use crate::iam::{Credentials, Grant, KeyRecord, Principal, Right, ShareInfo, UploadLimits};
 use crate::sigv4::uri_encode;
 
 use super::error::S3Error;
@@ -28,6 +28,9 @@ pub struct NewShare {
     pub expires: i64,
     #[serde(default)]
     pub uses: Option<u64>,
+    /// An upload link: `key` is then the prefix uploads land under.
+    #[serde(default)]
+    pub upload: Option<UploadLimits>,
 }
 
 /// A share as the admin API shows it.
@@ -45,6 +48,8 @@ pub struct ShareView {
     pub used: u64,
     pub last_use: Option<i64>,
     pub last_client: Option<String>,
+    #[serde(default)]
+    pub upload: Option<UploadLimits>,
 }
 
 pub fn view(key: &KeyRecord, with_secret: bool) -> Option<ShareView> {
@@ -60,6 +65,7 @@ pub fn view(key: &KeyRecord, with_secret: bool) -> Option<ShareView> {
         used: share.used,
         last_use: share.last_use,
         last_client: share.last_client.clone(),
+        upload: share.upload.clone(),
     })
 }
 
@@ -72,11 +78,12 @@ pub fn share_key(request: &NewShare, now: i64) -> KeyRecord {
         access_key: format!("LS{}", &generated.access_key[2..]),
         secret_key: generated.secret_key,
         name: format!("share:{}/{}", request.bucket, request.key),
+        // Upload links write under their prefix; download links read one object.
         grants: vec![Grant {
             bucket: request.bucket.clone(),
             prefix: request.key.clone(),
-            rights: vec![Right::Read],
-            exact: true,
+            rights: vec![if request.upload.is_some() { Right::Write } else { Right::Read }],
+            exact: request.upload.is_none(),
         }],
         expires: Some(request.expires),
         source_cidrs: Vec::new(),
@@ -92,6 +99,7 @@ pub fn share_key(request: &NewShare, now: i64) -> KeyRecord {
             used: 0,
             last_use: None,
             last_client: None,
+            upload: request.upload.clone(),
         }),
     }
 }
@@ -107,6 +115,20 @@ fn attachment(file_name: &str) -> String {
 }
 
 impl S3 {
+    /// Spends one use of the upload link the request comes through.
+    pub(super) async fn spend_upload_use(&self, context: &RequestContext) -> Result<(), S3Error> {
+        let Principal::Key(access_key) = &context.principal else { return Ok(()) };
+        let used = self
+            .keyring
+            .use_share(access_key, self.clock.now(), &context.client.to_string())
+            .map_err(|_| S3Error::new("AccessDenied", StatusCode::FORBIDDEN, "This link has been used up."))?;
+        if let Some(record) = used {
+            let document = serde_json::to_vec(&record).map_err(|_| S3Error::internal())?;
+            self.store.save_key(access_key, document).await?;
+        }
+        Ok(())
+    }
+
     /// For a GET through a share link: spends one use when the download
     /// starts at the first byte (refusing a spent link), and makes the
     /// answer a download under the shared file's name.

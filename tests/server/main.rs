@@ -19,3 +19,4 @@ mod presign;
 mod share;
 mod storage;
 mod sts;
+mod upload_page;
