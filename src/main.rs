@@ -37,6 +37,9 @@ enum Command {
         /// PUT links: the upload must be exactly this many bytes.
         #[arg(long)]
         content_length: Option<u64>,
+        /// Sign with this AWS CLI profile's key (~/.aws/credentials).
+        #[arg(long)]
+        profile: Option<String>,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -272,7 +275,15 @@ fn key_command(server: ServerArgs, command: KeyCommand) -> Result<(), String> {
 
 /// The key that signs presigned URLs: LARDER_ACCESS_KEY/LARDER_SECRET_KEY,
 /// else the root key.
-fn signing_credentials(data_dir: &std::path::Path) -> Result<Credentials, String> {
+fn signing_credentials(data_dir: &std::path::Path, profile: Option<&str>) -> Result<Credentials, String> {
+    if let Some(profile) = profile {
+        let path = std::env::var_os("AWS_SHARED_CREDENTIALS_FILE").map(PathBuf::from).unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".aws").join("credentials")
+        });
+        let text = std::fs::read_to_string(&path).map_err(|error| format!("{}: {error}", path.display()))?;
+        return larder::presign::profile_credentials(&text, profile)
+            .ok_or_else(|| format!("no key for profile {profile} in {}", path.display()));
+    }
     let access_key = std::env::var("LARDER_ACCESS_KEY").ok().filter(|v| !v.is_empty());
     let secret_key = std::env::var("LARDER_SECRET_KEY").ok().filter(|v| !v.is_empty());
     match (access_key, secret_key) {
@@ -287,6 +298,7 @@ fn presign_command(
     expires: &str,
     content_type: Option<&str>,
     content_length: Option<u64>,
+    profile: Option<&str>,
     server: &ServerArgs,
 ) -> Result<(), String> {
     let (bucket, key) = larder::presign::parse_target(target)?;
@@ -300,7 +312,8 @@ fn presign_command(
         content_type,
         content_length,
     };
-    let url = larder::presign::presign(&request, &signing_credentials(&server.data_dir)?, larder::timefmt::now())?;
+    let url =
+        larder::presign::presign(&request, &signing_credentials(&server.data_dir, profile)?, larder::timefmt::now())?;
     println!("{url}");
     Ok(())
 }
@@ -498,9 +511,15 @@ fn main() -> ExitCode {
         Command::Share { command: None, files, bucket, expires, uses, server, .. } => {
             share_files(&files, &bucket, &expires, uses, &server)
         }
-        Command::Presign { method, target, expires, content_type, content_length, server } => {
-            presign_command(&method, &target, &expires, content_type.as_deref(), content_length, &server)
-        }
+        Command::Presign { method, target, expires, content_type, content_length, profile, server } => presign_command(
+            &method,
+            &target,
+            &expires,
+            content_type.as_deref(),
+            content_length,
+            profile.as_deref(),
+            &server,
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

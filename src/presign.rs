@@ -22,6 +22,29 @@ pub struct PresignRequest<'a> {
     pub content_length: Option<u64>,
 }
 
+/// The key of an AWS shared-credentials profile (`~/.aws/credentials`, or
+/// the file `AWS_SHARED_CREDENTIALS_FILE` names): `aws_access_key_id` and
+/// `aws_secret_access_key` in section `[profile]`.
+pub fn profile_credentials(text: &str, profile: &str) -> Option<Credentials> {
+    let mut in_section = false;
+    let (mut access_key, mut secret_key) = (None, None);
+    for line in text.lines().map(str::trim) {
+        if let Some(section) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            in_section = section.trim() == profile;
+            continue;
+        }
+        let Some((name, value)) = line.split_once('=') else { continue };
+        if in_section {
+            match name.trim() {
+                "aws_access_key_id" => access_key = Some(value.trim().to_string()),
+                "aws_secret_access_key" => secret_key = Some(value.trim().to_string()),
+                _ => {}
+            }
+        }
+    }
+    Some(Credentials { access_key: access_key?, secret_key: secret_key? })
+}
+
 /// Splits `s3://bucket/key`.
 pub fn parse_target(target: &str) -> Result<(&str, &str), String> {
     let rest = target.strip_prefix("s3://").ok_or_else(|| format!("expected s3://BUCKET/KEY, not {target}"))?;
@@ -96,5 +119,11 @@ mod tests {
         assert_eq!(parse_target("s3://b/k/x").unwrap(), ("b", "k/x"));
         assert!(parse_target("b/k").is_err() && parse_target("s3://b").is_err());
         assert!(presign(&PresignRequest { expires_secs: 604_801, ..request }, &credentials, 0).is_err());
+        let file = "[default]\naws_access_key_id = A\naws_secret_access_key = B\n\n[nas]\naws_access_key_id=LKNAS\naws_secret_access_key=secret\n";
+        assert_eq!(
+            profile_credentials(file, "nas"),
+            Some(Credentials { access_key: "LKNAS".into(), secret_key: "secret".into() })
+        );
+        assert_eq!(profile_credentials(file, "missing"), None);
     }
 }
