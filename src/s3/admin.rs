@@ -163,6 +163,11 @@ async fn shares(s3: &S3, context: &mut RequestContext, id: &str) -> S3Result {
                 Some(_) => s3.store.bucket(&request.bucket).await.map(|_| ())?,
                 None => s3.store.head_object(&request.bucket, &request.key).await.map(|_| ())?,
             }
+            // Dead links go now, so they cannot pile up.
+            for dead in s3.keyring.list().into_iter().filter(|key| key.share.is_some() && key.is_expired(now)) {
+                s3.store.remove_key(&dead.access_key).await?;
+                s3.keyring.remove(&dead.access_key);
+            }
             let record = share::share_key(&request, now);
             let document = serde_json::to_vec(&record).map_err(|_| S3Error::internal())?;
             s3.store.save_key(&record.access_key, document).await?;
@@ -171,7 +176,14 @@ async fn shares(s3: &S3, context: &mut RequestContext, id: &str) -> S3Result {
             json_response(StatusCode::OK, &share::view(&record, true))
         }
         (Method::GET, "") => {
-            let shares: Vec<ShareView> = s3.keyring.list().iter().filter_map(|key| share::view(key, false)).collect();
+            let now = s3.clock.now();
+            let shares: Vec<ShareView> = s3
+                .keyring
+                .list()
+                .iter()
+                .filter(|key| !key.is_expired(now))
+                .filter_map(|key| share::view(key, false))
+                .collect();
             json_response(StatusCode::OK, &shares)
         }
         (Method::DELETE, id) if !id.is_empty() => {
