@@ -361,7 +361,7 @@ async fn post_with(s3: &S3, context: &mut RequestContext, body: &mut RequestBody
     while let Ok(Some(_)) = multipart.next_field().await {}
     let condition = if upload_link.is_some() { WriteCondition::Absent } else { WriteCondition::None };
     if upload_link.is_some() {
-        s3.spend_upload_use(context).await?;
+        s3.spend_link_use(context).await?;
     }
     let record = upload.commit_if(object_meta(&form), ExpectedDigests::default(), condition).await?;
     let etag = format!("\"{}\"", record.etag);

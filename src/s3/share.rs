@@ -115,8 +115,9 @@ fn attachment(file_name: &str) -> String {
 }
 
 impl S3 {
-    /// Spends one use of the upload link the request comes through.
-    pub(super) async fn spend_upload_use(&self, context: &RequestContext) -> Result<(), S3Error> {
+    /// Spends one use of the share link the request comes through (if it
+    /// comes through one), refusing a spent link.
+    pub(super) async fn spend_link_use(&self, context: &RequestContext) -> Result<(), S3Error> {
         let Principal::Key(access_key) = &context.principal else { return Ok(()) };
         let used = self
             .keyring
@@ -141,14 +142,7 @@ impl S3 {
         let Principal::Key(access_key) = &context.principal else { return Ok(()) };
         let Some(share) = self.keyring.get(access_key).and_then(|key| key.share) else { return Ok(()) };
         if starts_at_zero && context.method == http::Method::GET {
-            let used = self
-                .keyring
-                .use_share(access_key, self.clock.now(), &context.client.to_string())
-                .map_err(|_| S3Error::new("AccessDenied", StatusCode::FORBIDDEN, "This link has been used up."))?;
-            if let Some(record) = used {
-                let document = serde_json::to_vec(&record).map_err(|_| S3Error::internal())?;
-                self.store.save_key(access_key, document).await?;
-            }
+            self.spend_link_use(context).await?;
         }
         if context.query.get("response-content-disposition").is_none() {
             if let Ok(value) = HeaderValue::from_str(&attachment(&share.file_name)) {

@@ -407,3 +407,32 @@ def pytest_runtest_makereport(item, call):
 
 def which(name: str) -> str | None:
     return shutil.which(name)
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Headless Debian Chromium driven by Playwright (no downloaded browsers)."""
+    try:
+        from playwright.sync_api import Error as PlaywrightError, sync_playwright
+    except ImportError as error:
+        pytest.fail(f"the playwright package is missing ({error}); "
+                    "pip install -r tests/compat/requirements.txt", pytrace=False)
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} is missing (apt-get install chromium; scripts/install-deps.sh)", pytrace=False)
+    manager = sync_playwright().start()
+    try:
+        try:
+            browser = manager.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=60_000)
+        except PlaywrightError as error:
+            pytest.fail(f"Chromium did not start: {error}", pytrace=False)
+        yield browser
+        browser.close()
+    finally:
+        manager.stop()

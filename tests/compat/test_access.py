@@ -35,11 +35,6 @@ from conftest import clean_env, empty_and_delete_bucket, run_tool
 from helpers import expect_error, quoted_md5
 
 ROLE_ARN = "arn:aws:iam::000000000000:role/anything"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 # The page's origin: another loopback address than larder's 127.0.0.1.
 PAGE_HOST = "127.0.0.2"
 BROWSER_TIMEOUT_MS = 15_000
@@ -582,28 +577,6 @@ def page_origin():
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    """Headless Debian Chromium driven by Playwright (no downloaded browsers)."""
-    try:
-        from playwright.sync_api import Error as PlaywrightError, sync_playwright
-    except ImportError as error:
-        pytest.fail(f"the playwright package is missing ({error}); "
-                    "pip install -r tests/compat/requirements.txt", pytrace=False)
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing (apt-get install chromium; scripts/install-deps.sh)", pytrace=False)
-    manager = sync_playwright().start()
-    try:
-        try:
-            browser = manager.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=60_000)
-        except PlaywrightError as error:
-            pytest.fail(f"Chromium did not start: {error}", pytrace=False)
-        yield browser
-        browser.close()
-    finally:
-        manager.stop()
 
 
 class BrowserRun:

@@ -24,16 +24,10 @@ import uuid
 import zlib
 from pathlib import Path
 
-import pytest
 
 from conftest import clean_env, empty_and_delete_bucket, run_tool
 from helpers import expect_error
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 BROWSER_TIMEOUT_MS = 15_000
 MAX_SIZE = 1024 * 1024  # --max-size 1M
 PREFIX = "inbox/"
@@ -75,28 +69,6 @@ def png_bytes(width: int, height: int) -> bytes:
 def jpeg_like_bytes(size: int) -> bytes:
     """JPEG markers around random bytes (the browser types files by extension)."""
     return b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + os.urandom(size) + b"\xff\xd9"
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    """Headless Debian Chromium driven by Playwright (no downloaded browsers)."""
-    try:
-        from playwright.sync_api import Error as PlaywrightError, sync_playwright
-    except ImportError as error:
-        pytest.fail(f"the playwright package is missing ({error}); "
-                    "pip install -r tests/compat/requirements.txt", pytrace=False)
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing (apt-get install chromium; scripts/install-deps.sh)", pytrace=False)
-    manager = sync_playwright().start()
-    try:
-        try:
-            browser = manager.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=60_000)
-        except PlaywrightError as error:
-            pytest.fail(f"Chromium did not start: {error}", pytrace=False)
-        yield browser
-        browser.close()
-    finally:
-        manager.stop()
 
 
 class Visit:
