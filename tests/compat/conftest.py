@@ -362,6 +362,16 @@ def run_tool(args, env, timeout=120, check=True, cwd=None):
     return proc
 
 
+def larder_cli(larder, *args, check=True, env_extra=None):
+    """`larder ARGS --endpoint ...` with the root key in the environment."""
+    env = clean_env()
+    for name in ("LARDER_ENDPOINT", "LARDER_DATA_DIR", "LARDER_REGION", "LARDER_CONFIG"):
+        env.pop(name, None)
+    env.update(LARDER_ROOT_ACCESS_KEY=larder.access_key, LARDER_ROOT_SECRET_KEY=larder.secret_key, NO_COLOR="1")
+    env.update(env_extra or {})
+    return run_tool([larder.binary, *args, "--endpoint", larder.endpoint], env=env, timeout=60, check=check)
+
+
 @pytest.fixture
 def run():
     return run_tool

@@ -31,7 +31,7 @@ import requests
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from conftest import clean_env, empty_and_delete_bucket, run_tool
+from conftest import empty_and_delete_bucket, larder_cli
 from helpers import expect_error, quoted_md5
 
 ROLE_ARN = "arn:aws:iam::000000000000:role/anything"
@@ -98,15 +98,6 @@ def assert_fresh_credentials(credentials: dict, duration: int) -> None:
     assert credentials["AccessKeyId"] and credentials["SecretAccessKey"] and credentials["SessionToken"], credentials
     left = (credentials["Expiration"] - dt.datetime.now(dt.timezone.utc)).total_seconds()
     assert duration - 120 < left <= duration + 5, (credentials["Expiration"], duration)
-
-
-def larder_cli(larder, *args, check=True):
-    """`larder ARGS --endpoint ...` with the root key in the environment."""
-    env = clean_env()
-    for name in ("LARDER_ENDPOINT", "LARDER_DATA_DIR", "LARDER_REGION", "LARDER_CONFIG"):
-        env.pop(name, None)
-    env.update(LARDER_ROOT_ACCESS_KEY=larder.access_key, LARDER_ROOT_SECRET_KEY=larder.secret_key, NO_COLOR="1")
-    return run_tool([larder.binary, *args, "--endpoint", larder.endpoint], env=env, timeout=60, check=check)
 
 
 def cli_field(output: str, label: str) -> str:

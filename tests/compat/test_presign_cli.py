@@ -3,18 +3,11 @@
 import subprocess
 from urllib.parse import parse_qsl, urlsplit
 
-from conftest import clean_env
+from conftest import larder_cli
 
 
 def larder_presign(larder, *args, env_extra=None):
-    env = clean_env()
-    env.update(LARDER_ROOT_ACCESS_KEY=larder.access_key, LARDER_ROOT_SECRET_KEY=larder.secret_key)
-    env.update(env_extra or {})
-    done = subprocess.run(
-        [str(larder.binary), "presign", *args, "--endpoint", larder.endpoint],
-        env=env, capture_output=True, text=True, timeout=30, check=True,
-    )
-    return done.stdout.strip()
+    return larder_cli(larder, "presign", *args, env_extra=env_extra).stdout.decode().strip()
 
 
 def test_presign_urls_match_boto3_and_work_with_curl(larder, s3, bucket):

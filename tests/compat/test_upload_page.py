@@ -25,7 +25,7 @@ import zlib
 from pathlib import Path
 
 
-from conftest import clean_env, empty_and_delete_bucket, run_tool
+from conftest import empty_and_delete_bucket, larder_cli
 from helpers import expect_error
 
 BROWSER_TIMEOUT_MS = 15_000
@@ -34,15 +34,6 @@ PREFIX = "inbox/"
 
 
 # -- helpers ------------------------------------------------------------------
-
-
-def larder_cli(larder, *args, check=True):
-    """`larder ARGS --endpoint ...` with the root key in the environment."""
-    env = clean_env()
-    for name in ("LARDER_ENDPOINT", "LARDER_DATA_DIR", "LARDER_REGION", "LARDER_CONFIG"):
-        env.pop(name, None)
-    env.update(LARDER_ROOT_ACCESS_KEY=larder.access_key, LARDER_ROOT_SECRET_KEY=larder.secret_key, NO_COLOR="1")
-    return run_tool([larder.binary, *args, "--endpoint", larder.endpoint], env=env, timeout=60, check=check)
 
 
 def text_of(proc) -> str:

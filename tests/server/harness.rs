@@ -471,6 +471,25 @@ pub fn md5_hex(data: &[u8]) -> String {
     hex::encode(md5::Md5::digest(data))
 }
 
+/// Runs `larder ARGS --endpoint <server>` with the server's root key in
+/// the environment; returns success, standard output and standard error.
+pub fn larder_cli(server: &TestServer, args: &[&str]) -> (bool, String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_larder"))
+        .args(args)
+        .args(["--endpoint", &format!("http://{}", server.addr)])
+        .env("LARDER_ROOT_ACCESS_KEY", &server.credentials.access_key)
+        .env("LARDER_ROOT_SECRET_KEY", &server.credentials.secret_key)
+        .env_remove("LARDER_ACCESS_KEY")
+        .env_remove("LARDER_SECRET_KEY")
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 /// Creates a key through the admin API with `root`; returns a client using it.
 pub fn create_key(root: &Client, body: serde_json::Value) -> Client {
     let response = root.send(&Request::new("POST", "_larder", "admin/keys").body(body.to_string()));

@@ -1,8 +1,6 @@
 //! Access keys: rights, source addresses, trusted proxies, revocation and
 //! expiry (presigned URLs included), the admin API and `larder key`.
 
-use std::process::Command;
-
 use larder::timefmt;
 
 use crate::harness::*;
@@ -143,19 +141,9 @@ fn keys_survive_a_restart_and_bad_requests_are_refused() {
 fn the_key_command_line() {
     let (server, root) = setup();
     let larder = |args: &[&str]| {
-        let output = Command::new(env!("CARGO_BIN_EXE_larder"))
-            .arg("key")
-            .args(args)
-            .args(["--endpoint", &format!("http://{}", server.addr)])
-            .env("LARDER_ROOT_ACCESS_KEY", &root.credentials.access_key)
-            .env("LARDER_ROOT_SECRET_KEY", &root.credentials.secret_key)
-            .output()
-            .unwrap();
-        (
-            output.status.success(),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
+        let mut all = vec!["key"];
+        all.extend_from_slice(args);
+        larder_cli(&server, &all)
     };
     let (ok, out, err) =
         larder(&["create", "phone", "--grant", "keys:read,list", "--expires", "1h", "--allow-from", "127.0.0.0/8"]);

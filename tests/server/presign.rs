@@ -1,21 +1,13 @@
 //! `larder presign`: standard presigned URLs made offline.
 
-use std::process::Command;
-
 use crate::harness::*;
 
 fn presign(server: &TestServer, args: &[&str]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_larder"))
-        .arg("presign")
-        .args(args)
-        .args(["--endpoint", &format!("http://{}", server.addr)])
-        .env("LARDER_ROOT_ACCESS_KEY", &server.credentials.access_key)
-        .env("LARDER_ROOT_SECRET_KEY", &server.credentials.secret_key)
-        .env_remove("LARDER_ACCESS_KEY")
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout).unwrap().trim().to_string()
+    let mut all = vec!["presign"];
+    all.extend_from_slice(args);
+    let (ok, out, err) = larder_cli(server, &all);
+    assert!(ok, "{err}");
+    out.trim().to_string()
 }
 
 /// Sends a request to a URL made for this server.

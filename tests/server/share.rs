@@ -1,30 +1,13 @@
 //! `larder share`: links that expire, stop after N downloads, can be
 //! revoked, and download under the file's name.
 
-use std::process::Command;
-
 use crate::harness::*;
-
-fn larder(server: &TestServer, args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_larder"))
-        .args(args)
-        .args(["--endpoint", &format!("http://{}", server.addr)])
-        .env("LARDER_ROOT_ACCESS_KEY", &server.credentials.access_key)
-        .env("LARDER_ROOT_SECRET_KEY", &server.credentials.secret_key)
-        .output()
-        .unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
 
 /// Shares a file; returns (link, id).
 fn share(server: &TestServer, path: &std::path::Path, extra: &[&str]) -> (String, String) {
     let mut args = vec!["share", path.to_str().unwrap()];
     args.extend_from_slice(extra);
-    let (ok, out, err) = larder(server, &args);
+    let (ok, out, err) = larder_cli(server, &args);
     assert!(ok, "{err}");
     let field = |name: &str| out.lines().find_map(|l| l.trim().strip_prefix(name)).unwrap().trim().to_string();
     assert!(out.contains('█') || out.contains('▀') || out.contains('▄'), "a QR code is drawn");
@@ -62,7 +45,7 @@ fn links_download_under_their_name_and_stop_after_n_uses() {
     spent.assert_error(403, "AccessDenied");
     assert!(spent.text().contains("used up"));
 
-    let (ok, out, _) = larder(&server, &["share", "list"]);
+    let (ok, out, _) = larder_cli(&server, &["share", "list"]);
     assert!(ok && out.contains(&id) && out.contains("uses left 0") && out.contains("from 127.0.0.1"), "{out}");
     // The link's key reads that one object and nothing else.
     let key_in_link = link.split("/shared/").nth(1).unwrap().split('?').next().unwrap();
@@ -70,14 +53,14 @@ fn links_download_under_their_name_and_stop_after_n_uses() {
 
     let (other, other_id) = share(&server, &path, &[]);
     fetch(&server, &other, None).assert_status(200);
-    let (ok, _, _) = larder(&server, &["share", "revoke", &other_id]);
+    let (ok, _, _) = larder_cli(&server, &["share", "revoke", &other_id]);
     assert!(ok);
     fetch(&server, &other, None).assert_error(403, "InvalidAccessKeyId");
-    let (ok, _, err) = larder(&server, &["share", "revoke", &other_id]);
+    let (ok, _, err) = larder_cli(&server, &["share", "revoke", &other_id]);
     assert!(!ok && err.contains("NoSuchShare"), "{err}");
 
     // Share links are not listed among keys.
-    let (_, keys, _) = larder(&server, &["key", "list"]);
+    let (_, keys, _) = larder_cli(&server, &["key", "list"]);
     assert!(!keys.contains(&id));
     std::fs::remove_dir_all(&dir).unwrap();
 }

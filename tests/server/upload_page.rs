@@ -1,21 +1,13 @@
 //! Upload links: the page, uploads through it, its limits, and what a
 //! browser sees once the link is dead.
 
-use std::process::Command;
-
 use crate::harness::*;
 
 fn share_upload(server: &TestServer, args: &[&str]) -> (String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_larder"))
-        .args(["share", "--upload"])
-        .args(args)
-        .args(["--endpoint", &format!("http://{}", server.addr)])
-        .env("LARDER_ROOT_ACCESS_KEY", &server.credentials.access_key)
-        .env("LARDER_ROOT_SECRET_KEY", &server.credentials.secret_key)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let out = String::from_utf8_lossy(&output.stdout).into_owned();
+    let mut all = vec!["share", "--upload"];
+    all.extend_from_slice(args);
+    let (ok, out, err) = larder_cli(server, &all);
+    assert!(ok, "{err}");
     let field = |name: &str| out.lines().find_map(|l| l.trim().strip_prefix(name)).unwrap().trim().to_string();
     (field("link:"), field("id:"))
 }
@@ -102,13 +94,8 @@ fn an_upload_page_collects_files_within_its_limits() {
     assert!(spent.text().contains("used up"));
 
     // Once revoked, a browser sees a plain page and an S3 client the XML.
-    let output = Command::new(env!("CARGO_BIN_EXE_larder"))
-        .args(["share", "revoke", &id, "--endpoint", &format!("http://{}", server.addr)])
-        .env("LARDER_ROOT_ACCESS_KEY", &server.credentials.access_key)
-        .env("LARDER_ROOT_SECRET_KEY", &server.credentials.secret_key)
-        .output()
-        .unwrap();
-    assert!(output.status.success());
+    let (ok, _, err) = larder_cli(&server, &["share", "revoke", &id]);
+    assert!(ok, "{err}");
     let dead = open(&server, &link, "text/html,application/xhtml+xml");
     assert_eq!(dead.status, 403);
     assert!(dead.text().contains("This link has expired") && !dead.text().contains("<Error>"));
