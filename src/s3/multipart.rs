@@ -5,14 +5,14 @@
 use http::{HeaderValue, Response, StatusCode};
 
 use crate::checksum::{Checksum, ChecksumAlgorithm};
-use crate::store::{BlobId, CompletedPart, PartRecord, MAX_PART_NUMBER};
+use crate::store::{BlobId, CompletedPart, MAX_PART_NUMBER};
 use crate::timefmt;
 
 use super::body;
 use super::bucket::write_owner;
 use super::error::S3Error;
 use super::headers::{self, header};
-use super::object::{copy_bytes, open_copy_source, CopySource, MAX_OBJECT_BYTES};
+use super::object::{copy_bytes, open_copy_source, with_checksum_header, CopySource, MAX_OBJECT_BYTES};
 use super::payload;
 use super::xml::{self, XmlWriter};
 use super::{empty_response, xml_response, RequestContext, S3Result, S3};
@@ -46,15 +46,8 @@ pub fn part_number(text: Option<&str>) -> Result<u32, S3Error> {
 }
 
 /// `Checksum<ALGORITHM>` element name, as S3 writes it.
-fn checksum_element(algorithm: ChecksumAlgorithm) -> String {
+pub fn checksum_element(algorithm: ChecksumAlgorithm) -> String {
     format!("Checksum{}", algorithm.name())
-}
-
-fn with_part_checksum(builder: http::response::Builder, part: &PartRecord) -> http::response::Builder {
-    match &part.checksum {
-        Some(checksum) => builder.header(checksum.algorithm.header_name(), checksum.to_base64()),
-        None => builder,
-    }
 }
 
 pub async fn create_multipart_upload(s3: &S3, context: &mut RequestContext) -> S3Result {
@@ -88,7 +81,7 @@ pub async fn upload_part(s3: &S3, context: &mut RequestContext) -> S3Result {
     let writer = s3.store.begin_part(id, &context.bucket, &context.key, number, expected.digest_set(algorithm)).await?;
     let writer = payload::receive(context, &payload, writer, &mut expected).await?;
     let part = writer.commit_part(expected).await?;
-    with_part_checksum(Response::builder().status(StatusCode::OK), &part)
+    with_checksum_header(Response::builder().status(StatusCode::OK), part.checksum.as_ref())
         .header(http::header::ETAG, format!("\"{}\"", part.etag))
         .body(body::empty())
         .map_err(|_| S3Error::internal())

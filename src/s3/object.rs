@@ -3,7 +3,7 @@
 
 use http::{HeaderValue, Response, StatusCode};
 
-use crate::checksum::{ChecksumAlgorithm, DigestSet};
+use crate::checksum::{Checksum, ChecksumAlgorithm, DigestSet};
 use crate::sigv4;
 use crate::store::{ExpectedDigests, ObjectFile, ObjectRecord, StoreError, Upload, WriteCondition};
 use crate::timefmt;
@@ -43,8 +43,9 @@ pub async fn check_write_condition(
     Ok(())
 }
 
-fn with_checksum_header(builder: http::response::Builder, record: &ObjectRecord) -> http::response::Builder {
-    match &record.checksum {
+/// Echoes a computed checksum in its `x-amz-checksum-*` header.
+pub fn with_checksum_header(builder: http::response::Builder, checksum: Option<&Checksum>) -> http::response::Builder {
+    match checksum {
         Some(checksum) => builder.header(checksum.algorithm.header_name(), checksum.to_base64()),
         None => builder,
     }
@@ -60,7 +61,7 @@ pub async fn put_object(s3: &S3, context: &mut RequestContext) -> S3Result {
     let upload = s3.store.begin_upload(&context.bucket, &context.key, expected.digest_set(store_checksum)).await?;
     let upload = payload::receive(context, &payload, upload, &mut expected).await?;
     let record = upload.commit_if(meta, expected, condition).await?;
-    with_checksum_header(Response::builder().status(StatusCode::OK), &record)
+    with_checksum_header(Response::builder().status(StatusCode::OK), record.checksum.as_ref())
         .header(http::header::ETAG, format!("\"{}\"", record.etag))
         .body(body::empty())
         .map_err(|_| S3Error::internal())
@@ -280,7 +281,7 @@ pub async fn copy_object(s3: &S3, context: &mut RequestContext) -> S3Result {
     out.element("LastModified", &timefmt::format_iso8601(record.last_modified))
         .element("ETag", &format!("\"{}\"", record.etag));
     if let Some(checksum) = &record.checksum {
-        out.element(&format!("Checksum{}", checksum.algorithm.name()), &checksum.to_base64());
+        out.element(&super::multipart::checksum_element(checksum.algorithm), &checksum.to_base64());
     }
     xml_response(out.finish("CopyObjectResult"))
 }
