@@ -22,11 +22,22 @@ pub struct Config {
     pub durability: DurabilitySetting,
     /// The index's cache, in MiB; sled's resident memory runs at 2-4x this.
     pub index_cache_mib: u64,
+    /// Open connections at most; one more is answered 503 SlowDown.
     pub max_connections: usize,
+    /// Open connections from one client address at most, so that one
+    /// host cannot take every slot.
+    pub max_connections_per_client: usize,
     /// Time allowed for a request head to arrive.
     pub header_timeout_secs: u64,
-    /// Time a request body may stay silent before the request fails.
+    /// Time a request body may stay silent, or a response unread, before
+    /// the request fails and the connection is dropped.
     pub body_idle_timeout_secs: u64,
+    /// An upload that averages fewer bytes a second than this over
+    /// `min_upload_rate_window_secs` is dropped (0: no minimum).
+    pub min_upload_bytes_per_sec: u64,
+    pub min_upload_rate_window_secs: u64,
+    /// Where the admin API (`/_larder/admin/`) may be called from.
+    pub admin_from: Vec<Cidr>,
     /// Multipart uploads not completed within this many seconds are
     /// aborted in the background (default 7 days).
     pub multipart_expiry_secs: u64,
@@ -63,8 +74,12 @@ impl Default for Config {
             durability: DurabilitySetting::Full,
             index_cache_mib: 16,
             max_connections: 256,
+            max_connections_per_client: 64,
             header_timeout_secs: 10,
             body_idle_timeout_secs: 60,
+            min_upload_bytes_per_sec: 1024,
+            min_upload_rate_window_secs: 30,
+            admin_from: vec![Cidr::LOOPBACK_V4, Cidr::LOOPBACK_V6],
             multipart_expiry_secs: 7 * 24 * 3600,
             trusted_proxies: Vec::new(),
             root_credentials: None,

@@ -1,5 +1,6 @@
 //! The `larder` command: parses the command line and calls the library.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -196,7 +197,17 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let data_dir = config.data_dir.clone();
     let server = larder::server::start(config).await.map_err(|error| error.to_string())?;
     let addr = server.local_addr();
-    if server.root_key_source() == RootKeySource::Created {
+    let key_file = data_dir.join(larder::iam::ROOT_KEY_FILE);
+    // The secret is shown only to a person at a terminal: anywhere else
+    // (systemd's journal, a log file) stdout is a log, and logs are read
+    // by more people than the root key should be.
+    if server.root_key_source() == RootKeySource::Created && !std::io::stdout().is_terminal() {
+        println!(
+            "larder: created the root key {}; its secret is only in {} (mode 0600)",
+            server.root_credentials().access_key,
+            key_file.display()
+        );
+    } else if server.root_key_source() == RootKeySource::Created {
         let root = server.root_credentials();
         let port = addr.port();
         println!(
@@ -204,7 +215,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
              \n    access key: {}\n    secret key: {}\n\
              \ntry it with the AWS CLI:\n\
              \n    AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} \\\n      aws --endpoint-url http://127.0.0.1:{port} s3 ls\n",
-            data_dir.join(larder::iam::ROOT_KEY_FILE).display(),
+            key_file.display(),
             root.access_key,
             root.secret_key,
             root.access_key,

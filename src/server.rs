@@ -102,6 +102,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             region: config.region.clone(),
             body_idle_timeout: Duration::from_secs(config.body_idle_timeout_secs),
             trusted_proxies: config.trusted_proxies.clone(),
+            admin_from: config.admin_from.clone(),
         },
         clock.clone(),
     ));

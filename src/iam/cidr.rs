@@ -11,6 +11,9 @@ pub struct Cidr {
 }
 
 impl Cidr {
+    pub const LOOPBACK_V4: Cidr = Cidr { network: IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 0)), prefix: 8 };
+    pub const LOOPBACK_V6: Cidr = Cidr { network: IpAddr::V6(std::net::Ipv6Addr::LOCALHOST), prefix: 128 };
+
     pub fn contains(&self, address: IpAddr) -> bool {
         let address = match address {
             // An IPv4 client on a dual-stack socket arrives as ::ffff:a.b.c.d.

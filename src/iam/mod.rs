@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, RwLock};
 
 use crate::sigv4::{Scope, SigningKey};
+use subtle::ConstantTimeEq;
 
 pub use cidr::Cidr;
 pub use keys::{Access, Action, Grant, KeyRecord, Right, ShareInfo, UploadLimits};
@@ -79,10 +80,6 @@ pub enum IamError {
     AccessDenied,
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
-}
-
 /// Signing keys kept before the cache is cleared; a key lives a day.
 const SIGNING_KEY_CACHE_LIMIT: usize = 1024;
 
@@ -146,10 +143,15 @@ impl Keyring {
         let expected = self.keys().get(access_key).and_then(|key| key.session_token.clone());
         match (expected, token) {
             (None, None) => Ok(()),
-            (Some(expected), Some(token)) if constant_time_eq(expected.as_bytes(), token.as_bytes()) => Ok(()),
+            (Some(expected), Some(token)) if bool::from(expected.as_bytes().ct_eq(token.as_bytes())) => Ok(()),
             (Some(_), None) => Err(IamError::UnknownAccessKey(access_key.to_string())),
             _ => Err(IamError::InvalidToken),
         }
+    }
+
+    /// Is `access_key` known and live (not revoked, not expired)?
+    pub fn check_key(&self, access_key: &str, now: i64) -> Result<(), IamError> {
+        self.secret(access_key, now).map(drop)
     }
 
     /// The signing key for `access_key` in `scope`, derived once and cached.

@@ -32,6 +32,13 @@ pub fn read_root_key(data_dir: &Path) -> io::Result<Option<Credentials>> {
     let path = data_dir.join(ROOT_KEY_FILE);
     match fs::read_to_string(&path) {
         Ok(text) => {
+            // Copied in by hand with the usual 0644: it holds the root
+            // secret, so only its owner may read it.
+            use std::os::unix::fs::PermissionsExt;
+            if fs::metadata(&path)?.permissions().mode() & 0o077 != 0 {
+                fs::set_permissions(&path, fs::Permissions::from_mode(0o600))?;
+                tracing::warn!(file = %path.display(), "the root key file was readable by others; it is now 0600");
+            }
             let stored: RootKeyFile = toml::from_str(&text)
                 .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {error}", path.display())))?;
             Ok(Some(Credentials { access_key: stored.access_key, secret_key: stored.secret_key }))

@@ -46,11 +46,14 @@ pub fn authenticate(
         Service::S3 => auth.check_scope(region)?,
         Service::Sts { .. } => auth.check_scope_of(region, "sts")?,
     }
-    let key = keyring.signing_key(&auth.access_key, &auth.scope, now)?;
+    keyring.check_key(&auth.access_key, now)?;
     // The skew of a header-signed request is judged by the system clock;
     // validity windows (presigned URLs) by larder's never-receding clock.
     auth.check_time(if auth.kind == AuthKind::Header { timefmt::now() } else { now })?;
     keyring.check_session_token(&auth.access_key, auth.security_token.as_deref())?;
+    // Derived (four HMACs, and a cache slot) only for a request that is
+    // in time and names a live key.
+    let key = keyring.signing_key(&auth.access_key, &auth.scope, now)?;
     match service {
         Service::S3 => sigv4::verify(&auth, &request, &key)?,
         Service::Sts { body_sha256 } => sigv4::verify_with_payload(&auth, &request, &key, body_sha256)?,

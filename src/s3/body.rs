@@ -12,7 +12,12 @@ use http_body::{Body, Frame};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
+use md5::Md5;
+use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
+
+use crate::checksum::ChecksumHasher;
+use crate::store::{DigestKind, ExpectedDigests};
 
 use super::error::S3Error;
 
@@ -60,17 +65,118 @@ pub fn incomplete_body() -> S3Error {
     )
 }
 
-/// The request body, read at most once.
+/// The request body, read at most once. Every byte read through it is
+/// checked against the digests the request declared (see [`BodyCheck`]),
+/// so no handler can act on a body its signature does not cover.
 pub struct RequestBody {
     incoming: Option<Incoming>,
     idle_timeout: Duration,
     /// Bytes read so far.
     pub received: u64,
+    check: BodyCheck,
+}
+
+/// What the body must hash to, and the running hashes. A mismatch is
+/// reported in place of the body's end, so a reader never sees a
+/// complete body that was not the one signed.
+#[derive(Default)]
+enum BodyCheck {
+    /// Nothing declared (or the check was handed to the store).
+    #[default]
+    None,
+    Digests {
+        expected: ExpectedDigests,
+        md5: Option<Md5>,
+        sha256: Option<Sha256>,
+        checksum: Option<ChecksumHasher>,
+    },
+    /// An aws-chunked body: only the decoder, which checks each chunk's
+    /// signature, may read it; the digests apply to the decoded bytes.
+    AwsChunked(ExpectedDigests),
+}
+
+impl BodyCheck {
+    fn of(expected: ExpectedDigests) -> BodyCheck {
+        if expected.md5.is_none() && expected.payload_sha256.is_none() && expected.checksum.is_none() {
+            return BodyCheck::None;
+        }
+        BodyCheck::Digests {
+            md5: expected.md5.map(|_| Md5::new()),
+            sha256: expected.payload_sha256.map(|_| Sha256::new()),
+            checksum: expected.checksum.as_ref().map(|checksum| ChecksumHasher::new(checksum.algorithm)),
+            expected,
+        }
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        if let BodyCheck::Digests { md5, sha256, checksum, .. } = self {
+            if let Some(md5) = md5 {
+                md5.update(data);
+            }
+            if let Some(sha256) = sha256 {
+                sha256.update(data);
+            }
+            if let Some(checksum) = checksum {
+                checksum.update(data);
+            }
+        }
+    }
+
+    /// At the body's end: does what was read match what was declared?
+    fn finish(&mut self) -> Result<(), S3Error> {
+        let BodyCheck::Digests { expected, md5, sha256, checksum } = std::mem::take(self) else {
+            return Ok(());
+        };
+        // The signature first: a body that is not the one signed is that,
+        // whatever else it also fails.
+        if let (Some(want), Some(hasher)) = (expected.payload_sha256, sha256) {
+            if <[u8; 32]>::from(hasher.finalize()) != want {
+                return Err(S3Error::digest_mismatch(DigestKind::PayloadSha256));
+            }
+        }
+        if let (Some(want), Some(hasher)) = (expected.md5, md5) {
+            if <[u8; 16]>::from(hasher.finalize()) != want {
+                return Err(S3Error::digest_mismatch(DigestKind::Md5));
+            }
+        }
+        if let (Some(want), Some(hasher)) = (expected.checksum, checksum) {
+            if hasher.finish() != want {
+                return Err(S3Error::digest_mismatch(DigestKind::Checksum(want.algorithm)));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn aws_chunked_not_accepted() -> S3Error {
+    S3Error::invalid_request("An aws-chunked payload is accepted only by PutObject and UploadPart.")
 }
 
 impl RequestBody {
     pub fn new(incoming: Incoming, idle_timeout: Duration) -> RequestBody {
-        RequestBody { incoming: Some(incoming), idle_timeout, received: 0 }
+        RequestBody { incoming: Some(incoming), idle_timeout, received: 0, check: BodyCheck::None }
+    }
+
+    /// From now on, the body read must match `expected` (the signed
+    /// payload hash, Content-MD5, an `x-amz-checksum-*` header).
+    pub fn expect(&mut self, expected: ExpectedDigests) {
+        self.check = BodyCheck::of(expected);
+    }
+
+    /// Marks the body as aws-chunked: it may be read only after
+    /// [`RequestBody::hand_over_check`], by the decoder.
+    pub fn expect_aws_chunked(&mut self, expected: ExpectedDigests) {
+        self.check = BodyCheck::AwsChunked(expected);
+    }
+
+    /// For a reader that checks the body itself (an upload: the store
+    /// hashes what it writes and checks before it commits, so hashing
+    /// here too would only cost time). Returns what to check.
+    pub fn hand_over_check(&mut self) -> ExpectedDigests {
+        match std::mem::take(&mut self.check) {
+            BodyCheck::Digests { expected, .. } | BodyCheck::AwsChunked(expected) => expected,
+            BodyCheck::None => ExpectedDigests::default(),
+        }
     }
 
     /// Has any of the body been read (so a 100 Continue went out)?
@@ -80,6 +186,9 @@ impl RequestBody {
 
     /// The next data chunk; `None` at the end.
     pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, S3Error> {
+        if matches!(self.check, BodyCheck::AwsChunked(_)) {
+            return Err(aws_chunked_not_accepted());
+        }
         let Some(incoming) = self.incoming.as_mut() else {
             return Ok(None);
         };
@@ -89,7 +198,7 @@ impl RequestBody {
             match frame {
                 None => {
                     self.incoming = None;
-                    return Ok(None);
+                    return self.check.finish().map(|()| None);
                 }
                 Some(Err(_)) => {
                     self.incoming = None;
@@ -98,6 +207,7 @@ impl RequestBody {
                 Some(Ok(frame)) => {
                     if let Ok(data) = frame.into_data() {
                         self.received += data.len() as u64;
+                        self.check.update(&data);
                         return Ok(Some(data));
                     }
                 }
@@ -108,7 +218,12 @@ impl RequestBody {
     /// Moves the body out, leaving an empty one, for a reader that must
     /// hold it while the request context is in use elsewhere.
     pub fn take(&mut self) -> RequestBody {
-        let empty = RequestBody { incoming: None, idle_timeout: self.idle_timeout, received: self.received };
+        let empty = RequestBody {
+            incoming: None,
+            idle_timeout: self.idle_timeout,
+            received: self.received,
+            check: BodyCheck::None,
+        };
         std::mem::replace(self, empty)
     }
 
@@ -137,6 +252,7 @@ impl RequestBody {
     /// Reads and drops up to `limit` more bytes, so that an error answer to
     /// an upload reaches a client that does not wait for 100 Continue.
     pub async fn drain(&mut self, limit: u64) {
+        self.check = BodyCheck::None;
         let start = self.received;
         while self.received - start < limit {
             match self.next_chunk().await {

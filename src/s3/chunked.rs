@@ -49,8 +49,21 @@ impl Flavour {
     }
 }
 
-pub struct AwsChunkedBody<'a> {
-    body: &'a mut RequestBody,
+/// Where the encoded bytes come from: the request body, or any other
+/// source of chunks (fuzzing feeds the decoder through this).
+pub trait ByteSource {
+    /// The next chunk; `None` at the end.
+    fn next_chunk(&mut self) -> impl std::future::Future<Output = Result<Option<Bytes>, S3Error>> + Send;
+}
+
+impl ByteSource for RequestBody {
+    fn next_chunk(&mut self) -> impl std::future::Future<Output = Result<Option<Bytes>, S3Error>> + Send {
+        RequestBody::next_chunk(self)
+    }
+}
+
+pub struct AwsChunkedBody<'a, B: ByteSource = RequestBody> {
+    body: &'a mut B,
     flavour: Flavour,
     chain: Option<ChunkChain>,
     buffer: BytesMut,
@@ -80,10 +93,10 @@ fn malformed_trailer() -> S3Error {
     )
 }
 
-impl<'a> AwsChunkedBody<'a> {
+impl<'a, B: ByteSource> AwsChunkedBody<'a, B> {
     /// `chain` is required for the signed flavours; `declared` is
     /// `x-amz-decoded-content-length`.
-    pub fn new(body: &'a mut RequestBody, flavour: Flavour, chain: Option<ChunkChain>, declared: u64) -> Self {
+    pub fn new(body: &'a mut B, flavour: Flavour, chain: Option<ChunkChain>, declared: u64) -> Self {
         AwsChunkedBody {
             body,
             flavour,

@@ -76,7 +76,7 @@ impl CorsConfig {
         Ok(CorsConfig { rules })
     }
 
-    fn to_xml(&self) -> String {
+    pub fn to_xml(&self) -> String {
         let mut out = XmlWriter::new("CORSConfiguration");
         for rule in &self.rules {
             out.open("CORSRule");

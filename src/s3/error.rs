@@ -100,6 +100,22 @@ impl S3Error {
         )
     }
 
+    /// A body that does not hash to what the request declared.
+    pub fn digest_mismatch(kind: DigestKind) -> S3Error {
+        match kind {
+            DigestKind::PayloadSha256 => S3Error::new(
+                "XAmzContentSHA256Mismatch",
+                StatusCode::BAD_REQUEST,
+                "The provided 'x-amz-content-sha256' header does not match what was computed.",
+            ),
+            DigestKind::Md5 => S3Error::bad_digest("The Content-MD5 you specified did not match what we received."),
+            DigestKind::Checksum(algorithm) => S3Error::bad_digest(format!(
+                "The {} you specified did not match the calculated checksum.",
+                algorithm.name()
+            )),
+        }
+    }
+
     pub fn bad_digest(message: impl Into<String>) -> S3Error {
         S3Error::new("BadDigest", StatusCode::BAD_REQUEST, message)
     }
@@ -272,18 +288,7 @@ impl From<StoreError> for S3Error {
             StoreError::BucketNotEmpty => {
                 S3Error::new("BucketNotEmpty", StatusCode::CONFLICT, "The bucket you tried to delete is not empty")
             }
-            StoreError::DigestMismatch(DigestKind::PayloadSha256) => S3Error::new(
-                "XAmzContentSHA256Mismatch",
-                StatusCode::BAD_REQUEST,
-                "The provided 'x-amz-content-sha256' header does not match what was computed.",
-            ),
-            StoreError::DigestMismatch(DigestKind::Md5) => {
-                S3Error::bad_digest("The Content-MD5 you specified did not match what we received.")
-            }
-            StoreError::DigestMismatch(DigestKind::Checksum(algorithm)) => S3Error::bad_digest(format!(
-                "The {} you specified did not match the calculated checksum.",
-                algorithm.name()
-            )),
+            StoreError::DigestMismatch(kind) => S3Error::digest_mismatch(kind),
             other => {
                 tracing::error!(error = %other, "storage failure");
                 S3Error::internal()

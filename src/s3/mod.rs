@@ -8,25 +8,25 @@ pub mod admin;
 mod auth;
 mod body;
 mod bucket;
-mod chunked;
+pub(crate) mod chunked;
 mod client;
 mod config_cache;
-mod cors;
+pub(crate) mod cors;
 mod delete_objects;
 mod error;
-mod headers;
+pub(crate) mod headers;
 mod list;
-mod multipart;
+pub(crate) mod multipart;
 mod object;
 mod payload;
 mod policy;
-mod post;
-mod router;
+pub(crate) mod post;
+pub(crate) mod router;
 pub mod share;
 mod sts;
 mod subresource;
 mod upload_page;
-mod xml;
+pub(crate) mod xml;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -62,6 +62,8 @@ pub struct S3Config {
     pub body_idle_timeout: Duration,
     /// Reverse proxies whose X-Forwarded-For / Forwarded is believed.
     pub trusted_proxies: Vec<Cidr>,
+    /// Where the admin API answers from.
+    pub admin_from: Vec<Cidr>,
 }
 
 /// The S3 front end: shared by every connection.
@@ -166,7 +168,10 @@ impl S3 {
             Err((error, body)) => return (Err(error), body),
         };
         let result = match self.route_and_authenticate(&mut context).await {
-            Ok(operation) => self.run(operation, &mut context).await,
+            Ok(operation) => match bind_body(&mut context, &operation) {
+                Ok(()) => self.run(operation, &mut context).await,
+                Err(error) => Err(error),
+            },
             Err(error) => Err(error),
         };
         (result, context.body)
@@ -236,6 +241,12 @@ impl S3 {
         } else {
             router::route(&context.method, bucket, key, &context.query, &context.headers)
         };
+        // Elsewhere the admin API does not exist: a stranger learns neither
+        // whether a key is valid nor whether a signature would pass.
+        if matches!(operation, Ok(Operation::Admin)) && !self.config.admin_from.iter().any(|cidr| cidr.contains(context.client))
+        {
+            return Err(S3Error::access_denied());
+        }
         // Preflights carry no credentials; STS authenticates once it has
         // read the body it signs.
         if matches!(
@@ -267,6 +278,7 @@ impl S3 {
             None if operation == Operation::Admin && !self.keyring.is_root(&context.principal) => {
                 return Err(S3Error::access_denied());
             }
+            None if operation == Operation::Admin => require_signed_payload(context)?,
             None if context.principal == Principal::Anonymous => return Err(S3Error::access_denied()),
             None => {}
         }
@@ -321,6 +333,48 @@ impl S3 {
             NotImplemented(what) => Err(S3Error::not_implemented().with("Operation", what.to_string())),
         };
         result.map_err(|error| with_names(error, context))
+    }
+}
+
+/// Binds the body to what the head declares: from here on every byte a
+/// handler reads is hashed and checked against the signed payload hash,
+/// Content-MD5 and an `x-amz-checksum-*` header, and a mismatch fails the
+/// read at the body's end, before the handler can act on it. Once, here,
+/// so that no operation can forget it.
+fn bind_body(context: &mut RequestContext, operation: &Operation) -> Result<(), S3Error> {
+    // GET, HEAD and preflights take no body; POST Object's form carries
+    // its own signed policy and checksums.
+    if matches!(context.method, Method::GET | Method::HEAD | Method::OPTIONS) || *operation == Operation::PostObject {
+        return Ok(());
+    }
+    let (expected, _) = headers::expected_digests(&context.headers, context.auth.as_ref())?;
+    let aws_chunked = context
+        .auth
+        .as_ref()
+        .and_then(|auth| auth.content_sha256.as_deref())
+        .is_some_and(|value| value.starts_with("STREAMING-"));
+    if aws_chunked {
+        context.body.expect_aws_chunked(expected);
+    } else {
+        context.body.expect(expected);
+    }
+    Ok(())
+}
+
+/// The admin API changes who may do what: its requests must be signed in
+/// the header with the payload's hash, never presigned or unsigned, so a
+/// captured request cannot be replayed with another body.
+fn require_signed_payload(context: &RequestContext) -> Result<(), S3Error> {
+    let signed = context.auth.as_ref().is_some_and(|auth| {
+        auth.kind == sigv4::AuthKind::Header && auth.content_sha256.as_deref().is_some_and(sigv4::is_hex_sha256)
+    });
+    if signed {
+        Ok(())
+    } else {
+        Err(S3Error::access_denied().with(
+            "Detail",
+            "The admin API takes only header-signed requests whose x-amz-content-sha256 is the payload's hash.",
+        ))
     }
 }
 

@@ -56,8 +56,10 @@ pub async fn put_object(s3: &S3, context: &mut RequestContext) -> S3Result {
     let condition = headers::write_condition(&context.headers)?;
     check_write_condition(s3, context, &condition).await?;
     let meta = headers::object_meta(&context.headers)?;
-    let (mut expected, store_checksum) = headers::expected_digests(&context.headers, context.auth.as_ref())?;
+    let (_, store_checksum) = headers::expected_digests(&context.headers, context.auth.as_ref())?;
     let store_checksum = store_checksum.or(payload.trailer_checksum());
+    // The store hashes what it writes and checks it before the commit.
+    let mut expected = context.body.hand_over_check();
     let upload = s3.store.begin_upload(&context.bucket, &context.key, expected.digest_set(store_checksum)).await?;
     let upload = payload::receive(context, &payload, upload, &mut expected).await?;
     let record = upload.commit_if(meta, expected, condition).await?;

@@ -39,8 +39,8 @@ fn malformed(message: impl Into<String>) -> S3Error {
 }
 
 /// The form's fields, names lower-cased, in order.
-struct Form {
-    fields: Vec<(String, String)>,
+pub struct Form {
+    pub fields: Vec<(String, String)>,
 }
 
 impl Form {
@@ -50,13 +50,13 @@ impl Form {
 }
 
 /// One condition of the policy document.
-enum Condition {
+pub enum Condition {
     Equals(String, String),
     StartsWith(String, String),
     LengthRange(u64, u64),
 }
 
-fn parse_conditions(policy: &Value) -> Result<(i64, Vec<Condition>), S3Error> {
+pub fn parse_conditions(policy: &Value) -> Result<(i64, Vec<Condition>), S3Error> {
     let bad =
         |what: &str| S3Error::new("InvalidPolicyDocument", StatusCode::BAD_REQUEST, format!("Invalid Policy: {what}"));
     let expiration = policy
@@ -104,7 +104,7 @@ fn exempt(name: &str) -> bool {
 }
 
 /// Checks every condition, and that every field is covered by one.
-fn check_conditions(form: &Form, bucket: &str, conditions: &[Condition]) -> Result<Option<(u64, u64)>, S3Error> {
+pub fn check_conditions(form: &Form, bucket: &str, conditions: &[Condition]) -> Result<Option<(u64, u64)>, S3Error> {
     let value_of = |field: &str| if field == "bucket" { Some(bucket) } else { form.get(field) };
     let mut range = None;
     for condition in conditions {
@@ -203,7 +203,7 @@ fn object_meta(form: &Form) -> ObjectMeta {
 
 /// A file name safe to store: its last path segment, with anything but
 /// letters, digits and `._- ()` replaced, and no leading dot.
-fn sanitize(file_name: &str) -> String {
+pub fn sanitize(file_name: &str) -> String {
     let base = file_name.rsplit(['/', '\\']).next().unwrap_or_default();
     let clean: String =
         base.chars().map(|c| if c.is_alphanumeric() || "._- ()".contains(c) { c } else { '_' }).take(200).collect();

@@ -54,6 +54,12 @@ async fn answer(s3: &S3, context: &mut RequestContext) -> S3Result {
         context,
         Service::Sts { body_sha256: &body_sha256 },
     )?;
+    // Credentials are handed out only for a signed body: a presigned
+    // URL signs none.
+    if authenticated.auth.as_ref().is_some_and(|auth| auth.kind == sigv4::AuthKind::Query) {
+        return Err(S3Error::access_denied()
+            .with("Detail", "STS takes only header-signed requests, whose signature covers the body."));
+    }
     let Principal::Key(caller) = authenticated.principal else {
         return Err(S3Error::new(
             "MissingAuthenticationToken",

@@ -268,7 +268,7 @@ pub fn parse_credential(credential: &str) -> Result<(String, Scope), String> {
 }
 
 /// Is this a valid `x-amz-content-sha256` value for a body we can check?
-fn is_hex_sha256(value: &str) -> bool {
+pub fn is_hex_sha256(value: &str) -> bool {
     value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
@@ -403,6 +403,11 @@ pub fn verify_with_payload(
     key: &SigningKey,
     payload_line: &str,
 ) -> Result<(), SigError> {
+    // A signature that does not cover `host` could be replayed against
+    // another server; AWS refuses it, naming the header.
+    if !auth.signed_headers.split(';').any(|name| name == "host") {
+        return Err(SigError::HeadersNotSigned(vec!["host".to_string()]));
+    }
     let canonical = canonical_request(request, &auth.signed_headers, payload_line);
     let to_sign = string_to_sign(&auth.amz_date, &auth.scope, &canonical);
     if key.matches(&to_sign, &auth.signature) {

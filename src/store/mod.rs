@@ -7,12 +7,12 @@
 //! flush) in one blocking task, so a client that goes away mid-commit can
 //! never leave it half done.
 
-mod blob;
+pub(crate) mod blob;
 mod commit;
 mod index;
 mod multipart;
 mod reader;
-mod record;
+pub(crate) mod record;
 mod recovery;
 mod upload;
 
@@ -209,17 +209,42 @@ impl Inner {
     }
 }
 
+/// Tightens a data folder that others may read (made by hand, or by an
+/// older larder) to 0700, or refuses to open it.
+fn keep_private(dir: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(dir)?.permissions().mode();
+    if mode & 0o077 == 0 {
+        return Ok(());
+    }
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(|error| {
+        StoreError::Io(io::Error::new(
+            error.kind(),
+            format!(
+                "the data folder {} is open to other users (mode {:o}) and cannot be made private: {error}; \
+                 run `chmod 700 {}` as its owner",
+                dir.display(),
+                mode & 0o777,
+                dir.display()
+            ),
+        ))
+    })?;
+    tracing::warn!(dir = %dir.display(), was = format!("{:o}", mode & 0o777), "the data folder was open to other users; it is now 0700");
+    Ok(())
+}
+
 impl Store {
     /// Opens (creating if needed) the data folder, takes its LOCK, and
     /// repairs what a crash may have left: `tmp/` emptied, replaced blobs
     /// removed and, after an unclean stop, unreferenced blobs swept.
     pub fn open(config: &StoreConfig) -> Result<Store, StoreError> {
         let layout = Layout::new(&config.data_dir);
+        // The folder holds keys and secrets: only its owner may look in.
         if !layout.root().exists() {
-            // The folder holds keys and secrets: only its owner may look in.
             std::os::unix::fs::DirBuilderExt::mode(fs::DirBuilder::new().recursive(true), 0o700)
                 .create(layout.root())?;
         }
+        keep_private(layout.root())?;
         for dir in [layout.blobs_dir(), layout.tmp_dir(), layout.buckets_dir()] {
             fs::create_dir_all(&dir)?;
         }
