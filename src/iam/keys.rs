@@ -120,7 +120,12 @@ pub struct ShareInfo {
     pub file_name: String,
     /// Downloads allowed in all; `None` for as many as wanted.
     pub uses: Option<u64>,
+    /// Downloads started from the first byte (shown in `share list`).
     pub used: u64,
+    /// Bytes sent or reserved for downloads in flight: a link with N uses
+    /// serves at most N times the object's size, however it is ranged.
+    #[serde(default)]
+    pub bytes_served: u64,
     pub last_use: Option<i64>,
     pub last_client: Option<String>,
     /// For an upload link (`larder share --upload`): `key` is the prefix

@@ -244,20 +244,13 @@ impl Keyring {
         Ok(())
     }
 
-    /// Counts one download through a share link, atomically: fails once its
-    /// uses are spent. Returns the updated record (to be stored), or `None`
-    /// if `access_key` is no share link.
-    pub fn use_share(&self, access_key: &str, now: i64, client: &str) -> Result<Option<KeyRecord>, IamError> {
+    /// Replaces a key with a newer version of itself, unless it was
+    /// removed meanwhile: a revoked link never comes back.
+    pub fn replace_if_present(&self, record: KeyRecord) {
         let mut keys = self.keys.write().unwrap_or_else(|poison| poison.into_inner());
-        let Some(key) = keys.get_mut(access_key) else { return Ok(None) };
-        let Some(share) = key.share.as_mut() else { return Ok(None) };
-        if share.uses.is_some_and(|uses| share.used >= uses) {
-            return Err(IamError::AccessDenied);
+        if let Some(key) = keys.get_mut(&record.access_key) {
+            *key = record;
         }
-        share.used += 1;
-        share.last_use = Some(now);
-        share.last_client = Some(client.to_string());
-        Ok(Some(key.clone()))
     }
 
     /// The name a principal goes by in policies.

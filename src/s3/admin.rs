@@ -177,13 +177,16 @@ async fn shares(s3: &S3, context: &mut RequestContext, id: &str) -> S3Result {
         }
         (Method::GET, "") => {
             let now = s3.clock.now();
-            let shares: Vec<ShareView> = s3
+            let mut shares: Vec<ShareView> = s3
                 .keyring
                 .list()
                 .iter()
                 .filter(|key| !key.is_expired(now))
                 .filter_map(|key| share::view(key, false))
                 .collect();
+            for view in shares.iter_mut().filter(|view| view.upload.is_none()) {
+                view.size = s3.store.head_object(&view.bucket, &view.key).await.ok().map(|record| record.size);
+            }
             json_response(StatusCode::OK, &shares)
         }
         (Method::DELETE, id) if !id.is_empty() => {

@@ -49,6 +49,51 @@ impl Body for ChannelBody {
     }
 }
 
+/// A response body that reports, when it ends or is dropped (the client
+/// went away), how many bytes it handed to the connection.
+pub fn metered(inner: ResponseBody, on_end: impl FnOnce(u64) + Send + Sync + 'static) -> ResponseBody {
+    MeteredBody { inner, sent: 0, on_end: Some(Box::new(on_end)) }.boxed()
+}
+
+type OnEnd = Box<dyn FnOnce(u64) + Send + Sync>;
+
+struct MeteredBody {
+    inner: ResponseBody,
+    sent: u64,
+    on_end: Option<OnEnd>,
+}
+
+impl Body for MeteredBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled {
+            if let Some(data) = frame.data_ref() {
+                self.sent += data.len() as u64;
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for MeteredBody {
+    fn drop(&mut self) {
+        if let Some(on_end) = self.on_end.take() {
+            on_end(self.sent);
+        }
+    }
+}
+
 pub fn request_timeout() -> S3Error {
     S3Error::new(
         "RequestTimeout",

@@ -159,14 +159,12 @@ pub async fn get_object(s3: &S3, context: &mut RequestContext, include_body: boo
     // A checksum describes the whole object, so a range never carries one.
     let with_checksum = status == StatusCode::OK
         && header(&context.headers, "x-amz-checksum-mode").is_some_and(|v| v.eq_ignore_ascii_case("ENABLED"));
-    let mut response = Response::new(match file {
-        Some(file) if end > start => body::stream(file.stream(start, end)),
-        _ => body::empty(),
-    });
+    let mut response = Response::new(body::empty());
     *response.status_mut() = status;
     let response_headers = response.headers_mut();
     headers::object_headers(response_headers, &record, &context.query, with_checksum);
-    s3.through_share(context, start == 0, response_headers).await?;
+    let reservation = s3.through_share(context, (start, end, record.size), response_headers).await?;
+
     response_headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(end - start));
     if part.is_some() {
         response_headers.insert("x-amz-mp-parts-count", HeaderValue::from(record.segments().len()));
@@ -176,6 +174,14 @@ pub async fn get_object(s3: &S3, context: &mut RequestContext, include_body: boo
         response_headers
             .insert(http::header::CONTENT_RANGE, HeaderValue::from_str(&range).map_err(|_| S3Error::internal())?);
     }
+    let content = match file {
+        Some(file) if end > start => body::stream(file.stream(start, end)),
+        _ => body::empty(),
+    };
+    *response.body_mut() = match reservation {
+        Some(reservation) => body::metered(content, move |sent| reservation.settle(sent)),
+        None => content,
+    };
     Ok(response)
 }
 

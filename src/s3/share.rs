@@ -3,15 +3,20 @@
 //! number of downloads, and it records the last use. Revoking a link is
 //! deleting its key.
 //!
-//! A download counts when a GET starts at the first byte (no Range, or a
-//! Range from byte 0): a client that resumes with later ranges spends no
-//! further use, and HEAD spends none.
+//! A link with N uses serves at most N times the object's size in bytes,
+//! counted atomically in the index: every GET reserves the bytes it will
+//! send before it starts and gives back what it did not send when it
+//! ends, so a download cut short can be resumed with a Range while a
+//! range trick gets nothing extra. HEAD spends nothing.
 
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use crate::iam::{Credentials, Grant, KeyRecord, Principal, Right, ShareInfo, UploadLimits};
+use std::sync::Arc;
+
+use crate::iam::{Credentials, Grant, KeyRecord, Keyring, Principal, Right, ShareInfo, UploadLimits};
 use crate::sigv4::uri_encode;
+use crate::store::Store;
 
 use super::error::S3Error;
 use super::{RequestContext, S3};
@@ -46,10 +51,29 @@ pub struct ShareView {
     pub expires: Option<i64>,
     pub uses: Option<u64>,
     pub used: u64,
+    /// Bytes the link has served (or is serving) of its budget.
+    #[serde(default)]
+    pub bytes_served: u64,
+    /// The shared object's size now, when listed.
+    #[serde(default)]
+    pub size: Option<u64>,
     pub last_use: Option<i64>,
     pub last_client: Option<String>,
     #[serde(default)]
     pub upload: Option<UploadLimits>,
+}
+
+impl ShareView {
+    /// Whole downloads left: the budget is uses times the object's size.
+    pub fn uses_left(&self) -> Option<u64> {
+        let uses = self.uses?;
+        Some(match self.size {
+            Some(size) if size > 0 && self.upload.is_none() => {
+                uses.saturating_mul(size).saturating_sub(self.bytes_served) / size
+            }
+            _ => uses.saturating_sub(self.used),
+        })
+    }
 }
 
 pub fn view(key: &KeyRecord, with_secret: bool) -> Option<ShareView> {
@@ -63,6 +87,8 @@ pub fn view(key: &KeyRecord, with_secret: bool) -> Option<ShareView> {
         expires: key.expires,
         uses: share.uses,
         used: share.used,
+        bytes_served: share.bytes_served,
+        size: None,
         last_use: share.last_use,
         last_client: share.last_client.clone(),
         upload: share.upload.clone(),
@@ -97,6 +123,7 @@ pub fn share_key(request: &NewShare, now: i64) -> KeyRecord {
             file_name,
             uses: request.uses,
             used: 0,
+            bytes_served: 0,
             last_use: None,
             last_client: None,
             upload: request.upload.clone(),
@@ -114,42 +141,144 @@ fn attachment(file_name: &str) -> String {
     format!("attachment; filename=\"{plain}\"; filename*=UTF-8''{}", uri_encode(file_name.as_bytes(), false))
 }
 
+fn used_up() -> S3Error {
+    S3Error::new("AccessDenied", StatusCode::FORBIDDEN, "This link has been used up.")
+}
+
+/// What a GET through a link may take from its budget: `bytes` of the
+/// object, starting at `start`, of an object of `size` bytes.
+fn reserve(share: &mut ShareInfo, start: u64, bytes: u64, size: u64) -> Result<(), S3Error> {
+    if let Some(uses) = share.uses {
+        let spent = if size == 0 { share.used >= uses } else { share.bytes_served + bytes > uses.saturating_mul(size) };
+        if spent {
+            return Err(used_up());
+        }
+        share.bytes_served += bytes;
+    }
+    if start == 0 {
+        share.used += 1;
+    }
+    Ok(())
+}
+
+/// Changes a link's record atomically, in the index first (a
+/// compare-and-swap: concurrent downloads never under-count, and a link
+/// revoked meanwhile is not written back), then in memory.
+async fn change_link(
+    store: &Store,
+    keyring: &Keyring,
+    access_key: &str,
+    mut change: impl FnMut(&mut ShareInfo) -> Result<(), S3Error> + Send + 'static,
+) -> Result<(), S3Error> {
+    let outcome = store
+        .update_key(access_key, move |document| {
+            let mut record: KeyRecord = serde_json::from_slice(document).map_err(|_| S3Error::internal())?;
+            change(record.share.as_mut().ok_or_else(S3Error::internal)?)?;
+            serde_json::to_vec(&record).map_err(|_| S3Error::internal())
+        })
+        .await?;
+    match outcome {
+        None => Err(used_up()),
+        Some(Err(refusal)) => Err(refusal),
+        Some(Ok(document)) => {
+            if let Ok(record) = serde_json::from_slice::<KeyRecord>(&document) {
+                keyring.replace_if_present(record);
+            }
+            Ok(())
+        }
+    }
+}
+
 impl S3 {
-    /// Spends one use of the share link the request comes through (if it
+    /// Spends one use of the upload link the request comes through (if it
     /// comes through one), refusing a spent link.
     pub(super) async fn spend_link_use(&self, context: &RequestContext) -> Result<(), S3Error> {
         let Principal::Key(access_key) = &context.principal else { return Ok(()) };
-        let used = self
-            .keyring
-            .use_share(access_key, self.clock.now(), &context.client.to_string())
-            .map_err(|_| S3Error::new("AccessDenied", StatusCode::FORBIDDEN, "This link has been used up."))?;
-        if let Some(record) = used {
-            let document = serde_json::to_vec(&record).map_err(|_| S3Error::internal())?;
-            self.store.save_key(access_key, document).await?;
+        if self.keyring.get(access_key).and_then(|key| key.share).is_none() {
+            return Ok(());
         }
-        Ok(())
+        let (now, client) = (self.clock.now(), context.client.to_string());
+        change_link(&self.store, &self.keyring, access_key, move |share| {
+            if share.uses.is_some_and(|uses| share.used >= uses) {
+                return Err(used_up());
+            }
+            share.used += 1;
+            share.last_use = Some(now);
+            share.last_client = Some(client.clone());
+            Ok(())
+        })
+        .await
     }
 
-    /// For a GET through a share link: spends one use when the download
-    /// starts at the first byte (refusing a spent link), and makes the
-    /// answer a download under the shared file's name.
+    /// For a request through a share link: makes the answer a download
+    /// under the shared file's name and, for a GET of `start..end` of an
+    /// object of `size` bytes, takes those bytes from the link's budget
+    /// (refusing a spent link). Returns the reservation when bytes were
+    /// taken: what the response does not send is given back.
     pub(super) async fn through_share(
         &self,
         context: &RequestContext,
-        starts_at_zero: bool,
+        (start, end, size): (u64, u64, u64),
         headers: &mut HeaderMap,
-    ) -> Result<(), S3Error> {
-        let Principal::Key(access_key) = &context.principal else { return Ok(()) };
-        let Some(share) = self.keyring.get(access_key).and_then(|key| key.share) else { return Ok(()) };
-        if starts_at_zero && context.method == http::Method::GET {
-            self.spend_link_use(context).await?;
-        }
+    ) -> Result<Option<Reservation>, S3Error> {
+        let Principal::Key(access_key) = &context.principal else { return Ok(None) };
+        let Some(share) = self.keyring.get(access_key).and_then(|key| key.share) else { return Ok(None) };
         if context.query.get("response-content-disposition").is_none() {
             if let Ok(value) = HeaderValue::from_str(&attachment(&share.file_name)) {
                 headers.insert(http::header::CONTENT_DISPOSITION, value);
             }
         }
-        Ok(())
+        // HEAD spends nothing; nor does a range of an unlimited link.
+        if context.method != http::Method::GET || (share.uses.is_none() && start != 0) {
+            return Ok(None);
+        }
+        let bytes = end - start;
+        let (now, client) = (self.clock.now(), context.client.to_string());
+        change_link(&self.store, &self.keyring, access_key, move |share| {
+            reserve(share, start, bytes, size)?;
+            if start == 0 {
+                share.last_use = Some(now);
+                share.last_client = Some(client.clone());
+            }
+            Ok(())
+        })
+        .await?;
+        Ok((share.uses.is_some() && bytes > 0).then(|| Reservation {
+            store: self.store.clone(),
+            keyring: self.keyring.clone(),
+            access_key: access_key.clone(),
+            bytes,
+        }))
+    }
+}
+
+/// Bytes taken from a link's budget for one download in flight.
+pub struct Reservation {
+    store: Store,
+    keyring: Arc<Keyring>,
+    access_key: String,
+    bytes: u64,
+}
+
+impl Reservation {
+    /// Gives back what the download did not send, so that a download cut
+    /// short can be resumed with a Range.
+    pub fn settle(self, sent: u64) {
+        let unsent = self.bytes.saturating_sub(sent);
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        if unsent == 0 {
+            return;
+        }
+        runtime.spawn(async move {
+            let refund = change_link(&self.store, &self.keyring, &self.access_key, move |share| {
+                share.bytes_served = share.bytes_served.saturating_sub(unsent);
+                Ok(())
+            })
+            .await;
+            if let Err(error) = refund {
+                tracing::debug!(code = error.code, "a link's unsent bytes were not given back");
+            }
+        });
     }
 }
 

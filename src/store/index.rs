@@ -91,6 +91,14 @@ pub trait Index: Send + Sync + 'static {
     fn put_key(&self, access_key: &str, document: &[u8]) -> Result<(), StoreError>;
     /// Returns false if there was no such key.
     fn delete_key(&self, access_key: &str) -> Result<bool, StoreError>;
+    /// Compare-and-swap: replaces the document with `change(current)`,
+    /// retrying if it changed meanwhile. `None` if there is no such key or
+    /// `change` declined; a deleted key is never written back.
+    fn update_key(
+        &self,
+        access_key: &str,
+        change: &mut dyn FnMut(&[u8]) -> Option<Vec<u8>>,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
     fn forget_garbage(&self, blob: BlobId) -> Result<(), StoreError>;
     /// A number larger than any handed out before, across restarts.
     fn next_sequence(&self) -> Result<u64, StoreError>;
@@ -606,6 +614,22 @@ impl Index for SledIndex {
 
     fn delete_key(&self, access_key: &str) -> Result<bool, StoreError> {
         Ok(self.keys.remove(access_key).map_err(from_sled)?.is_some())
+    }
+
+    fn update_key(
+        &self,
+        access_key: &str,
+        change: &mut dyn FnMut(&[u8]) -> Option<Vec<u8>>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        loop {
+            let Some(current) = self.keys.get(access_key).map_err(from_sled)? else { return Ok(None) };
+            let Some(changed) = change(&current) else { return Ok(None) };
+            let swapped =
+                self.keys.compare_and_swap(access_key, Some(&current), Some(changed.as_slice())).map_err(from_sled)?;
+            if swapped.is_ok() {
+                return Ok(Some(changed));
+            }
+        }
     }
 
     fn garbage(&self) -> Result<Vec<BlobId>, StoreError> {

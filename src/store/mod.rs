@@ -352,6 +352,37 @@ impl Store {
         .await
     }
 
+    /// Changes an access key document atomically and durably: `change`
+    /// gets the stored document and returns the new one, or refuses with
+    /// its own error. `None` if there is no such key (a revoked key stays
+    /// revoked, whatever races it).
+    pub async fn update_key<E: Send + 'static>(
+        &self,
+        access_key: &str,
+        mut change: impl FnMut(&[u8]) -> Result<Vec<u8>, E> + Send + 'static,
+    ) -> Result<Option<Result<Vec<u8>, E>>, StoreError> {
+        let inner = self.inner.clone();
+        let access_key = access_key.to_string();
+        blocking(move || {
+            let mut refusal = None;
+            let changed = inner.index.update_key(&access_key, &mut |current| match change(current) {
+                Ok(changed) => Some(changed),
+                Err(error) => {
+                    refusal = Some(error);
+                    None
+                }
+            })?;
+            match changed {
+                Some(changed) => {
+                    inner.commit_index()?;
+                    Ok(Some(Ok(changed)))
+                }
+                None => Ok(refusal.map(Err)),
+            }
+        })
+        .await
+    }
+
     /// Removes an access key durably; false if there was none.
     pub async fn remove_key(&self, access_key: &str) -> Result<bool, StoreError> {
         let inner = self.inner.clone();

@@ -8,6 +8,7 @@ mod buckets;
 mod chunked;
 mod conditional;
 mod cors;
+mod hostile;
 mod crash;
 mod keys;
 mod listing;

@@ -68,42 +68,6 @@ fn a_second_server_cannot_share_the_data_folder() {
     server.client().send(&Request::new("GET", "", "")).assert_status(200);
 }
 
-#[test]
-fn first_start_creates_and_prints_a_root_key() {
-    let dir = unique_dir("root-key");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_larder"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&dir)
-        .env_remove("LARDER_ROOT_ACCESS_KEY")
-        .env_remove("LARDER_ROOT_SECRET_KEY")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
-    let mut printed = Vec::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        let done = line.starts_with("larder listening on ");
-        printed.push(line);
-        if done {
-            break;
-        }
-    }
-    unsafe_kill(child.id(), libc::SIGTERM);
-    child.wait().unwrap();
-    let text = printed.join("\n");
-    let stored = std::fs::read_to_string(dir.join("root-key.toml")).unwrap();
-    let access_key = text.lines().find_map(|l| l.trim().strip_prefix("access key: ")).expect("the key is printed");
-    let secret_key = text.lines().find_map(|l| l.trim().strip_prefix("secret key: ")).unwrap();
-    assert!(stored.contains(access_key) && stored.contains(secret_key));
-    assert!(text.contains("aws --endpoint-url http://127.0.0.1:"));
-    use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(dir.join("root-key.toml")).unwrap().permissions().mode() & 0o777, 0o600);
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
 pub fn unsafe_kill(pid: u32, signal: i32) {
     // SAFETY: kill(2) takes any pid and signal and only returns an error
     // code; the pid is that of a child this test spawned and still owns.
