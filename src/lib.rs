@@ -8,6 +8,8 @@ pub mod admin_client;
 pub mod checksum;
 pub mod clock;
 pub mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod iam;
 pub mod presign;
 pub mod s3;

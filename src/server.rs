@@ -18,12 +18,19 @@ use tokio::task::JoinHandle;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::iam::{self, Credentials, KeyRecord, Keyring, RootKeySource};
-use crate::s3::{S3Config, S3};
+use crate::s3::{Pace, S3Config, S3};
 use crate::store::{Store, StoreConfig};
+
+mod limits;
 
 /// hyper's read buffer: request heads up to this size reach the S3 layer,
 /// which answers anything over 16 KiB with S3's error document.
 const READ_BUFFER_BYTES: usize = 64 * 1024;
+/// Refused connections being answered at once; past this, more are
+/// closed without an answer.
+const MAX_REFUSALS_IN_FLIGHT: usize = 256;
+/// Time a refused connection gets to take its answer.
+const REFUSAL_TIME: Duration = Duration::from_secs(1);
 /// How long open requests may run on after a shutdown begins.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -100,7 +107,11 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         Arc::new(Keyring::new(root.clone(), keys)),
         S3Config {
             region: config.region.clone(),
-            body_idle_timeout: Duration::from_secs(config.body_idle_timeout_secs),
+            body_pace: Pace {
+                idle: Duration::from_secs(config.body_idle_timeout_secs),
+                bytes_per_sec: config.min_upload_bytes_per_sec,
+                window: Duration::from_secs(config.min_upload_rate_window_secs.max(1)),
+            },
             trusted_proxies: config.trusted_proxies.clone(),
             admin_from: config.admin_from.clone(),
         },
@@ -183,6 +194,31 @@ async fn expire_uploads(store: Store, max_age_secs: u64, mut stopped: watch::Rec
     }
 }
 
+/// Answers a connection the server has no room for with 503 SlowDown and
+/// closes it, reading a little of its request first so that the close
+/// does not reset the connection before the client reads the answer.
+fn refuse(mut stream: tokio::net::TcpStream, refusals: &Arc<Semaphore>) {
+    let Ok(permit) = refusals.clone().try_acquire_owned() else { return };
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let answer = async {
+            stream.write_all(&crate::s3::slow_down_answer()).await?;
+            stream.shutdown().await?;
+            let mut sink = [0u8; 4096];
+            let mut read = 0;
+            while read < 64 * 1024 {
+                match stream.read(&mut sink).await? {
+                    0 => break,
+                    n => read += n,
+                }
+            }
+            Ok::<(), std::io::Error>(())
+        };
+        let _ = tokio::time::timeout(REFUSAL_TIME, answer).await;
+        drop(permit);
+    });
+}
+
 async fn accept_loop(
     listener: TcpListener,
     s3: Arc<S3>,
@@ -191,13 +227,12 @@ async fn accept_loop(
     mut stopped: watch::Receiver<bool>,
 ) {
     let connections = Arc::new(Semaphore::new(config.max_connections));
+    let client_slots = limits::ClientSlots::new(config.max_connections_per_client);
+    let refusals = Arc::new(Semaphore::new(MAX_REFUSALS_IN_FLIGHT));
     let graceful = GracefulShutdown::new();
     let header_timeout = Duration::from_secs(config.header_timeout_secs);
+    let write_stall_limit = Duration::from_secs(config.body_idle_timeout_secs);
     loop {
-        let permit = tokio::select! {
-            _ = stopped.changed() => break,
-            permit = connections.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
-        };
         let (stream, peer) = tokio::select! {
             _ = stopped.changed() => break,
             accepted = listener.accept() => match accepted {
@@ -210,23 +245,35 @@ async fn accept_loop(
                 }
             },
         };
+        // Permits are taken after accept, so that a full server answers at
+        // once instead of leaving new connections in the kernel's queue.
+        // A trusted proxy speaks for many clients: it has no share of its own.
+        let proxy = config.trusted_proxies.iter().any(|cidr| cidr.contains(peer.ip()));
+        let slot = if proxy { None } else { client_slots.take(peer.ip()) };
+        let permit = connections.clone().try_acquire_owned().ok();
+        let (Some(permit), true) = (permit, proxy || slot.is_some()) else {
+            tracing::debug!(%peer, "too many connections; refused");
+            refuse(stream, &refusals);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let s3 = s3.clone();
         let service = service_fn(move |request| {
             let s3 = s3.clone();
             async move { Ok::<_, Infallible>(s3.handle(request, peer).await) }
         });
+        let io = limits::WriteStallLimit::new(stream, write_stall_limit);
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(header_timeout)
             .max_buf_size(READ_BUFFER_BYTES)
-            .serve_connection(TokioIo::new(stream), service);
+            .serve_connection(TokioIo::new(io), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!(%peer, %error, "connection ended with an error");
             }
-            drop(permit);
+            drop((permit, slot));
         });
     }
     drop(listener);

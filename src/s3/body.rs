@@ -4,7 +4,7 @@
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use http::StatusCode;
@@ -110,12 +110,31 @@ pub fn incomplete_body() -> S3Error {
     )
 }
 
+/// How slowly a body may arrive: at least `bytes_per_sec` on average over
+/// every `window`, and never silent for longer than `idle`.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    pub idle: Duration,
+    pub bytes_per_sec: u64,
+    pub window: Duration,
+}
+
+/// The current window of [`Pace`]: since when, and how much came.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    start: Instant,
+    bytes: u64,
+    last_data: Instant,
+}
+
 /// The request body, read at most once. Every byte read through it is
 /// checked against the digests the request declared (see [`BodyCheck`]),
 /// so no handler can act on a body its signature does not cover.
 pub struct RequestBody {
     incoming: Option<Incoming>,
-    idle_timeout: Duration,
+    pace: Pace,
+    /// Set when reading starts (a 100 Continue goes out only then).
+    window: Option<Window>,
     /// Bytes read so far.
     pub received: u64,
     check: BodyCheck,
@@ -197,9 +216,22 @@ fn aws_chunked_not_accepted() -> S3Error {
     S3Error::invalid_request("An aws-chunked payload is accepted only by PutObject and UploadPart.")
 }
 
+impl Window {
+    /// At a window's end: was enough sent? Then a new window begins.
+    fn check(&mut self, pace: Pace) -> Result<(), S3Error> {
+        let elapsed = self.start.elapsed();
+        if u128::from(self.bytes) * 1000 < u128::from(pace.bytes_per_sec) * elapsed.as_millis() {
+            return Err(request_timeout());
+        }
+        let now = Instant::now();
+        *self = Window { start: now, bytes: 0, last_data: self.last_data };
+        Ok(())
+    }
+}
+
 impl RequestBody {
-    pub fn new(incoming: Incoming, idle_timeout: Duration) -> RequestBody {
-        RequestBody { incoming: Some(incoming), idle_timeout, received: 0, check: BodyCheck::None }
+    pub fn new(incoming: Incoming, pace: Pace) -> RequestBody {
+        RequestBody { incoming: Some(incoming), pace, window: None, received: 0, check: BodyCheck::None }
     }
 
     /// From now on, the body read must match `expected` (the signed
@@ -237,9 +269,23 @@ impl RequestBody {
         let Some(incoming) = self.incoming.as_mut() else {
             return Ok(None);
         };
+        let pace = self.pace;
+        let now = Instant::now();
+        let window = self.window.get_or_insert(Window { start: now, bytes: 0, last_data: now });
         loop {
-            let frame =
-                tokio::time::timeout(self.idle_timeout, incoming.frame()).await.map_err(|_| request_timeout())?;
+            // Wake at whichever comes first: the idle limit, or the end of
+            // the window, where a trickle too thin to use is cut off.
+            let idle_deadline = window.last_data + pace.idle;
+            let window_end = window.start + pace.window;
+            let deadline = if pace.bytes_per_sec > 0 { idle_deadline.min(window_end) } else { idle_deadline };
+            let frame = match tokio::time::timeout_at(deadline.into(), incoming.frame()).await {
+                Ok(frame) => frame,
+                Err(_) if Instant::now() >= idle_deadline => return Err(request_timeout()),
+                Err(_) => {
+                    window.check(pace)?;
+                    continue;
+                }
+            };
             match frame {
                 None => {
                     self.incoming = None;
@@ -251,6 +297,11 @@ impl RequestBody {
                 }
                 Some(Ok(frame)) => {
                     if let Ok(data) = frame.into_data() {
+                        window.bytes += data.len() as u64;
+                        window.last_data = Instant::now();
+                        if pace.bytes_per_sec > 0 && window.last_data >= window_end {
+                            window.check(pace)?;
+                        }
                         self.received += data.len() as u64;
                         self.check.update(&data);
                         return Ok(Some(data));
@@ -265,7 +316,8 @@ impl RequestBody {
     pub fn take(&mut self) -> RequestBody {
         let empty = RequestBody {
             incoming: None,
-            idle_timeout: self.idle_timeout,
+            pace: self.pace,
+            window: self.window,
             received: self.received,
             check: BodyCheck::None,
         };

@@ -131,11 +131,16 @@ impl<'a, B: ByteSource> AwsChunkedBody<'a, B> {
     async fn line(&mut self) -> Result<String, S3Error> {
         loop {
             if let Some(end) = self.buffer.windows(2).position(|w| w == b"\r\n") {
+                // Too long whether it came in one piece or in several.
+                if end > MAX_LINE {
+                    return Err(incomplete_body());
+                }
                 let line = self.buffer.split_to(end);
                 self.buffer.advance(2);
                 return String::from_utf8(line.to_vec()).map_err(|_| incomplete_body());
             }
-            if self.buffer.len() > MAX_LINE {
+            // Longer than a line may be, or a whole line and its `\r`.
+            if self.buffer.len() > MAX_LINE + 1 {
                 return Err(incomplete_body());
             }
             self.fill().await?;
@@ -266,5 +271,50 @@ impl<'a, B: ByteSource> AwsChunkedBody<'a, B> {
             return Err(signature_mismatch());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use super::*;
+
+    /// A body held in memory, in frames.
+    struct Frames(VecDeque<Bytes>);
+
+    impl ByteSource for Frames {
+        async fn next_chunk(&mut self) -> Result<Option<Bytes>, S3Error> {
+            Ok(self.0.pop_front())
+        }
+    }
+
+    async fn decode(body: &[u8], frame: usize) -> Result<(Vec<u8>, Vec<(String, String)>), &'static str> {
+        let mut source = Frames(body.chunks(frame).map(Bytes::copy_from_slice).collect());
+        let mut decoder = AwsChunkedBody::new(&mut source, Flavour::UnsignedWithTrailer, None, 11);
+        let mut data = Vec::new();
+        while let Some(chunk) = decoder.next_chunk().await.map_err(|error| error.code)? {
+            data.extend_from_slice(&chunk);
+        }
+        Ok((data, decoder.trailers().to_vec()))
+    }
+
+    /// Found by fuzzing (fuzz/fuzz_targets/aws_chunked.rs): a trailer line
+    /// longer than `MAX_LINE` was taken when it came in one frame and
+    /// refused when it came in several.
+    #[tokio::test]
+    async fn long_lines_are_refused_however_framed() {
+        let long = [&b"b\r\nhello world\r\n0\r\nx-amz-checksum-crc32:"[..], &[b'a'; 5000], b"\r\n\r\n"].concat();
+        for frame in [1, 7, 4096, long.len()] {
+            assert_eq!(decode(&long, frame).await, Err("IncompleteBody"), "frames of {frame}");
+        }
+        // A line of exactly MAX_LINE bytes is taken, whatever the framing.
+        let name = "x-amz-checksum-crc32";
+        let value = "a".repeat(MAX_LINE - name.len() - 1);
+        let longest = format!("b\r\nhello world\r\n0\r\n{name}:{value}\r\n\r\n");
+        for frame in [1, 7, 4096, 4097, longest.len()] {
+            let (data, trailers) = decode(longest.as_bytes(), frame).await.unwrap();
+            assert_eq!((data.as_slice(), trailers), (&b"hello world"[..], vec![(name.to_string(), value.clone())]));
+        }
     }
 }

@@ -14,6 +14,7 @@ mod config_cache;
 pub(crate) mod cors;
 mod delete_objects;
 mod error;
+pub(crate) mod form_data;
 pub(crate) mod headers;
 mod list;
 pub(crate) mod multipart;
@@ -41,7 +42,7 @@ use crate::sigv4::{self, ParsedAuth, SigningKey};
 use crate::store::Store;
 
 use body::RequestBody;
-pub use body::ResponseBody;
+pub use body::{Pace, ResponseBody};
 pub use error::S3Error;
 use router::{Operation, Query};
 
@@ -59,7 +60,8 @@ const DRAIN_TIME: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct S3Config {
     pub region: String,
-    pub body_idle_timeout: Duration,
+    /// How slowly a request body may arrive.
+    pub body_pace: body::Pace,
     /// Reverse proxies whose X-Forwarded-For / Forwarded is believed.
     pub trusted_proxies: Vec<Cidr>,
     /// Where the admin API answers from.
@@ -110,7 +112,7 @@ impl S3 {
     pub async fn handle(&self, request: Request<Incoming>, peer: SocketAddr) -> Response<ResponseBody> {
         let request_id = new_request_id();
         let (parts, incoming) = request.into_parts();
-        let body = RequestBody::new(incoming, self.config.body_idle_timeout);
+        let body = RequestBody::new(incoming, self.config.body_pace);
         let method = parts.method.clone();
         let resource = parts.uri.path().to_string();
         let expects_continue = parts
@@ -376,6 +378,19 @@ fn require_signed_payload(context: &RequestContext) -> Result<(), S3Error> {
             "The admin API takes only header-signed requests whose x-amz-content-sha256 is the payload's hash.",
         ))
     }
+}
+
+/// The whole HTTP answer to a connection refused before any request was
+/// read (too many connections): S3's 503 SlowDown.
+pub fn slow_down_answer() -> Vec<u8> {
+    let error = S3Error::new("SlowDown", StatusCode::SERVICE_UNAVAILABLE, "Please reduce your request rate.");
+    let body = error.to_xml("/", &new_request_id());
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/xml\r\ncontent-length: {}\r\n\
+         retry-after: 1\r\nserver: larder\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
 }
 
 /// NoSuchBucket and NoSuchKey name what was missing, as S3 does.

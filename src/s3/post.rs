@@ -8,7 +8,6 @@
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
-use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
 use serde_json::Value;
 
@@ -18,7 +17,10 @@ use crate::store::{ExpectedDigests, ObjectMeta, StoreError, Upload, WriteConditi
 use crate::timefmt;
 
 use super::access::Permission;
-use super::body::{self, incomplete_body, RequestBody};
+use super::body::{self, RequestBody};
+use super::chunked::ByteSource;
+use super::form_data;
+pub use super::form_data::FormReader;
 use super::error::S3Error;
 use super::headers::header;
 use super::object::MAX_OBJECT_BYTES;
@@ -27,15 +29,14 @@ use super::{xml_response, RequestContext, S3Result, S3};
 
 /// The form fields before the file may take this much, as in S3.
 const MAX_FIELDS_BYTES: usize = 20 * 1024;
+/// The whole form: the largest object, and room for every part's headers
+/// and fields around it.
+const MAX_FORM_BYTES: u64 = MAX_OBJECT_BYTES + 1024 * 1024;
 const PUT_OBJECT: Permission = Permission { action: crate::iam::Action::Write, name: "s3:PutObject" };
 
 /// AWS's answer to any violated policy condition: 403 AccessDenied.
 fn policy_failure(detail: impl AsRef<str>) -> S3Error {
     S3Error::new("AccessDenied", StatusCode::FORBIDDEN, format!("Invalid according to Policy: {}", detail.as_ref()))
-}
-
-fn malformed(message: impl Into<String>) -> S3Error {
-    S3Error::new("MalformedPOSTRequest", StatusCode::BAD_REQUEST, message)
 }
 
 /// The form's fields, names lower-cased, in order.
@@ -233,14 +234,34 @@ async fn free_key(s3: &S3, bucket: &str, prefix: &str, name: &str) -> Result<Str
     Err(S3Error::invalid_request("Too many files of this name."))
 }
 
-fn body_stream(body: &mut RequestBody) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + '_ {
-    futures_util::stream::unfold(body, |body| async move {
-        match body.next_chunk().await {
-            Ok(Some(chunk)) => Some((Ok(chunk), body)),
-            Ok(None) => None,
-            Err(error) => Some((Err(std::io::Error::other(error.message)), body)),
+/// Reads the fields before the file part (at most [`MAX_FIELDS_BYTES`]);
+/// returns them and the file's name, with the file's data next to read.
+pub async fn read_fields<B: ByteSource>(multipart: &mut FormReader<'_, B>) -> Result<(Form, String), S3Error> {
+    let mut form = Form { fields: Vec::new() };
+    let mut used = 0usize;
+    loop {
+        let Some(part) = multipart.next_part().await? else {
+            return Err(S3Error::invalid_argument("POST requires exactly one file upload per request.")
+                .with("ArgumentName", "file"));
+        };
+        let name = part.name.to_ascii_lowercase();
+        if name == "file" {
+            return Ok((form, part.file_name.unwrap_or_default()));
         }
-    })
+        let mut value = Vec::new();
+        while let Some(chunk) = multipart.chunk().await? {
+            used += chunk.len() + name.len();
+            if used > MAX_FIELDS_BYTES {
+                return Err(S3Error::new(
+                    "MaxPostPreDataLengthExceeded",
+                    StatusCode::BAD_REQUEST,
+                    "Your POST request fields preceding the upload file were too large.",
+                ));
+            }
+            value.extend_from_slice(&chunk);
+        }
+        form.fields.push((name, String::from_utf8_lossy(&value).into_owned()));
+    }
 }
 
 pub async fn post_object(s3: &S3, context: &mut RequestContext) -> S3Result {
@@ -253,41 +274,13 @@ pub async fn post_object(s3: &S3, context: &mut RequestContext) -> S3Result {
 
 async fn post_with(s3: &S3, context: &mut RequestContext, body: &mut RequestBody) -> S3Result {
     let content_type = header(&context.headers, "content-type").unwrap_or_default().to_string();
-    let boundary = multer::parse_boundary(&content_type)
-        .map_err(|_| malformed("The body of your POST request is not well-formed multipart/form-data."))?;
+    let boundary = form_data::boundary(&content_type).ok_or_else(form_data::malformed)?;
     let bucket = context.bucket.clone();
     s3.store.bucket(&bucket).await?;
-    let mut multipart = multer::Multipart::new(body_stream(body), boundary);
-    let mut form = Form { fields: Vec::new() };
-    let mut used = 0usize;
-    let (mut file, file_name) = loop {
-        let Some(mut field) = multipart
-            .next_field()
-            .await
-            .map_err(|_| malformed("The body of your POST request is not well-formed multipart/form-data."))?
-        else {
-            return Err(S3Error::invalid_argument("POST requires exactly one file upload per request.")
-                .with("ArgumentName", "file"));
-        };
-        let name = field.name().unwrap_or_default().to_ascii_lowercase();
-        if name == "file" {
-            let file_name = field.file_name().unwrap_or_default().to_string();
-            break (field, file_name);
-        }
-        let mut value = Vec::new();
-        while let Some(chunk) = field.chunk().await.map_err(|_| incomplete_body())? {
-            used += chunk.len();
-            if used > MAX_FIELDS_BYTES {
-                return Err(S3Error::new(
-                    "MaxPostPreDataLengthExceeded",
-                    StatusCode::BAD_REQUEST,
-                    "Your POST request fields preceding the upload file were too large.",
-                ));
-            }
-            value.extend_from_slice(&chunk);
-        }
-        form.fields.push((name, String::from_utf8_lossy(&value).into_owned()));
-    };
+    // Read before anything is authenticated: bounded in every dimension
+    // (see `form_data`), the fields here, the file by the policy below.
+    let mut multipart = FormReader::new(body, &boundary, MAX_FORM_BYTES);
+    let (form, file_name) = read_fields(&mut multipart).await?;
 
     // Who signed, and what the policy allows.
     let range = match form.get("policy").map(str::to_string) {
@@ -330,7 +323,7 @@ async fn post_with(s3: &S3, context: &mut RequestContext, body: &mut RequestBody
     let mut upload: Upload = s3.store.begin_upload(&bucket, &key, Default::default()).await?;
     let mut size = 0u64;
     let streamed: Result<(), S3Error> = async {
-        while let Some(chunk) = file.chunk().await.map_err(|_| incomplete_body())? {
+        while let Some(chunk) = multipart.chunk().await? {
             size += chunk.len() as u64;
             if size > max {
                 return Err(S3Error::new(
@@ -357,8 +350,8 @@ async fn post_with(s3: &S3, context: &mut RequestContext, body: &mut RequestBody
         upload.abandon().await;
         return Err(error);
     }
-    drop(file);
-    while let Ok(Some(_)) = multipart.next_field().await {}
+    // Fields after the file are read (within the form's limits) and ignored.
+    while multipart.next_part().await?.is_some() {}
     let condition = if upload_link.is_some() { WriteCondition::Absent } else { WriteCondition::None };
     if upload_link.is_some() {
         s3.spend_link_use(context).await?;

@@ -145,6 +145,11 @@ pub fn parse(bytes: &[u8]) -> Result<Element, MalformedXml> {
             }
             Event::Text(text) => {
                 let value = text.unescape().map_err(|_| MalformedXml)?;
+                // No XML holds a NUL: refused raw as quick-xml refuses `&#0;`,
+                // so that what larder writes (`escape`) always reads back.
+                if value.contains('\0') {
+                    return Err(MalformedXml);
+                }
                 match stack.last_mut() {
                     Some(element) => element.text.push_str(&value),
                     None if value.trim().is_empty() => {}
@@ -152,6 +157,9 @@ pub fn parse(bytes: &[u8]) -> Result<Element, MalformedXml> {
                 }
             }
             Event::CData(data) => {
+                if data.contains(&0) {
+                    return Err(MalformedXml);
+                }
                 let element = stack.last_mut().ok_or(MalformedXml)?;
                 element.text.push_str(&String::from_utf8_lossy(&data));
             }
@@ -186,6 +194,21 @@ mod tests {
         }
         let flood = format!("<a>{}</a>", "<b/>".repeat(MAX_ELEMENTS + 1));
         assert!(parse(flood.as_bytes()).is_err(), "element floods are refused");
+    }
+
+    /// Found by fuzzing (fuzz/fuzz_targets/xml_reader.rs): a raw NUL was
+    /// taken into a CORS rule, which GetBucketCors then wrote as `&#x0;`,
+    /// a document no XML reader (larder's neither) accepts.
+    #[test]
+    fn nul_is_refused_raw_as_escaped() {
+        let cors = b"<CORSConfiguration><CORSRule><AllowedOrigin>\x08\x00\x00\x00://www.example.com</AllowedOrigin><AllowedMethod>PUT</AllowedMethod></CORSRule></CORSConfiguration>";
+        assert!(parse(cors).is_err());
+        for text in ["&#0;", "\0", "<![CDATA[\0]]>", &escape("\0")] {
+            let doc = format!("<a>{text}</a>");
+            assert!(parse(doc.as_bytes()).is_err(), "{doc}");
+        }
+        let other_controls = format!("<a>{}</a>", escape("\u{1}\u{8}\r"));
+        assert_eq!(parse(other_controls.as_bytes()).unwrap().text, "\u{1}\u{8}\r");
     }
 
     #[test]

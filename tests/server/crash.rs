@@ -4,10 +4,6 @@
 //! unacknowledged may be half visible, and tmp/ must be empty.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,25 +20,6 @@ type State = Option<u32>;
 fn body_of(key: usize, version: u32) -> Vec<u8> {
     let len = (version as usize * 7919 + key * 131) % 150_000;
     pattern(len, (version as u8) ^ (key as u8))
-}
-
-fn spawn_server(dir: &Path) -> (Child, SocketAddr) {
-    let credentials = test_credentials();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_larder"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .env("LARDER_ROOT_ACCESS_KEY", &credentials.access_key)
-        .env("LARDER_ROOT_SECRET_KEY", &credentials.secret_key)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let addr = line.trim().strip_prefix("larder listening on ").unwrap_or_else(|| panic!("unexpected: {line}"));
-    (child, addr.parse().unwrap())
 }
 
 fn random_u32() -> u32 {
@@ -63,7 +40,7 @@ fn acknowledged_writes_survive_sigkill() {
     for round in 0..ROUNDS {
         let (mut child, addr) = spawn_server(&dir);
         let client =
-            Client { addr, credentials: test_credentials(), region: "us-east-1".into(), source: None, token: None };
+            client_of(addr);
         if round == 0 {
             create_bucket(&client, "crash");
         }
@@ -123,7 +100,7 @@ fn acknowledged_writes_survive_sigkill() {
     }
     let (mut child, addr) = spawn_server(&dir);
     let client =
-        Client { addr, credentials: test_credentials(), region: "us-east-1".into(), source: None, token: None };
+        client_of(addr);
     let present = verify(&client, &allowed);
     assert!(std::fs::read_dir(dir.join("tmp")).unwrap().next().is_none(), "tmp/ must be empty after restart");
     assert_eq!(

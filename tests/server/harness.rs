@@ -517,3 +517,29 @@ pub fn get(client: &Client, bucket: &str, key: &str) -> Response {
 pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
     (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 8) as u8).collect()
 }
+
+/// Starts the `larder` binary on 127.0.0.1:0 with the test root key;
+/// returns the process and the address it listens on.
+pub fn spawn_server(dir: &std::path::Path) -> (std::process::Child, SocketAddr) {
+    let credentials = test_credentials();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_larder"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .env("LARDER_ROOT_ACCESS_KEY", &credentials.access_key)
+        .env("LARDER_ROOT_SECRET_KEY", &credentials.secret_key)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
+    let addr = line.trim().strip_prefix("larder listening on ").unwrap_or_else(|| panic!("unexpected: {line}"));
+    (child, addr.parse().unwrap())
+}
+
+/// A client of a server started with [`spawn_server`].
+pub fn client_of(addr: SocketAddr) -> Client {
+    Client { addr, credentials: test_credentials(), region: "us-east-1".into(), source: None, token: None }
+}

@@ -431,3 +431,193 @@ fn a_revoked_link_stays_dead_after_races_and_a_restart() {
     }
     assert_eq!(root.send(&admin("GET", "shares")).text().trim(), "[]");
 }
+
+fn resident_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    kib * 1024
+}
+
+/// Sends `head`, then `flood_bytes` of `A` as fast as the server takes
+/// them, while the answer is read on another thread. Returns the answer
+/// and how much of the flood the server took.
+fn flood(addr: std::net::SocketAddr, head: &[u8], flood_bytes: u64) -> (Response, u64) {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_write_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut reader = stream.try_clone().unwrap();
+    let answer = std::thread::spawn(move || {
+        let mut raw = Vec::new();
+        let _ = reader.read_to_end(&mut raw);
+        raw
+    });
+    stream.write_all(head).unwrap();
+    let block = vec![b'A'; 1 << 20];
+    let mut sent = 0u64;
+    while sent < flood_bytes {
+        match stream.write(&block) {
+            Ok(n) => sent += n as u64,
+            Err(_) => break,
+        }
+    }
+    let raw = answer.join().unwrap();
+    (parse_response(&raw, false), sent)
+}
+
+/// POST Object is read before anything is authenticated: a form whose
+/// part headers, fields or parts never end is refused while the server's
+/// memory stays near idle.
+#[test]
+fn post_floods_are_refused_in_bounded_memory() {
+    let dir = unique_dir("post-flood");
+    let (mut child, addr) = spawn_server(&dir);
+    let client = client_of(addr);
+    create_bucket(&client, "flood");
+    std::thread::sleep(Duration::from_millis(300));
+    let idle = resident_bytes(child.id());
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(idle));
+    let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let (peak, sampling, pid) = (peak.clone(), sampling.clone(), child.id());
+        std::thread::spawn(move || {
+            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                peak.fetch_max(resident_bytes(pid), std::sync::atomic::Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    let two_gib = 2u64 << 30;
+    let post_head = |preamble: &str| {
+        format!(
+            "POST /flood HTTP/1.1\r\nhost: {addr}\r\ncontent-type: multipart/form-data; boundary=x\r\n\
+             content-length: {}\r\n\r\n{preamble}",
+            two_gib + preamble.len() as u64
+        )
+    };
+    // Part headers that never end.
+    let (answer, taken) = flood(addr, post_head("--x\r\n").as_bytes(), two_gib);
+    answer.assert_error(400, "MalformedPOSTRequest");
+    assert!(taken < 64 << 20, "the server read on: {taken} bytes");
+    // A field that never ends.
+    let (answer, _) = flood(addr, post_head("--x\r\ncontent-disposition: form-data; name=\"key\"\r\n\r\n").as_bytes(), two_gib);
+    answer.assert_error(400, "MaxPostPreDataLengthExceeded");
+    // Parts without end.
+    let many = "--x\r\ncontent-disposition: form-data; name=\"a\"\r\n\r\nb\r\n".repeat(200);
+    let (answer, _) = flood(addr, post_head(&many).as_bytes(), 1 << 20);
+    answer.assert_error(400, "MalformedPOSTRequest");
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    sampler.join().unwrap();
+    let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!("POST floods: idle {} KiB, peak {} KiB", idle / 1024, peak / 1024);
+    assert!(peak < idle + (8 << 20), "memory grew from {idle} to {peak} bytes");
+    // The server is unharmed.
+    client.send(&Request::new("GET", "flood", "")).assert_status(200);
+    unsafe_kill(child.id(), libc::SIGKILL);
+    child.wait().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Reads whatever the server sends within `wait`; `None` if the
+/// connection is still open and silent after it.
+fn read_until_closed(stream: &mut std::net::TcpStream, wait: Duration) -> Option<Vec<u8>> {
+    stream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let deadline = Instant::now() + wait;
+    let mut got = Vec::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    while Instant::now() < deadline {
+        match stream.read(&mut buffer) {
+            Ok(0) => return Some(got),
+            Ok(n) => got.extend_from_slice(&buffer[..n]),
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock || error.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => return Some(got),
+        }
+    }
+    None
+}
+
+/// 256 stalled connections from one address (idle, half-sent heads,
+/// unread GETs, trickled uploads): another address is still answered at
+/// once, the excess is refused with 503 SlowDown, and every stalled
+/// connection is dropped by the server within its limits.
+#[test]
+fn stalled_connections_cannot_starve_the_server() {
+    let server = TestServer::start_with(|config| {
+        config.header_timeout_secs = 2;
+        config.body_idle_timeout_secs = 3;
+        config.min_upload_rate_window_secs = 2;
+    });
+    let root = server.client();
+    create_bucket(&root, "stall");
+    let big = pattern(16 << 20, 7);
+    put(&root, "stall", "big", &big);
+    put(&root, "stall", "small", b"still here");
+
+    let attacker = root.sending_from("127.0.0.9");
+    let unread_get = attacker.encode(&Request::new("GET", "stall", "big"));
+    let trickle_head = {
+        let mut raw = attacker.encode(
+            &Request::new("PUT", "stall", "trickle")
+                .auth(Auth::Header(Payload::Unsigned))
+                .header("content-length", "1048576"),
+        );
+        raw.extend_from_slice(b"0123456789");
+        raw
+    };
+    let mut stalled = Vec::new();
+    for i in 0..256 {
+        let mut stream = connect_from(attacker.source, server.addr);
+        match i % 4 {
+            0 => {}
+            1 => stream.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n").unwrap(),
+            2 => stream.write_all(&unread_get).unwrap(),
+            _ => stream.write_all(&trickle_head).unwrap(),
+        }
+        stalled.push((i % 4, stream));
+    }
+    // Another host on the LAN is served at once.
+    for _ in 0..3 {
+        let started = Instant::now();
+        let health = send_raw(
+            server.addr,
+            format!("GET /_larder/health HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n\r\n", server.addr).as_bytes(),
+            false,
+        );
+        health.assert_status(200);
+        assert_eq!(get(&root, "stall", "small").body, b"still here");
+        assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
+    }
+    // The attacker's excess was refused at once with S3's SlowDown.
+    let mut refused = 0;
+    let mut admitted = Vec::new();
+    for (kind, mut stream) in stalled {
+        stream.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+        let mut head = [0u8; 64];
+        match stream.read(&mut head) {
+            Ok(n) if head[..n].starts_with(b"HTTP/1.1 503") => refused += 1,
+            _ => admitted.push((kind, stream)),
+        }
+    }
+    assert!(refused >= 256 - 64, "only {refused} of 256 were refused");
+    // Every admitted stalled connection is dropped by the server: heads by
+    // the header timeout, unread answers and trickles by the body limits.
+    // (Nothing is read meanwhile: an unread answer must stay unread.)
+    std::thread::sleep(Duration::from_secs(7));
+    let deadline = Duration::from_secs(10);
+    for (kind, stream) in admitted.iter_mut() {
+        let got = read_until_closed(stream, deadline);
+        let got = got.unwrap_or_else(|| panic!("a stalled connection of kind {kind} was never dropped"));
+        if *kind == 2 {
+            assert!(got.len() < big.len(), "an unread answer was sent whole");
+        }
+        if *kind == 3 {
+            parse_response(&got, false).assert_error(400, "RequestTimeout");
+        }
+    }
+    // Their slots are free again.
+    let started = Instant::now();
+    attacker.send(&Request::new("GET", "stall", "small")).assert_status(200);
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
