@@ -1,56 +1,189 @@
-//! Time for expiry checks that never runs backwards. Boards often have no
-//! real-time clock and an offline LAN may have no NTP: after a reboot the
-//! clock can start far in the past, which would revive expired presigned
-//! URLs and keys. larder keeps a floor (the latest time it has seen, saved
-//! in the data folder) and never lets its time fall below it; a clock
-//! behind the floor is reported loudly, in the log and the health answer.
+//! Time for expiry checks. Boards often have no real-time clock and an
+//! offline LAN may have no NTP: after a reboot the clock can start far in
+//! the past, which would revive expired presigned URLs and keys; a bad NTP
+//! answer or a wrong RTC can also put it far in the future, which would
+//! kill every link.
+//!
+//! larder keeps a floor: a time it can vouch for, saved in the data folder.
+//! Its time is the system clock, never earlier than the floor. The floor
+//! moves on with the monotonic clock and no faster, so a clock that jumps
+//! ahead is used while it is ahead but never written down: once it is put
+//! right, every link works again. A system clock that stays ahead steadily
+//! (the board was off, and its clock is right) is adopted after
+//! [`PROBATION`]. Either disagreement is reported in the log and the
+//! health answer.
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::timefmt;
 
 const FLOOR_FILE: &str = "clock-floor";
-/// Behind the floor by more than this, the clock is reported as wrong.
-const TOLERANCE_SECS: i64 = 60;
+/// Behind the floor by more than this, the system clock is wrong.
+const BEHIND_TOLERANCE_SECS: i64 = 60;
+/// Ahead of the floor by more than this, the system clock is suspect.
+pub const AHEAD_TOLERANCE_SECS: i64 = 15 * 60;
+/// How long a system clock must run steadily ahead before the floor
+/// adopts it.
+pub const PROBATION: Duration = Duration::from_secs(30 * 60);
+/// How much a clock ahead may wander and still count as steady.
+const STEADY_SECS: i64 = 5;
+
+/// Where time comes from: the system clock (Unix seconds) and a monotonic
+/// clock. Tests put in their own.
+pub trait TimeSource: Send + Sync {
+    fn system(&self) -> i64;
+    fn monotonic(&self) -> Duration;
+}
+
+/// A time source given in the configuration (tests move the clock).
+#[derive(Clone)]
+pub struct TimeOverride(pub Arc<dyn TimeSource>);
+
+impl std::fmt::Debug for TimeOverride {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TimeOverride")
+    }
+}
+
+/// The machine's clocks.
+pub struct SystemTime {
+    start: Instant,
+}
+
+impl Default for SystemTime {
+    fn default() -> SystemTime {
+        SystemTime { start: Instant::now() }
+    }
+}
+
+impl TimeSource for SystemTime {
+    fn system(&self) -> i64 {
+        timefmt::now()
+    }
+
+    fn monotonic(&self) -> Duration {
+        self.start.elapsed()
+    }
+}
+
+struct Floor {
+    /// The floor at `at` (monotonic); it grows with the monotonic clock,
+    /// from a fixed base so that no fraction of a second is ever lost.
+    value: i64,
+    at: Duration,
+    /// The system clock has been ahead of the floor since this monotonic
+    /// time, by this much.
+    ahead_since: Option<(Duration, i64)>,
+}
+
+impl Floor {
+    fn at(&self, monotonic: Duration) -> i64 {
+        let elapsed = monotonic.saturating_sub(self.at).as_secs();
+        self.value.saturating_add(i64::try_from(elapsed).unwrap_or(i64::MAX))
+    }
+}
+
+/// How the system clock stands against the floor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClockState {
+    Ok,
+    /// Behind the floor by this many seconds: larder keeps the floor.
+    Behind(i64),
+    /// Ahead of the floor by this many seconds: used, not yet adopted.
+    Ahead(i64),
+}
 
 pub struct Clock {
-    floor: AtomicI64,
+    floor: Mutex<Floor>,
     path: PathBuf,
+    source: Arc<dyn TimeSource>,
 }
 
 impl Clock {
     /// Reads the saved floor from `data_dir`.
     pub fn open(data_dir: &Path) -> Clock {
+        Clock::with_source(data_dir, Arc::new(SystemTime::default()))
+    }
+
+    pub fn with_source(data_dir: &Path, source: Arc<dyn TimeSource>) -> Clock {
         let path = data_dir.join(FLOOR_FILE);
-        let saved = fs::read_to_string(&path).ok().and_then(|text| text.trim().parse::<i64>().ok()).unwrap_or(0);
-        let clock = Clock { floor: AtomicI64::new(saved), path };
-        let behind = clock.behind_secs();
-        if behind > TOLERANCE_SECS {
-            tracing::warn!(
-                behind_secs = behind,
-                "the system clock is behind the last time larder saw: it keeps using that time for expiry checks until the clock catches up (is NTP running?)"
-            );
-        }
+        let saved = fs::read_to_string(&path).ok().and_then(|text| text.trim().parse::<i64>().ok());
+        let monotonic = source.monotonic();
+        // A first start has no floor: the system clock is all there is.
+        let value = saved.unwrap_or_else(|| source.system());
+        let clock = Clock { floor: Mutex::new(Floor { value, at: monotonic, ahead_since: None }), path, source };
+        clock.log_state();
         clock
     }
 
-    /// Now, as Unix seconds, never earlier than a time already seen.
-    pub fn now(&self) -> i64 {
-        let system = timefmt::now();
-        let floor = self.floor.fetch_max(system, Ordering::Relaxed);
-        floor.max(system)
+    fn floor(&self) -> std::sync::MutexGuard<'_, Floor> {
+        self.floor.lock().unwrap_or_else(|poison| poison.into_inner())
     }
 
-    /// How far the system clock is behind the floor (0 when it is not).
-    pub fn behind_secs(&self) -> i64 {
-        (self.floor.load(Ordering::Relaxed) - timefmt::now()).max(0)
+    /// Now, as Unix seconds: the system clock, never earlier than the floor.
+    pub fn now(&self) -> i64 {
+        let system = self.source.system();
+        let monotonic = self.source.monotonic();
+        let mut floor = self.floor();
+        let projected = floor.at(monotonic);
+        if system > projected + AHEAD_TOLERANCE_SECS {
+            let offset = system - projected;
+            match floor.ahead_since {
+                // Steadily ahead for the whole probation: the clock is right.
+                Some((since, first)) if (offset - first).abs() <= STEADY_SECS => {
+                    if monotonic.saturating_sub(since) >= PROBATION {
+                        tracing::info!(ahead_secs = offset, "the system clock ran steadily ahead; larder now trusts it");
+                        *floor = Floor { value: system, at: monotonic, ahead_since: None };
+                    }
+                }
+                _ => floor.ahead_since = Some((monotonic, offset)),
+            }
+        } else {
+            floor.ahead_since = None;
+        }
+        system.max(floor.at(monotonic))
+    }
+
+    /// How the system clock stands against the floor.
+    pub fn state(&self) -> ClockState {
+        self.now();
+        let system = self.source.system();
+        let projected = self.floor().at(self.source.monotonic());
+        if system < projected - BEHIND_TOLERANCE_SECS {
+            ClockState::Behind(projected - system)
+        } else if system > projected + AHEAD_TOLERANCE_SECS {
+            ClockState::Ahead(system - projected)
+        } else {
+            ClockState::Ok
+        }
+    }
+
+    /// Says in the log what a wrong clock means and what to do about it.
+    pub fn log_state(&self) {
+        match self.state() {
+            ClockState::Ok => {}
+            ClockState::Behind(secs) => tracing::warn!(
+                behind_secs = secs,
+                "the system clock is behind the last time larder saw: expiry checks keep using that time until the \
+                 clock catches up; set the clock or start NTP (timedatectl set-ntp true)"
+            ),
+            ClockState::Ahead(secs) => tracing::warn!(
+                ahead_secs = secs,
+                probation_secs = PROBATION.as_secs(),
+                "the system clock is ahead of the time larder can vouch for: links and keys are judged by it while it \
+                 is, but it is not saved; if it is wrong (a bad NTP server, a wrong RTC), correct it and every link \
+                 works again; if it is right (the board was off), larder adopts it after the probation"
+            ),
+        }
     }
 
     /// Saves the floor; called now and then and at shutdown.
     pub fn persist(&self) {
-        let floor = self.now();
+        self.now();
+        let floor = self.floor().at(self.source.monotonic());
         let tmp = self.path.with_extension("tmp");
         let result = fs::File::create(&tmp)
             .and_then(|mut file| {
@@ -66,22 +199,109 @@ impl Clock {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
     use super::*;
 
-    #[test]
-    fn time_never_runs_backwards() {
+    #[derive(Default)]
+    struct Manual {
+        system: AtomicI64,
+        monotonic_secs: AtomicU64,
+    }
+
+    impl TimeSource for Manual {
+        fn system(&self) -> i64 {
+            self.system.load(Ordering::SeqCst)
+        }
+
+        fn monotonic(&self) -> Duration {
+            Duration::from_secs(self.monotonic_secs.load(Ordering::SeqCst))
+        }
+    }
+
+    impl Manual {
+        /// Both clocks run on by `secs`.
+        fn advance(&self, secs: i64) {
+            self.system.fetch_add(secs, Ordering::SeqCst);
+            self.monotonic_secs.fetch_add(secs as u64, Ordering::SeqCst);
+        }
+    }
+
+    fn dir() -> PathBuf {
         let dir = std::env::temp_dir().join(format!("larder-clock-{}", crate::store::BlobId::random().to_hex()));
         fs::create_dir_all(&dir).unwrap();
-        let ahead = timefmt::now() + 3600;
-        fs::write(dir.join(FLOOR_FILE), ahead.to_string()).unwrap();
-        let clock = Clock::open(&dir);
-        assert!(clock.now() >= ahead, "a floor from the future holds time up");
-        assert!(clock.behind_secs() > 3500);
+        dir
+    }
+
+    fn open(dir: &Path, time: &Arc<Manual>) -> Clock {
+        Clock::with_source(dir, time.clone())
+    }
+
+    #[test]
+    fn a_clock_behind_the_floor_does_not_move_time_back() {
+        let dir = dir();
+        let time = Arc::new(Manual::default());
+        time.system.store(1_000_000, Ordering::SeqCst);
+        fs::write(dir.join(FLOOR_FILE), "1003600").unwrap();
+        let clock = open(&dir, &time);
+        assert_eq!(clock.now(), 1_003_600, "a floor from the future holds time up");
+        assert_eq!(clock.state(), ClockState::Behind(3600));
+        time.advance(100);
+        assert_eq!(clock.now(), 1_003_700, "and moves on with the monotonic clock");
         clock.persist();
-        assert_eq!(Clock::open(&dir).now(), clock.now());
+        assert_eq!(open(&dir, &time).now(), 1_003_700);
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_jump_ahead_is_used_but_never_saved() {
+        let dir = dir();
+        let time = Arc::new(Manual::default());
+        time.system.store(1_000_000, Ordering::SeqCst);
+        let clock = open(&dir, &time);
+        time.advance(60);
+        assert_eq!(clock.now(), 1_000_060);
+        // A bad NTP answer: a year ahead, for ten minutes.
+        time.system.fetch_add(365 * 86_400, Ordering::SeqCst);
+        assert_eq!(clock.now(), 1_000_060 + 365 * 86_400);
+        assert!(matches!(clock.state(), ClockState::Ahead(_)));
+        time.advance(600);
+        clock.persist();
+        let saved: i64 = fs::read_to_string(dir.join(FLOOR_FILE)).unwrap().trim().parse().unwrap();
+        assert_eq!(saved, 1_000_660, "the floor moved only as far as the monotonic clock");
+        // Put right: time is right again, now and after a restart.
+        time.system.fetch_sub(365 * 86_400, Ordering::SeqCst);
+        assert_eq!(clock.now(), 1_000_660);
+        assert_eq!(clock.state(), ClockState::Ok);
+        assert_eq!(open(&dir, &time).now(), 1_000_660);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_clock_steadily_ahead_is_adopted_after_probation() {
+        let dir = dir();
+        let time = Arc::new(Manual::default());
+        fs::write(dir.join(FLOOR_FILE), "1000000").unwrap();
+        // The board was off for a day; its clock is right.
+        time.system.store(1_086_400, Ordering::SeqCst);
+        let clock = open(&dir, &time);
+        assert_eq!(clock.now(), 1_086_400);
+        assert_eq!(clock.state(), ClockState::Ahead(86_400));
+        time.advance(PROBATION.as_secs() as i64 / 2);
+        clock.persist();
+        assert!(fs::read_to_string(dir.join(FLOOR_FILE)).unwrap().trim().parse::<i64>().unwrap() < 1_010_000);
+        time.advance(PROBATION.as_secs() as i64 / 2 + 1);
+        clock.now();
+        assert_eq!(clock.state(), ClockState::Ok);
+        clock.persist();
+        assert_eq!(open(&dir, &time).now(), time.system());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_first_start_trusts_the_system_clock() {
         let fresh = Clock::open(Path::new("/nonexistent-larder-dir"));
         assert!((fresh.now() - timefmt::now()).abs() <= 1);
-        assert_eq!(fresh.behind_secs(), 0);
+        assert_eq!(fresh.state(), ClockState::Ok);
     }
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::clock::TimeOverride;
 use crate::iam::{Cidr, Credentials};
 use crate::store::Durability;
 
@@ -47,6 +48,10 @@ pub struct Config {
     /// The root key, when given by the environment rather than stored.
     #[serde(skip)]
     pub root_credentials: Option<Credentials>,
+    /// Another clock than the machine's (tests).
+    #[serde(skip)]
+    #[doc(hidden)]
+    pub time: Option<TimeOverride>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -83,6 +88,7 @@ impl Default for Config {
             multipart_expiry_secs: 7 * 24 * 3600,
             trusted_proxies: Vec::new(),
             root_credentials: None,
+            time: None,
         }
     }
 }

@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
-use crate::clock::Clock;
+use crate::clock::{Clock, ClockState};
 use crate::config::Config;
 use crate::iam::{self, Credentials, KeyRecord, Keyring, RootKeySource};
 use crate::s3::{Pace, S3Config, S3};
@@ -101,7 +101,10 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         .map_err(|error| StartError(format!("cannot listen on {}: {error}", config.listen)))?;
     let addr = listener.local_addr().map_err(|error| StartError(error.to_string()))?;
     let keys = load_keys(&store, &root).await?;
-    let clock = Arc::new(Clock::open(&config.data_dir));
+    let clock = Arc::new(match &config.time {
+        Some(time) => Clock::with_source(&config.data_dir, time.0.clone()),
+        None => Clock::open(&config.data_dir),
+    });
     let s3 = Arc::new(S3::new(
         store.clone(),
         Arc::new(Keyring::new(root.clone(), keys)),
@@ -164,11 +167,22 @@ async fn collect_garbage(store: Store, mut stopped: watch::Receiver<bool>) {
     }
 }
 
-/// Saves the clock floor every minute, and once more at shutdown.
+/// Saves the clock floor every minute, and once more at shutdown; says in
+/// the log when the system clock starts or stops disagreeing with it.
 async fn keep_clock_floor(clock: Arc<Clock>, mut stopped: watch::Receiver<bool>) {
+    let mut last = clock.state();
     loop {
         let saving = clock.clone();
         let _ = tokio::task::spawn_blocking(move || saving.persist()).await;
+        let state = clock.state();
+        if std::mem::discriminant(&state) != std::mem::discriminant(&last) {
+            if state == ClockState::Ok {
+                tracing::info!("the system clock agrees with larder's again");
+            } else {
+                clock.log_state();
+            }
+            last = state;
+        }
         tokio::select! {
             _ = stopped.changed() => break,
             _ = tokio::time::sleep(Duration::from_secs(60)) => {}

@@ -10,6 +10,7 @@
 use http::{Method, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
+use crate::clock::ClockState;
 use crate::iam::{Cidr, Credentials, Grant, KeyRecord, Right};
 
 use super::body;
@@ -98,9 +99,31 @@ fn json_response(status: StatusCode, value: &impl Serialize) -> S3Result {
 
 /// `GET /_larder/health`: is larder up, and is its clock sane?
 pub fn health(s3: &S3) -> S3Result {
-    let behind = s3.clock.behind_secs();
-    let clock = if behind > 60 { "behind" } else { "ok" };
-    json_response(StatusCode::OK, &serde_json::json!({"status": "ok", "clock": clock, "clock_behind_secs": behind}))
+    let (clock, behind, ahead, advice) = match s3.clock.state() {
+        ClockState::Ok => ("ok", 0, 0, None),
+        ClockState::Behind(secs) => (
+            "behind",
+            secs,
+            0,
+            Some("The system clock is behind the last time larder saw; larder keeps that time. Set the clock or start NTP."),
+        ),
+        ClockState::Ahead(secs) => (
+            "ahead",
+            0,
+            secs,
+            Some("The system clock is ahead of the time larder can vouch for. If it is wrong, correct it; if it is right, larder adopts it after 30 minutes."),
+        ),
+    };
+    json_response(
+        StatusCode::OK,
+        &serde_json::json!({
+            "status": "ok",
+            "clock": clock,
+            "clock_behind_secs": behind,
+            "clock_ahead_secs": ahead,
+            "clock_advice": advice,
+        }),
+    )
 }
 
 fn no_such_access_key(access_key: &str) -> S3Error {

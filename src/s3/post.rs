@@ -249,8 +249,9 @@ pub async fn read_fields<B: ByteSource>(multipart: &mut FormReader<'_, B>) -> Re
             return Ok((form, part.file_name.unwrap_or_default()));
         }
         let mut value = Vec::new();
+        used += name.len();
         while let Some(chunk) = multipart.chunk().await? {
-            used += chunk.len() + name.len();
+            used += chunk.len();
             if used > MAX_FIELDS_BYTES {
                 return Err(S3Error::new(
                     "MaxPostPreDataLengthExceeded",
@@ -400,5 +401,41 @@ async fn post_with(s3: &S3, context: &mut RequestContext, body: &mut RequestBody
             .header(http::header::LOCATION, &location)
             .body(body::empty())
             .map_err(|_| S3Error::internal()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use bytes::Bytes;
+
+    use super::*;
+
+    struct Frames(VecDeque<Bytes>);
+
+    impl ByteSource for Frames {
+        async fn next_chunk(&mut self) -> Result<Option<Bytes>, S3Error> {
+            Ok(self.0.pop_front())
+        }
+    }
+
+    /// Found by fuzzing (fuzz/fuzz_targets/post_form.rs): a field's name was
+    /// counted against the fields' limit once per chunk of its value, so the
+    /// same form was taken or refused by how its body was framed.
+    #[tokio::test]
+    async fn fields_limit_does_not_depend_on_framing() {
+        let form = format!(
+            "--b\r\nContent-Disposition: form-data; name=\"{}\"\r\n\r\n{}\r\n\
+             --b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\nhi\r\n--b--\r\n",
+            "x".repeat(300),
+            "v".repeat(1000)
+        );
+        for frame in [1, 7, form.len()] {
+            let mut source = Frames(form.as_bytes().chunks(frame).map(Bytes::copy_from_slice).collect());
+            let mut reader = FormReader::new(&mut source, "b", 1 << 20);
+            let (fields, file_name) = read_fields(&mut reader).await.map_err(|error| error.code).unwrap();
+            assert_eq!((fields.fields.len(), file_name.as_str()), (1, "f"), "frames of {frame}");
+        }
     }
 }

@@ -621,3 +621,70 @@ fn stalled_connections_cannot_starve_the_server() {
     attacker.send(&Request::new("GET", "stall", "small")).assert_status(200);
     assert!(started.elapsed() < Duration::from_secs(1));
 }
+
+/// The machine's clock, moved by a test.
+#[derive(Default)]
+struct ShiftedClock {
+    offset: std::sync::atomic::AtomicI64,
+    start: std::sync::OnceLock<Instant>,
+}
+
+impl larder::clock::TimeSource for ShiftedClock {
+    fn system(&self) -> i64 {
+        larder::timefmt::now() + self.offset.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn monotonic(&self) -> Duration {
+        self.start.get_or_init(Instant::now).elapsed()
+    }
+}
+
+fn health(server: &TestServer) -> serde_json::Value {
+    let raw = format!("GET /_larder/health HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n\r\n", server.addr);
+    let answer = send_raw(server.addr, raw.as_bytes(), false);
+    answer.assert_status(200);
+    serde_json::from_slice(&answer.body).unwrap()
+}
+
+/// A clock that jumps a year ahead (a bad NTP answer) is used while it is
+/// wrong, but not saved: once it is put right, links work again, across
+/// restarts too.
+#[test]
+fn a_forward_clock_jump_does_not_kill_links_for_good() {
+    let shifted = std::sync::Arc::new(ShiftedClock::default());
+    let time = larder::clock::TimeOverride(shifted.clone());
+    let start = |dir: std::path::PathBuf| {
+        let time = time.clone();
+        TestServer::start_in(dir, move |config| config.time = Some(time))
+    };
+    let server = start(unique_dir("clock-jump"));
+    let root = server.client();
+    create_bucket(&root, "links");
+    put(&root, "links", "file", b"still shared");
+    let (link, _) = share_link(&root, "file", None);
+    let request = Request::new("GET", "links", "file").auth(Auth::Presigned(3600));
+    let url = link.encode(&request);
+    send_raw(server.addr, &url, false).assert_status(200);
+    assert_eq!(health(&server)["clock"], "ok");
+
+    shifted.offset.store(365 * 86_400, std::sync::atomic::Ordering::SeqCst);
+    let report = health(&server);
+    assert_eq!(report["clock"], "ahead");
+    assert!(report["clock_ahead_secs"].as_i64().unwrap() > 364 * 86_400);
+    assert!(report["clock_advice"].as_str().unwrap().contains("correct it"));
+    // Judged by the wrong clock while it is wrong (the link's key has
+    // expired by it)...
+    assert_eq!(send_raw(server.addr, &url, false).status, 403);
+    // ...which is not saved: a restart still sees it as ahead.
+    let dir = server.stop();
+    let server = start(dir);
+    assert_eq!(health(&server)["clock"], "ahead");
+
+    shifted.offset.store(0, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(health(&server)["clock"], "ok");
+    let url = Client { addr: server.addr, ..link.clone() }.encode(&request);
+    send_raw(server.addr, &url, false).assert_status(200);
+    let dir = server.stop();
+    let server = start(dir);
+    send_raw(server.addr, &Client { addr: server.addr, ..link }.encode(&request), false).assert_status(200);
+}
