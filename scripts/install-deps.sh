@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what larder's tests need and the machine lacks: Debian's cross
 # toolchains, qemu-user, rclone, socat with openssl (a TLS relay for the
-# HTTPS client tests), and Chromium (the browser test); the Rust targets and components; a
-# Python venv (.venv) with boto3, the AWS CLI and pytest. Idempotent.
+# HTTPS client tests), and Chromium (the browser test); the Rust targets and components; the
+# nightly toolchain and cargo-fuzz (scripts/fuzz.sh); a Python venv (.venv) with boto3, the
+# AWS CLI and pytest. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +33,12 @@ installed_components=$(rustup component list --installed)
 for component in rustfmt clippy; do
     grep -q "^$component" <<<"$installed_components" || rustup component add "$component"
 done
+
+# Fuzzing (scripts/fuzz.sh): libFuzzer needs the nightly toolchain.
+grep -q '^nightly' <<<"$(rustup toolchain list)" || rustup toolchain install nightly --profile minimal
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    cargo install cargo-fuzz --locked
+fi
 
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv

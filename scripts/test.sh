@@ -19,3 +19,6 @@ for target in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf; do
     echo "== unit tests for $target under qemu-user"
     cargo test --lib --target "$target"
 done
+
+echo "== fuzzing: each target briefly on its seeds"
+scripts/fuzz.sh 20

@@ -135,7 +135,10 @@ impl Clock {
                 // Steadily ahead for the whole probation: the clock is right.
                 Some((since, first)) if (offset - first).abs() <= STEADY_SECS => {
                     if monotonic.saturating_sub(since) >= PROBATION {
-                        tracing::info!(ahead_secs = offset, "the system clock ran steadily ahead; larder now trusts it");
+                        tracing::info!(
+                            ahead_secs = offset,
+                            "the system clock ran steadily ahead; larder now trusts it"
+                        );
                         *floor = Floor { value: system, at: monotonic, ahead_since: None };
                     }
                 }

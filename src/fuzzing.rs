@@ -194,6 +194,6 @@ mod tests {
         let frames = body.chunks(1000).map(Bytes::copy_from_slice).collect();
         let outcome = aws_chunked(Flavour::Signed, true, 66560, frames, false);
         assert!(outcome.result.is_ok());
-        assert_eq!(Sha256::digest(&outcome.data), Sha256::digest(&chunks.concat()));
+        assert_eq!(Sha256::digest(&outcome.data), Sha256::digest(chunks.concat()));
     }
 }

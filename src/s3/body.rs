@@ -148,15 +148,17 @@ enum BodyCheck {
     /// Nothing declared (or the check was handed to the store).
     #[default]
     None,
-    Digests {
-        expected: ExpectedDigests,
-        md5: Option<Md5>,
-        sha256: Option<Sha256>,
-        checksum: Option<ChecksumHasher>,
-    },
+    Digests(Box<RunningDigests>),
     /// An aws-chunked body: only the decoder, which checks each chunk's
     /// signature, may read it; the digests apply to the decoded bytes.
     AwsChunked(ExpectedDigests),
+}
+
+struct RunningDigests {
+    expected: ExpectedDigests,
+    md5: Option<Md5>,
+    sha256: Option<Sha256>,
+    checksum: Option<ChecksumHasher>,
 }
 
 impl BodyCheck {
@@ -164,16 +166,17 @@ impl BodyCheck {
         if expected.md5.is_none() && expected.payload_sha256.is_none() && expected.checksum.is_none() {
             return BodyCheck::None;
         }
-        BodyCheck::Digests {
+        BodyCheck::Digests(Box::new(RunningDigests {
             md5: expected.md5.map(|_| Md5::new()),
             sha256: expected.payload_sha256.map(|_| Sha256::new()),
             checksum: expected.checksum.as_ref().map(|checksum| ChecksumHasher::new(checksum.algorithm)),
             expected,
-        }
+        }))
     }
 
     fn update(&mut self, data: &[u8]) {
-        if let BodyCheck::Digests { md5, sha256, checksum, .. } = self {
+        if let BodyCheck::Digests(running) = self {
+            let RunningDigests { md5, sha256, checksum, .. } = running.as_mut();
             if let Some(md5) = md5 {
                 md5.update(data);
             }
@@ -188,9 +191,10 @@ impl BodyCheck {
 
     /// At the body's end: does what was read match what was declared?
     fn finish(&mut self) -> Result<(), S3Error> {
-        let BodyCheck::Digests { expected, md5, sha256, checksum } = std::mem::take(self) else {
+        let BodyCheck::Digests(running) = std::mem::take(self) else {
             return Ok(());
         };
+        let RunningDigests { expected, md5, sha256, checksum } = *running;
         // The signature first: a body that is not the one signed is that,
         // whatever else it also fails.
         if let (Some(want), Some(hasher)) = (expected.payload_sha256, sha256) {
@@ -251,7 +255,8 @@ impl RequestBody {
     /// here too would only cost time). Returns what to check.
     pub fn hand_over_check(&mut self) -> ExpectedDigests {
         match std::mem::take(&mut self.check) {
-            BodyCheck::Digests { expected, .. } | BodyCheck::AwsChunked(expected) => expected,
+            BodyCheck::Digests(running) => running.expected,
+            BodyCheck::AwsChunked(expected) => expected,
             BodyCheck::None => ExpectedDigests::default(),
         }
     }

@@ -245,7 +245,8 @@ impl S3 {
         };
         // Elsewhere the admin API does not exist: a stranger learns neither
         // whether a key is valid nor whether a signature would pass.
-        if matches!(operation, Ok(Operation::Admin)) && !self.config.admin_from.iter().any(|cidr| cidr.contains(context.client))
+        if matches!(operation, Ok(Operation::Admin))
+            && !self.config.admin_from.iter().any(|cidr| cidr.contains(context.client))
         {
             return Err(S3Error::access_denied());
         }

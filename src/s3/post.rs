@@ -19,9 +19,9 @@ use crate::timefmt;
 use super::access::Permission;
 use super::body::{self, RequestBody};
 use super::chunked::ByteSource;
+use super::error::S3Error;
 use super::form_data;
 pub use super::form_data::FormReader;
-use super::error::S3Error;
 use super::headers::header;
 use super::object::MAX_OBJECT_BYTES;
 use super::xml::XmlWriter;
@@ -208,7 +208,7 @@ pub fn sanitize(file_name: &str) -> String {
     let base = file_name.rsplit(['/', '\\']).next().unwrap_or_default();
     let clean: String =
         base.chars().map(|c| if c.is_alphanumeric() || "._- ()".contains(c) { c } else { '_' }).take(200).collect();
-    let clean = clean.trim_start_matches('.').trim().to_string();
+    let clean = clean.trim_start_matches(['.', ' ']).trim_end().to_string();
     if clean.is_empty() {
         "upload".into()
     } else {
@@ -437,5 +437,15 @@ mod tests {
             let (fields, file_name) = read_fields(&mut reader).await.map_err(|error| error.code).unwrap();
             assert_eq!((fields.fields.len(), file_name.as_str()), (1, "f"), "frames of {frame}");
         }
+    }
+
+    /// Found by the post_form fuzz target's check: a space before the dot
+    /// (`filename=" .hidden"`) left a leading dot after trimming.
+    #[test]
+    fn sanitized_names_have_no_leading_dot() {
+        assert_eq!(sanitize(" .hidden"), "hidden");
+        assert_eq!(sanitize("dir/. . .x "), "x");
+        assert_eq!(sanitize(" . "), "upload");
+        assert_eq!(sanitize("../a b/Photo (1).JPG"), "Photo (1).JPG");
     }
 }

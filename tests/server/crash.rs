@@ -39,8 +39,7 @@ fn acknowledged_writes_survive_sigkill() {
 
     for round in 0..ROUNDS {
         let (mut child, addr) = spawn_server(&dir);
-        let client =
-            client_of(addr);
+        let client = client_of(addr);
         if round == 0 {
             create_bucket(&client, "crash");
         }
@@ -99,8 +98,7 @@ fn acknowledged_writes_survive_sigkill() {
         }
     }
     let (mut child, addr) = spawn_server(&dir);
-    let client =
-        client_of(addr);
+    let client = client_of(addr);
     let present = verify(&client, &allowed);
     assert!(std::fs::read_dir(dir.join("tmp")).unwrap().next().is_none(), "tmp/ must be empty after restart");
     assert_eq!(

@@ -148,7 +148,11 @@ fn declared_digests_are_checked_on_every_body() {
     let unsigned = Auth::Header(Payload::Unsigned);
     let wrong_md5 = md5_base64(b"something else");
     root.send(
-        &Request::new("PUT", "digests", "").query("cors", "").auth(unsigned.clone()).header("content-md5", &wrong_md5).body(cors),
+        &Request::new("PUT", "digests", "")
+            .query("cors", "")
+            .auth(unsigned.clone())
+            .header("content-md5", &wrong_md5)
+            .body(cors),
     )
     .assert_error(400, "BadDigest");
     root.send(
@@ -502,7 +506,8 @@ fn post_floods_are_refused_in_bounded_memory() {
     answer.assert_error(400, "MalformedPOSTRequest");
     assert!(taken < 64 << 20, "the server read on: {taken} bytes");
     // A field that never ends.
-    let (answer, _) = flood(addr, post_head("--x\r\ncontent-disposition: form-data; name=\"key\"\r\n\r\n").as_bytes(), two_gib);
+    let (answer, _) =
+        flood(addr, post_head("--x\r\ncontent-disposition: form-data; name=\"key\"\r\n\r\n").as_bytes(), two_gib);
     answer.assert_error(400, "MaxPostPreDataLengthExceeded");
     // Parts without end.
     let many = "--x\r\ncontent-disposition: form-data; name=\"a\"\r\n\r\nb\r\n".repeat(200);
@@ -531,7 +536,8 @@ fn read_until_closed(stream: &mut std::net::TcpStream, wait: Duration) -> Option
         match stream.read(&mut buffer) {
             Ok(0) => return Some(got),
             Ok(n) => got.extend_from_slice(&buffer[..n]),
-            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock || error.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(error)
+                if error.kind() == std::io::ErrorKind::WouldBlock || error.kind() == std::io::ErrorKind::TimedOut => {}
             Err(_) => return Some(got),
         }
     }
