@@ -385,10 +385,11 @@ fn require_signed_payload(context: &RequestContext) -> Result<(), S3Error> {
 /// read (too many connections): S3's 503 SlowDown.
 pub fn slow_down_answer() -> Vec<u8> {
     let error = S3Error::new("SlowDown", StatusCode::SERVICE_UNAVAILABLE, "Please reduce your request rate.");
-    let body = error.to_xml("/", &new_request_id());
+    let request_id = new_request_id();
+    let body = error.to_xml("/", &request_id);
     format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/xml\r\ncontent-length: {}\r\n\
-         retry-after: 1\r\nserver: larder\r\nconnection: close\r\n\r\n{body}",
+         x-amz-request-id: {request_id}\r\nretry-after: 1\r\nserver: larder\r\nconnection: close\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()

@@ -694,3 +694,70 @@ fn a_forward_clock_jump_does_not_kill_links_for_good() {
     let server = start(dir);
     send_raw(server.addr, &Client { addr: server.addr, ..link }.encode(&request), false).assert_status(200);
 }
+
+/// Past `max_connections` a new connection is answered 503 SlowDown at
+/// once, from any address.
+#[test]
+fn a_full_server_answers_slow_down_at_once() {
+    let server = TestServer::start_with(|config| config.max_connections = 4);
+    let held: Vec<_> = (0..4).map(|_| connect_from(Some("127.0.0.5".parse().unwrap()), server.addr)).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let refused = send_raw_from(
+        Some("127.0.0.6".parse().unwrap()),
+        server.addr,
+        format!("GET /_larder/health HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n\r\n", server.addr).as_bytes(),
+        false,
+    );
+    refused.assert_error(503, "SlowDown");
+    assert!(started.elapsed() < Duration::from_secs(1));
+    drop(held);
+    std::thread::sleep(Duration::from_millis(200));
+    send_raw(
+        server.addr,
+        format!("GET /_larder/health HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n\r\n", server.addr).as_bytes(),
+        false,
+    )
+    .assert_status(200);
+}
+
+/// An upload that never goes silent but trickles below the minimum rate
+/// is cut off at the end of its window; one at a modest pace is not.
+#[test]
+fn uploads_below_the_minimum_rate_are_dropped() {
+    let server = TestServer::start_with(|config| {
+        config.body_idle_timeout_secs = 30;
+        config.min_upload_bytes_per_sec = 1024;
+        config.min_upload_rate_window_secs = 2;
+    });
+    let root = server.client();
+    create_bucket(&root, "pace");
+    let upload = |key: &str, chunk: usize, every: Duration, total: usize| {
+        let head = root.encode(
+            &Request::new("PUT", "pace", key)
+                .auth(Auth::Header(Payload::Unsigned))
+                .header("content-length", &total.to_string()),
+        );
+        let mut stream = connect_from(None, server.addr);
+        stream.write_all(&head).unwrap();
+        let started = Instant::now();
+        let mut sent = 0;
+        while sent < total {
+            if stream.write_all(&vec![b'x'; chunk.min(total - sent)]).is_err() {
+                break;
+            }
+            sent += chunk;
+            std::thread::sleep(every);
+        }
+        let got = read_until_closed(&mut stream, Duration::from_secs(10)).unwrap_or_default();
+        (parse_response(&got, false), started.elapsed())
+    };
+    // 256 bytes a second, never silent for long: cut off after one window.
+    let (answer, took) = upload("trickle", 64, Duration::from_millis(250), 64 * 1024);
+    answer.assert_error(400, "RequestTimeout");
+    assert!(took < Duration::from_secs(6), "took {took:?}");
+    get(&root, "pace", "trickle").assert_error(404, "NoSuchKey");
+    // 4 KiB a second for three seconds is slow but fine.
+    let (answer, _) = upload("steady", 1024, Duration::from_millis(250), 12 * 1024);
+    answer.assert_status(200);
+}
