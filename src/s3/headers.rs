@@ -82,7 +82,12 @@ pub fn expected_digests(
         let bytes = BASE64.decode(text.trim()).map_err(|_| invalid())?;
         expected.md5 = Some(bytes.try_into().map_err(|_| invalid())?);
     }
-    if let Some(hash) = auth.and_then(|auth| auth.content_sha256.as_deref()) {
+    // Header auth names the payload hash it signed; a presigned URL may
+    // sign the header too. Either way a body that does not match it is
+    // refused.
+    let declared =
+        auth.and_then(|auth| auth.content_sha256.as_deref()).or_else(|| header(headers, "x-amz-content-sha256"));
+    if let Some(hash) = declared {
         let mut bytes = [0u8; 32];
         if hex::decode_to_slice(hash, &mut bytes).is_ok() {
             expected.payload_sha256 = Some(bytes);
