@@ -22,3 +22,6 @@ done
 
 echo "== fuzzing: each target briefly on its seeds"
 scripts/fuzz.sh 20
+
+echo "== power cuts: larder in a VM killed mid-workload, every acknowledged write checked"
+scripts/power-cut-test.sh 3 full

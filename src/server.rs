@@ -244,6 +244,9 @@ async fn accept_loop(
     let client_slots = limits::ClientSlots::new(config.max_connections_per_client);
     let refusals = Arc::new(Semaphore::new(MAX_REFUSALS_IN_FLIGHT));
     let graceful = GracefulShutdown::new();
+    // Held by every connection task until its service (and the store in
+    // it) is gone, so that a stop returns with the data folder released.
+    let alive = Arc::new(());
     let header_timeout = Duration::from_secs(config.header_timeout_secs);
     let write_stall_limit = Duration::from_secs(config.body_idle_timeout_secs);
     loop {
@@ -283,15 +286,23 @@ async fn accept_loop(
             .max_buf_size(READ_BUFFER_BYTES)
             .serve_connection(TokioIo::new(io), service);
         let connection = graceful.watch(connection);
+        let alive = alive.clone();
         tokio::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!(%peer, %error, "connection ended with an error");
             }
-            drop((permit, slot));
+            drop((permit, slot, alive));
         });
     }
     drop(listener);
-    let quiet = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_ok();
+    let quiet = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        graceful.shutdown().await;
+        while Arc::strong_count(&alive) > 1 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .is_ok();
     if !quiet {
         tracing::warn!("requests still open after the grace period; stopping anyway (the next start checks the blobs)");
     }

@@ -62,6 +62,22 @@ impl Layout {
 }
 
 /// Makes a directory entry durable.
+/// `syncfs(2)` on the file system holding `path`: every write to it so
+/// far, data and names, is on disk when this returns.
+pub fn sync_file_system(path: &Path) -> io::Result<()> {
+    use std::os::unix::io::AsRawFd;
+    let dir = fs::File::open(path)?;
+    // SAFETY: `syncfs` takes a file descriptor and nothing else; `dir` is
+    // open for the whole call, so the descriptor is valid, and the call
+    // reads and writes no memory of ours.
+    let result = unsafe { libc::syncfs(dir.as_raw_fd()) };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 pub fn fsync_dir(path: &Path) -> io::Result<()> {
     File::open(path)?.sync_all()
 }

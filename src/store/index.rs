@@ -123,6 +123,90 @@ pub struct SledIndex {
     keys: sled::Tree,
     /// `bucket \0 name` -> configuration document
     bucket_config: sled::Tree,
+    /// sled's files, for the fsync its own flush leaves out.
+    files: SledFiles,
+}
+
+/// sled's `flush` ends in `sync_file_range` on its log, which persists
+/// neither the file's size nor its extents and flushes no disk cache, and
+/// it writes values too large for a page to files of their own without
+/// syncing them. Its background thread fsyncs later; an answer cannot wait
+/// for that. These are what a flush must sync itself.
+struct SledFiles {
+    dir: std::path::PathBuf,
+    /// `index/db`, the log and pages.
+    log: std::fs::File,
+    /// What is known synced in `index/blobs/`.
+    blobs: std::sync::Mutex<SyncedBlobs>,
+    /// `benches/put_latency.rs` measures the cost of these syncs by
+    /// leaving them out (`LARDER_BENCH_WITHOUT_INDEX_FSYNC=1`): never for use.
+    measure_without: bool,
+}
+
+#[derive(Default)]
+struct SyncedBlobs {
+    names: std::collections::HashSet<std::ffi::OsString>,
+    /// The folder's modification time when it was last listed: unchanged
+    /// (and old enough that no later creation can share it), nothing new.
+    listed_at: Option<std::time::SystemTime>,
+}
+
+impl SledFiles {
+    fn open(dir: &Path) -> std::io::Result<SledFiles> {
+        let log = std::fs::File::open(dir.join("db"))?;
+        // A new index's files and the folder's entries are durable before
+        // anything is written to them.
+        log.sync_all()?;
+        super::blob::fsync_dir(dir)?;
+        let measure_without = std::env::var_os("LARDER_BENCH_WITHOUT_INDEX_FSYNC").is_some();
+        if measure_without {
+            tracing::warn!("LARDER_BENCH_WITHOUT_INDEX_FSYNC is set: acknowledged writes can be lost to a power cut");
+        }
+        let files = SledFiles { dir: dir.to_path_buf(), log, blobs: Default::default(), measure_without };
+        files.sync_blobs()?;
+        Ok(files)
+    }
+
+    /// Makes what sled has written durable: the log, then any value file
+    /// not synced before (and the folder that names it).
+    fn sync(&self) -> std::io::Result<()> {
+        self.log.sync_data()?;
+        self.sync_blobs()
+    }
+
+    fn sync_blobs(&self) -> std::io::Result<()> {
+        let blobs = self.dir.join("blobs");
+        let modified = match std::fs::metadata(&blobs) {
+            Ok(metadata) => metadata.modified()?,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(error) => return Err(error),
+        };
+        let mut synced = self.blobs.lock().unwrap_or_else(|poison| poison.into_inner());
+        let settled = modified.elapsed().is_ok_and(|age| age > std::time::Duration::from_secs(1));
+        if settled && synced.listed_at == Some(modified) {
+            return Ok(());
+        }
+        let mut present = std::collections::HashSet::new();
+        let mut new = false;
+        for entry in std::fs::read_dir(&blobs)? {
+            let name = entry?.file_name();
+            if !synced.names.contains(&name) {
+                match std::fs::File::open(blobs.join(&name)) {
+                    Ok(file) => file.sync_all()?,
+                    // Removed by sled meanwhile: nothing to keep.
+                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(error) => return Err(error),
+                }
+                new = true;
+            }
+            present.insert(name);
+        }
+        if new {
+            super::blob::fsync_dir(&blobs)?;
+        }
+        *synced = SyncedBlobs { names: present, listed_at: Some(modified) };
+        Ok(())
+    }
 }
 
 /// Where an upload sorts in its bucket's listing of uploads.
@@ -205,6 +289,7 @@ impl SledIndex {
             completed: db.open_tree("completed").map_err(from_sled)?,
             keys: db.open_tree("keys").map_err(from_sled)?,
             bucket_config: db.open_tree("bucket_config").map_err(from_sled)?,
+            files: SledFiles::open(path)?,
             db,
         })
     }
@@ -655,6 +740,9 @@ impl Index for SledIndex {
 
     fn flush(&self) -> Result<(), StoreError> {
         self.db.flush().map_err(from_sled)?;
+        if !self.files.measure_without {
+            self.files.sync()?;
+        }
         Ok(())
     }
 }

@@ -252,6 +252,9 @@ impl Store {
         if fs2::FileExt::try_lock_exclusive(&lock).is_err() {
             return Err(StoreError::Locked(layout.root().to_path_buf()));
         }
+        // A new index next to existing blobs (the old one was lost or
+        // removed): the blobs are checked whatever the last stop was.
+        let new_index = !layout.index_dir().join("db").exists();
         let index = SledIndex::open(&layout.index_dir(), config.index_cache_bytes)?;
         let store = Store {
             inner: Arc::new(Inner {
@@ -262,7 +265,7 @@ impl Store {
                 _lock: lock,
             }),
         };
-        store.recover()?;
+        store.recover(new_index)?;
         Ok(store)
     }
 
@@ -274,6 +277,9 @@ impl Store {
         if !quiet {
             return Ok(());
         }
+        // Relaxed writes left data unsynced: the marker says "nothing to
+        // check at the next start", so everything goes to disk first.
+        blob::sync_file_system(self.inner.layout.root())?;
         let marker = self.inner.layout.root().join(CLEAN_SHUTDOWN_MARKER);
         File::create(&marker)?.sync_all()?;
         fsync_dir_if(true, self.inner.layout.root())?;
@@ -289,7 +295,11 @@ impl Store {
             if garbage.is_empty() {
                 return Ok(());
             }
+            // A replaced blob may go only when the index that replaced it
+            // and the blob that replaced it are both on disk: relaxed
+            // uploads were never fsynced, so the whole file system is.
             inner.index.flush()?;
+            blob::sync_file_system(inner.layout.root())?;
             for blob in garbage {
                 inner.remove_garbage_now(blob);
             }

@@ -246,7 +246,13 @@ impl Job {
         let garbage = match indexed {
             Ok(garbage) => garbage.unwrap_or_default(),
             Err(error) => {
+                // Refused (a failed condition): the blob must not come back
+                // after a power cut, or the startup sweep would roll it
+                // forward.
                 let _ = fs::remove_file(&path);
+                if let (true, Some(dir)) = (inner.durable(), path.parent()) {
+                    let _ = blob::fsync_dir(dir);
+                }
                 return Err(error);
             }
         };

@@ -9,6 +9,7 @@ mod chunked;
 mod conditional;
 mod cors;
 mod crash;
+mod durability;
 mod hostile;
 mod keys;
 mod listing;
