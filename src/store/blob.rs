@@ -90,7 +90,7 @@ pub fn create_dir_durably(dir: &Path, durable: bool) -> io::Result<()> {
     }
     let parent = dir.parent().expect("blob directories have parents");
     create_dir_durably(parent, durable)?;
-    match fs::create_dir(dir) {
+    match std::os::unix::fs::DirBuilderExt::mode(&mut fs::DirBuilder::new(), 0o700).create(dir) {
         Ok(()) => {
             if durable {
                 fsync_dir(parent)?;
@@ -145,7 +145,8 @@ pub fn read_footer(path: &Path) -> io::Result<Option<Footer>> {
 
 /// Opens a new temporary file for an upload.
 pub fn create_tmp(path: &Path) -> io::Result<File> {
-    OpenOptions::new().write(true).create_new(true).open(path)
+    // Only larder reads what clients stored.
+    std::os::unix::fs::OpenOptionsExt::mode(OpenOptions::new().write(true).create_new(true), 0o600).open(path)
 }
 
 #[cfg(test)]

@@ -154,6 +154,8 @@ struct Inner {
     durability: Durability,
     index: Box<dyn Index>,
     group_commit: commit::GroupCommit,
+    /// Blobs multipart reads hold.
+    pins: reader::Pins,
     _lock: File,
 }
 
@@ -194,7 +196,16 @@ impl Inner {
         }
     }
 
+    /// Removes a garbage blob now, unless a reader holds it: then it goes
+    /// when the last reader lets go (see [`reader::Pins`]).
     fn remove_garbage_now(&self, blob: BlobId) {
+        if self.pins.doom_if_pinned(blob) {
+            return;
+        }
+        self.unlink_garbage(blob);
+    }
+
+    fn unlink_garbage(&self, blob: BlobId) {
         match fs::remove_file(self.layout.blob_path(blob)) {
             Ok(()) => {}
             Err(error) if error.kind() == io::ErrorKind::NotFound => {}
@@ -246,7 +257,7 @@ impl Store {
         }
         keep_private(layout.root())?;
         for dir in [layout.blobs_dir(), layout.tmp_dir(), layout.buckets_dir()] {
-            fs::create_dir_all(&dir)?;
+            std::os::unix::fs::DirBuilderExt::mode(fs::DirBuilder::new().recursive(true), 0o700).create(&dir)?;
         }
         let lock = File::options().create(true).truncate(false).write(true).open(layout.root().join("LOCK"))?;
         if fs2::FileExt::try_lock_exclusive(&lock).is_err() {
@@ -262,6 +273,7 @@ impl Store {
                 durability: config.durability,
                 index: Box::new(index),
                 group_commit: commit::GroupCommit::default(),
+                pins: Default::default(),
                 _lock: lock,
             }),
         };
@@ -464,8 +476,19 @@ impl Store {
             for _ in 0..8 {
                 let record = lookup(&inner, &bucket, &key)?;
                 let segments = record.segments();
+                // A multipart object's parts are held until the read ends:
+                // an overwrite meanwhile leaves them in place for it. Held
+                // first, then the record checked again, so that no part
+                // can go between the lookup and the hold.
+                let pin = (segments.len() > 1).then(|| reader::Pin::new(&inner, &segments));
+                if pin.is_some() && lookup(&inner, &bucket, &key)?.blob != record.blob {
+                    continue;
+                }
                 match File::open(inner.layout.blob_path(segments[0].blob)) {
-                    Ok(first) => return Ok((record, ObjectFile { layout: inner.layout.clone(), segments, first })),
+                    Ok(first) => {
+                        let file = ObjectFile { layout: inner.layout.clone(), segments, first, _pin: pin };
+                        return Ok((record, file));
+                    }
                     Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
                     Err(error) => return Err(error.into()),
                 }

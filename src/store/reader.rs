@@ -1,13 +1,16 @@
 //! Reading an object: its blobs streamed in order, for any byte range.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::blob::Layout;
-use super::record::PartRef;
+use super::record::{BlobId, PartRef};
+use super::Inner;
 
 /// Read size for GETs: small enough that many concurrent downloads stay
 /// within a 1 GB board's memory, large enough to keep syscalls cheap.
@@ -16,11 +19,87 @@ const READ_CHUNK: usize = 64 * 1024;
 /// An object's blobs, the first already open so that a concurrent
 /// overwrite or delete cannot pull a single-blob object away mid-read.
 /// The parts of a multipart object after the first are opened as the
-/// read reaches them.
+/// read reaches them, and held (see [`Pins`]) until it ends.
 pub struct ObjectFile {
     pub(super) layout: Layout,
     pub(super) segments: Vec<PartRef>,
     pub(super) first: File,
+    pub(super) _pin: Option<Pin>,
+}
+
+/// Blobs that reads hold, and whether they became garbage meanwhile.
+#[derive(Default)]
+pub struct Pins {
+    held: Mutex<HashMap<BlobId, Held>>,
+}
+
+#[derive(Default)]
+struct Held {
+    readers: usize,
+    /// Garbage now: removed when the last reader lets go.
+    doomed: bool,
+}
+
+impl Pins {
+    /// If a reader holds `blob`, marks it for removal when the last one
+    /// lets go and returns true; else false (remove it now).
+    pub fn doom_if_pinned(&self, blob: BlobId) -> bool {
+        let mut held = self.held.lock().unwrap_or_else(|poison| poison.into_inner());
+        match held.get_mut(&blob) {
+            Some(entry) => {
+                entry.doomed = true;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// One read's hold on a multipart object's parts.
+pub struct Pin {
+    inner: Arc<Inner>,
+    blobs: Vec<BlobId>,
+}
+
+impl Pin {
+    pub(super) fn new(inner: &Arc<Inner>, segments: &[PartRef]) -> Pin {
+        let blobs: Vec<BlobId> = segments.iter().map(|segment| segment.blob).collect();
+        let mut held = inner.pins.held.lock().unwrap_or_else(|poison| poison.into_inner());
+        for blob in &blobs {
+            held.entry(*blob).or_default().readers += 1;
+        }
+        Pin { inner: inner.clone(), blobs }
+    }
+}
+
+impl Drop for Pin {
+    fn drop(&mut self) {
+        let mut doomed = Vec::new();
+        {
+            let mut held = self.inner.pins.held.lock().unwrap_or_else(|poison| poison.into_inner());
+            for blob in &self.blobs {
+                if let Some(entry) = held.get_mut(blob) {
+                    entry.readers -= 1;
+                    if entry.readers == 0 {
+                        if entry.doomed {
+                            doomed.push(*blob);
+                        }
+                        held.remove(blob);
+                    }
+                }
+            }
+        }
+        if doomed.is_empty() {
+            return;
+        }
+        let inner = self.inner.clone();
+        let remove = move || doomed.into_iter().for_each(|blob| inner.unlink_garbage(blob));
+        // File and index work belongs on the blocking pool.
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(remove)),
+            Err(_) => remove(),
+        }
+    }
 }
 
 impl ObjectFile {

@@ -77,3 +77,50 @@ fn a_damaged_blob_is_put_aside_and_the_rest_served() {
     child.wait().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A download of a multipart object keeps every part it will read: an
+/// overwrite meanwhile does not cut it short, and the old parts go when
+/// it ends.
+#[test]
+fn an_overwrite_never_cuts_a_multipart_download_short() {
+    use std::io::{Read, Write};
+    let server = TestServer::start();
+    let client = server.client();
+    create_bucket(&client, "reads");
+    let created = client.send(&Request::new("POST", "reads", "big").query("uploads", ""));
+    let upload_id = created.xml("UploadId").unwrap();
+    let parts: Vec<Vec<u8>> = (0..3).map(|i| pattern(if i < 2 { 5 << 20 } else { 1000 }, 40 + i as u8)).collect();
+    let mut document = String::from("<CompleteMultipartUpload>");
+    for (i, part) in parts.iter().enumerate() {
+        let number = (i + 1).to_string();
+        let answer = client.send(
+            &Request::new("PUT", "reads", "big")
+                .query("partNumber", &number)
+                .query("uploadId", &upload_id)
+                .body(part.clone()),
+        );
+        let etag = answer.header("etag").unwrap().to_string();
+        document.push_str(&format!("<Part><PartNumber>{number}</PartNumber><ETag>{etag}</ETag></Part>"));
+    }
+    document.push_str("</CompleteMultipartUpload>");
+    client.send(&Request::new("POST", "reads", "big").query("uploadId", &upload_id).body(document)).assert_status(200);
+    let blobs_with_parts = blob_files(&server.dir).len();
+
+    // Start a download, read a little of it, then overwrite the object.
+    let mut stream = connect_from(None, server.addr);
+    stream.write_all(&client.encode(&Request::new("GET", "reads", "big"))).unwrap();
+    let mut received = vec![0u8; 64 * 1024];
+    stream.read_exact(&mut received).unwrap();
+    put(&client, "reads", "big", b"small and new").assert_status(200);
+    stream.read_to_end(&mut received).unwrap();
+    let answer = parse_response(&received, false);
+    answer.assert_status(200);
+    assert!(answer.body == parts.concat(), "the download was cut short or mixed");
+    assert_eq!(get(&client, "reads", "big").body, b"small and new");
+    // The old parts and manifest went once the download let go of them.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while blob_files(&server.dir).len() != blobs_with_parts - 3 {
+        assert!(std::time::Instant::now() < deadline, "old parts left behind");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -543,3 +543,10 @@ pub fn spawn_server(dir: &std::path::Path) -> (std::process::Child, SocketAddr) 
 pub fn client_of(addr: SocketAddr) -> Client {
     Client { addr, credentials: test_credentials(), region: "us-east-1".into(), source: None, token: None }
 }
+
+/// A CompleteMultipartUpload document listing `parts` as (number, ETag).
+pub fn complete_document(parts: &[(u32, &str)]) -> String {
+    let parts: String =
+        parts.iter().map(|(n, etag)| format!("<Part><PartNumber>{n}</PartNumber><ETag>{etag}</ETag></Part>")).collect();
+    format!("<CompleteMultipartUpload>{parts}</CompleteMultipartUpload>")
+}

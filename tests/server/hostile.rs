@@ -41,12 +41,6 @@ fn admin(method: &str, path: &str) -> Request {
     Request::new(method, "_larder", &format!("admin/{path}"))
 }
 
-fn complete_document(parts: &[(u32, &str)]) -> String {
-    let parts: String =
-        parts.iter().map(|(n, etag)| format!("<Part><PartNumber>{n}</PartNumber><ETag>{etag}</ETag></Part>")).collect();
-    format!("<CompleteMultipartUpload>{parts}</CompleteMultipartUpload>")
-}
-
 fn delete_document(keys: &[&str]) -> String {
     let objects: String = keys.iter().map(|k| format!("<Object><Key>{k}</Key></Object>")).collect();
     format!("<Delete><Quiet>true</Quiet>{objects}</Delete>")

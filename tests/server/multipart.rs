@@ -33,15 +33,6 @@ fn upload_part(client: &Client, key: &str, id: &str, number: u32, body: &[u8]) -
     )
 }
 
-fn complete_document(parts: &[(u32, &str)]) -> String {
-    let mut doc = String::from("<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
-    for (number, etag) in parts {
-        doc.push_str(&format!("<Part><PartNumber>{number}</PartNumber><ETag>{etag}</ETag></Part>"));
-    }
-    doc.push_str("</CompleteMultipartUpload>");
-    doc
-}
-
 fn complete(client: &Client, key: &str, id: &str, parts: &[(u32, &str)]) -> Response {
     client.send(&Request::new("POST", "mpu", key).query("uploadId", id).body(complete_document(parts)))
 }
