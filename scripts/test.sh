@@ -11,6 +11,9 @@ scripts/install-deps.sh
 echo "== unit and integration tests"
 cargo test --all-targets
 
+echo "== crash injection: the server aborted at every step of every kind of write"
+cargo test --features failpoints --test server failpoints
+
 echo "== compatibility suite: boto3, AWS CLI, rclone against the real server"
 cargo build --bin larder
 LARDER_BIN="$PWD/target/debug/larder" .venv/bin/python -m pytest tests/compat -q -p no:cacheprovider

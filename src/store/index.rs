@@ -138,9 +138,6 @@ struct SledFiles {
     log: std::fs::File,
     /// What is known synced in `index/blobs/`.
     blobs: std::sync::Mutex<SyncedBlobs>,
-    /// `benches/put_latency.rs` measures the cost of these syncs by
-    /// leaving them out (`LARDER_BENCH_WITHOUT_INDEX_FSYNC=1`): never for use.
-    measure_without: bool,
 }
 
 #[derive(Default)]
@@ -158,11 +155,7 @@ impl SledFiles {
         // anything is written to them.
         log.sync_all()?;
         super::blob::fsync_dir(dir)?;
-        let measure_without = std::env::var_os("LARDER_BENCH_WITHOUT_INDEX_FSYNC").is_some();
-        if measure_without {
-            tracing::warn!("LARDER_BENCH_WITHOUT_INDEX_FSYNC is set: acknowledged writes can be lost to a power cut");
-        }
-        let files = SledFiles { dir: dir.to_path_buf(), log, blobs: Default::default(), measure_without };
+        let files = SledFiles { dir: dir.to_path_buf(), log, blobs: Default::default() };
         files.sync_blobs()?;
         Ok(files)
     }
@@ -740,9 +733,7 @@ impl Index for SledIndex {
 
     fn flush(&self) -> Result<(), StoreError> {
         self.db.flush().map_err(from_sled)?;
-        if !self.files.measure_without {
-            self.files.sync()?;
-        }
+        self.files.sync()?;
         Ok(())
     }
 }

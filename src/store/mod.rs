@@ -9,6 +9,7 @@
 
 pub(crate) mod blob;
 mod commit;
+mod failpoint;
 mod index;
 mod multipart;
 mod reader;
@@ -178,11 +179,12 @@ impl Inner {
 
     /// Flushes the index, sharing the flush with concurrent writers.
     fn commit_index(&self) -> Result<(), StoreError> {
+        failpoint::hit("before-index-flush");
         if self.durable() {
-            self.group_commit.flush(|| self.index.flush())
-        } else {
-            Ok(())
+            self.group_commit.flush(|| self.index.flush())?;
         }
+        failpoint::hit("after-index-commit");
+        Ok(())
     }
 
     /// Step 6 of the commit protocol: remove a blob nothing refers to any
@@ -205,14 +207,30 @@ impl Inner {
         self.unlink_garbage(blob);
     }
 
+    /// Removes a garbage blob, and forgets it only once the removal is on
+    /// disk: a blob that came back after a power cut with no garbage entry
+    /// and no record would look like a lost upload, and the startup sweep
+    /// would roll a deleted object forward.
     fn unlink_garbage(&self, blob: BlobId) {
-        match fs::remove_file(self.layout.blob_path(blob)) {
+        let path = self.layout.blob_path(blob);
+        match fs::remove_file(&path) {
             Ok(()) => {}
             Err(error) if error.kind() == io::ErrorKind::NotFound => {}
             Err(error) => {
                 tracing::warn!(blob = %blob.to_hex(), %error, "could not remove a replaced blob");
                 return;
             }
+        }
+        failpoint::hit("after-garbage-unlink");
+        let removal_durable = match path.parent() {
+            // Relaxed mode syncs the whole file system before forgetting.
+            Some(_) if !self.durable() => Ok(()),
+            Some(dir) => blob::fsync_dir(dir),
+            None => Ok(()),
+        };
+        if let Err(error) = removal_durable {
+            tracing::warn!(blob = %blob.to_hex(), %error, "a removed blob's folder did not sync; it stays on the garbage list");
+            return;
         }
         if let Err(error) = self.index.forget_garbage(blob) {
             tracing::warn!(blob = %blob.to_hex(), %error, "could not forget a removed blob");
@@ -285,6 +303,8 @@ impl Store {
     /// (`quiet`), marks the stop as clean so the next start can skip the
     /// blob sweep.
     pub fn close(&self, quiet: bool) -> Result<(), StoreError> {
+        // Removals before the index that forgets them (see `unlink_garbage`).
+        blob::sync_file_system(self.inner.layout.root())?;
         self.inner.index.flush()?;
         if !quiet {
             return Ok(());
@@ -309,9 +329,11 @@ impl Store {
             }
             // A replaced blob may go only when the index that replaced it
             // and the blob that replaced it are both on disk: relaxed
-            // uploads were never fsynced, so the whole file system is.
-            inner.index.flush()?;
+            // uploads were never fsynced, so the whole file system is. The
+            // same sync makes the last round's removals durable before the
+            // flush makes their garbage entries' removal durable.
             blob::sync_file_system(inner.layout.root())?;
+            inner.index.flush()?;
             for blob in garbage {
                 inner.remove_garbage_now(blob);
             }

@@ -15,6 +15,7 @@ use crate::checksum::{Digests, MultiHasher};
 use crate::timefmt;
 
 use super::blob;
+use super::failpoint;
 use super::record::{BlobId, Footer, ObjectMeta, ObjectRecord, PartRecord};
 use super::{fsync_dir_if, DigestKind, ExpectedDigests, Inner, StoreError, WriteCondition};
 
@@ -293,11 +294,13 @@ impl Inner {
             file.sync_all()?;
         }
         drop(file);
+        failpoint::hit("after-blob-fsync");
         let path = self.layout.blob_path(id);
         let dir = path.parent().expect("blob paths have a parent");
         blob::create_dir_durably(dir, self.durable())?;
         fs::rename(tmp, &path)?;
         fsync_dir_if(self.durable(), dir)?;
+        failpoint::hit("after-rename");
         Ok(path)
     }
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::harness::*;
 use crate::storage::unsafe_kill;
 
-fn blob_files(dir: &Path) -> Vec<PathBuf> {
+pub fn blob_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.join("blobs")];
     while let Some(dir) = stack.pop() {

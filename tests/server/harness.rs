@@ -521,6 +521,11 @@ pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
 /// Starts the `larder` binary on 127.0.0.1:0 with the test root key;
 /// returns the process and the address it listens on.
 pub fn spawn_server(dir: &std::path::Path) -> (std::process::Child, SocketAddr) {
+    spawn_server_with(dir, &[])
+}
+
+/// [`spawn_server`] with more environment variables.
+pub fn spawn_server_with(dir: &std::path::Path, env: &[(&str, &str)]) -> (std::process::Child, SocketAddr) {
     let credentials = test_credentials();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_larder"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
@@ -528,6 +533,7 @@ pub fn spawn_server(dir: &std::path::Path) -> (std::process::Child, SocketAddr) 
         .env("LARDER_ROOT_ACCESS_KEY", &credentials.access_key)
         .env("LARDER_ROOT_SECRET_KEY", &credentials.secret_key)
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::inherit())
         .spawn()

@@ -10,6 +10,8 @@ mod conditional;
 mod cors;
 mod crash;
 mod durability;
+#[cfg(feature = "failpoints")]
+mod failpoints;
 mod hostile;
 mod keys;
 mod listing;

@@ -1,0 +1,154 @@
+//! Crash injection: the server built with the `failpoints` feature aborts
+//! at a named step of a write (see `src/store/failpoint.rs`). For every
+//! step and every kind of write: restart, then what was acknowledged is
+//! there with the right bytes, what was not is absent or whole, `tmp/` is
+//! empty, and after one more clean start no blob is left that nothing
+//! refers to.
+//!
+//! `cargo test --features failpoints --test server failpoints`
+
+use std::path::Path;
+
+use crate::durability::blob_files;
+use crate::harness::*;
+use crate::storage::unsafe_kill;
+
+const POINTS: [&str; 5] =
+    ["after-blob-fsync", "after-rename", "before-index-flush", "after-index-commit", "after-garbage-unlink"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Write {
+    PutNew,
+    Overwrite,
+    Delete,
+    Complete,
+    DeleteObjects,
+    CreateKey,
+}
+
+const WRITES: [Write; 6] =
+    [Write::PutNew, Write::Overwrite, Write::Delete, Write::Complete, Write::DeleteObjects, Write::CreateKey];
+
+fn stop(mut child: std::process::Child, signal: i32) {
+    unsafe_kill(child.id(), signal);
+    child.wait().unwrap();
+}
+
+/// What the objects hold: None when absent.
+fn state(client: &Client, key: &str) -> Option<Vec<u8>> {
+    let answer = get(client, "failpoint", key);
+    match answer.status {
+        200 => Some(answer.body),
+        404 => None,
+        other => panic!("GET {key}: {other} {}", answer.text()),
+    }
+}
+
+/// Sets up the data folder, runs `write` on a server armed at `point`;
+/// returns whether the write was acknowledged, and the upload id.
+fn crash_at(dir: &Path, point: &str, write: Write, part: &[u8]) -> (bool, String) {
+    let (child, addr) = spawn_server(dir);
+    let client = client_of(addr);
+    create_bucket(&client, "failpoint");
+    put(&client, "failpoint", "old", b"old bytes").assert_status(200);
+    put(&client, "failpoint", "victim", b"victim bytes").assert_status(200);
+    let created = client.send(&Request::new("POST", "failpoint", "mp").query("uploads", ""));
+    let upload_id = created.xml("UploadId").unwrap();
+    let uploaded = client.send(
+        &Request::new("PUT", "failpoint", "mp")
+            .query("partNumber", "1")
+            .query("uploadId", &upload_id)
+            .body(part.to_vec()),
+    );
+    let etag = uploaded.header("etag").unwrap().to_string();
+    stop(child, libc::SIGTERM);
+
+    let (child, addr) = spawn_server_with(dir, &[("LARDER_FAILPOINTS", point)]);
+    let client = client_of(addr);
+    let request = match write {
+        Write::PutNew => Request::new("PUT", "failpoint", "new").body("new bytes"),
+        Write::Overwrite => Request::new("PUT", "failpoint", "old").body("newer bytes"),
+        Write::Delete => Request::new("DELETE", "failpoint", "victim"),
+        Write::Complete => {
+            Request::new("POST", "failpoint", "mp").query("uploadId", &upload_id).body(complete_document(&[(1, &etag)]))
+        }
+        Write::DeleteObjects => {
+            let document = "<Delete><Object><Key>victim</Key></Object><Object><Key>old</Key></Object></Delete>";
+            Request::new("POST", "failpoint", "").query("delete", "").header("content-md5", &md5_base64(document.as_bytes())).body(document)
+        }
+        Write::CreateKey => Request::new("POST", "_larder", "admin/keys")
+            .body(r#"{"name":"failpoint","grants":["failpoint:read"],"access_key":"LKFAILPOINT000000001","secret_key":"failpoint-secret-failpoint-secret-000000"}"#),
+    };
+    let raw = client.encode(&request);
+    let answer = std::panic::catch_unwind(|| send_raw(addr, &raw, false)).ok();
+    let acknowledged = answer.as_ref().is_some_and(|answer| answer.status / 100 == 2);
+    // Whether it aborted or not, this server is done.
+    stop(child, libc::SIGKILL);
+    (acknowledged, upload_id)
+}
+
+#[test]
+fn every_write_survives_a_crash_at_every_step() {
+    let part = pattern(1000, 3);
+    for point in POINTS {
+        let mut crashed = 0;
+        for write in WRITES {
+            let dir = unique_dir("failpoint");
+            let (acknowledged, upload_id) = crash_at(&dir, point, write, &part);
+            let what = format!("{write:?} crashed at {point} (acknowledged: {acknowledged})");
+            crashed += usize::from(!acknowledged);
+
+            let (child, addr) = spawn_server(&dir);
+            let client = client_of(addr);
+            assert_eq!(std::fs::read_dir(dir.join("tmp")).unwrap().count(), 0, "{what}: tmp/ not empty");
+            let either = |key: &str, before: Option<&[u8]>, after: Option<&[u8]>| {
+                let found = state(&client, key);
+                let allowed: Vec<Option<&[u8]>> = if acknowledged { vec![after] } else { vec![before, after] };
+                assert!(allowed.contains(&found.as_deref()), "{what}: {key} holds {found:?}");
+            };
+            match write {
+                Write::PutNew => either("new", None, Some(b"new bytes")),
+                Write::Overwrite => either("old", Some(b"old bytes"), Some(b"newer bytes")),
+                Write::Delete => either("victim", Some(b"victim bytes"), None),
+                Write::Complete => either("mp", None, Some(&part)),
+                Write::DeleteObjects => {
+                    either("victim", Some(b"victim bytes"), None);
+                    either("old", Some(b"old bytes"), None);
+                }
+                Write::CreateKey => {
+                    let keys = client.send(&Request::new("GET", "_larder", "admin/keys"));
+                    let present = keys.text().contains("LKFAILPOINT000000001");
+                    assert!(present || !acknowledged, "{what}: the key is gone");
+                    if present {
+                        let key =
+                            client.with_credentials("LKFAILPOINT000000001", "failpoint-secret-failpoint-secret-000000");
+                        assert_eq!(
+                            key.send(&Request::new("GET", "failpoint", "victim")).status,
+                            200,
+                            "{what}: a half key"
+                        );
+                    }
+                }
+            }
+            // Untouched objects are untouched.
+            if !matches!(write, Write::Overwrite | Write::DeleteObjects) {
+                assert_eq!(state(&client, "old").as_deref(), Some(&b"old bytes"[..]), "{what}");
+            }
+            // What was never completed is given up; then a clean stop and
+            // start, and every blob left is one an object refers to.
+            if state(&client, "mp").is_none() {
+                client.send(&Request::new("DELETE", "failpoint", "mp").query("uploadId", &upload_id));
+            }
+            let listing = client.send(&Request::new("GET", "failpoint", "").query("list-type", "2"));
+            let keys = listing.xml_all("Key");
+            let expected: usize = keys.iter().map(|key| if key == "mp" { 2 } else { 1 }).sum();
+            stop(child, libc::SIGTERM);
+            let (child, _) = spawn_server(&dir);
+            stop(child, libc::SIGTERM);
+            assert_eq!(blob_files(&dir).len(), expected, "{what}: orphans among {keys:?}");
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        // The point is on the way of some writes: it must have fired.
+        assert!(crashed > 0, "no write crashed at {point}");
+    }
+}
