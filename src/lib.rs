@@ -12,6 +12,7 @@ pub mod config;
 pub mod fuzzing;
 pub mod iam;
 pub mod presign;
+pub mod repair;
 pub mod s3;
 pub mod server;
 pub mod sigv4;

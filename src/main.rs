@@ -22,6 +22,19 @@ struct Cli {
 enum Command {
     /// Run the server (the default when no command is given).
     Serve(ServeArgs),
+    /// Rebuild the index from the data folder (blobs, bucket markers, key
+    /// and configuration files), keeping the old one beside it. Stop the
+    /// server first.
+    Repair {
+        #[command(flatten)]
+        args: ServeArgs,
+        /// Compare the index with the data folder; change nothing.
+        #[arg(long)]
+        check: bool,
+        /// Say what a repair would do; change nothing.
+        #[arg(long, conflicts_with = "check")]
+        dry_run: bool,
+    },
     /// Print a presigned URL for an object (made offline, from the root key
     /// or LARDER_ACCESS_KEY / LARDER_SECRET_KEY).
     Presign {
@@ -511,6 +524,14 @@ fn main() -> ExitCode {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("the tokio runtime starts");
     let result = match command {
         Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Repair { args, check, dry_run } => config_from(args).and_then(|config| {
+            let mode = match (check, dry_run) {
+                (true, _) => larder::repair::Mode::Check,
+                (_, true) => larder::repair::Mode::DryRun,
+                _ => larder::repair::Mode::Rebuild,
+            };
+            larder::repair::run(&config, mode)
+        }),
         Command::Key { server, command } => key_command(server, command),
         Command::Share { command: Some(command), .. } => share_command(command),
         Command::Share {

@@ -154,6 +154,13 @@ impl Keyring {
         self.secret(access_key, now).map(drop)
     }
 
+    /// The signing key, derived without touching the cache: for requests
+    /// whose scope date the client chooses freely (POST policies), so that
+    /// unverified requests cannot churn the cache.
+    pub fn signing_key_uncached(&self, access_key: &str, scope: &Scope, now: i64) -> Result<SigningKey, IamError> {
+        Ok(SigningKey::derive(&self.secret(access_key, now)?, scope))
+    }
+
     /// The signing key for `access_key` in `scope`, derived once and cached.
     /// A revoked or expired key fails here, on every request.
     pub fn signing_key(&self, access_key: &str, scope: &Scope, now: i64) -> Result<SigningKey, IamError> {

@@ -149,6 +149,8 @@ enum BodyCheck {
     #[default]
     None,
     Digests(Box<RunningDigests>),
+    /// The body broke off: every later read fails too.
+    Failed,
     /// An aws-chunked body: only the decoder, which checks each chunk's
     /// signature, may read it; the digests apply to the decoded bytes.
     AwsChunked(ExpectedDigests),
@@ -257,7 +259,7 @@ impl RequestBody {
         match std::mem::take(&mut self.check) {
             BodyCheck::Digests(running) => running.expected,
             BodyCheck::AwsChunked(expected) => expected,
-            BodyCheck::None => ExpectedDigests::default(),
+            BodyCheck::None | BodyCheck::Failed => ExpectedDigests::default(),
         }
     }
 
@@ -268,8 +270,10 @@ impl RequestBody {
 
     /// The next data chunk; `None` at the end.
     pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, S3Error> {
-        if matches!(self.check, BodyCheck::AwsChunked(_)) {
-            return Err(aws_chunked_not_accepted());
+        match self.check {
+            BodyCheck::AwsChunked(_) => return Err(aws_chunked_not_accepted()),
+            BodyCheck::Failed => return Err(incomplete_body()),
+            _ => {}
         }
         let Some(incoming) = self.incoming.as_mut() else {
             return Ok(None);
@@ -297,7 +301,9 @@ impl RequestBody {
                     return self.check.finish().map(|()| None);
                 }
                 Some(Err(_)) => {
+                    // Never a clean end after this: the check fails for good.
                     self.incoming = None;
+                    self.check = BodyCheck::Failed;
                     return Err(incomplete_body());
                 }
                 Some(Ok(frame)) => {

@@ -50,6 +50,8 @@ fn forwarded_chain(headers: &HeaderMap) -> Vec<IpAddr> {
 #[derive(Debug, Clone, Copy)]
 pub struct Origin {
     pub address: IpAddr,
+    /// The connection's own address (a proxy's, when one is between).
+    pub peer: IpAddr,
     /// Reached over TLS: only a trusted proxy can say so
     /// (`X-Forwarded-Proto: https` or `Forwarded: proto=https`).
     pub secure: bool,
@@ -67,7 +69,7 @@ impl Origin {
                     .iter()
                     .filter_map(|v| v.to_str().ok())
                     .any(|v| v.to_ascii_lowercase().replace(' ', "").contains("proto=https")));
-        Origin { address: client_address(peer, headers, trusted_proxies), secure }
+        Origin { address: client_address(peer, headers, trusted_proxies), peer, secure }
     }
 }
 

@@ -79,6 +79,11 @@ impl<'a, B: ByteSource> FormReader<'a, B> {
         FormReader { body, delimiter, buffer, state: State::Data, parts: 0, body_ended: false, read: 0, max_total }
     }
 
+    /// Raises the most the whole form may have (once it is authorised).
+    pub fn allow(&mut self, max_total: u64) {
+        self.max_total = max_total;
+    }
+
     /// Reads more of the body into the buffer; false at its end.
     async fn fill(&mut self) -> Result<bool, S3Error> {
         if self.body_ended {

@@ -93,6 +93,8 @@ pub struct RequestContext {
     pub principal: Principal,
     /// Where the request comes from (see `client.rs`).
     pub client: IpAddr,
+    /// The address of the connection itself (a proxy's, if one is between).
+    pub peer: IpAddr,
     /// Did it reach us over TLS (through a trusted proxy that says so)?
     pub secure: bool,
     /// The verified signature, when the request carried one, and the key
@@ -223,6 +225,7 @@ impl S3 {
             body,
             principal: Principal::Anonymous,
             client: origin.address,
+            peer: origin.peer,
             secure: origin.secure,
             auth: None,
             signing_key: None,
@@ -245,9 +248,7 @@ impl S3 {
         };
         // Elsewhere the admin API does not exist: a stranger learns neither
         // whether a key is valid nor whether a signature would pass.
-        if matches!(operation, Ok(Operation::Admin))
-            && !self.config.admin_from.iter().any(|cidr| cidr.contains(context.client))
-        {
+        if matches!(operation, Ok(Operation::Admin)) && !self.admin_allowed(context) {
             return Err(S3Error::access_denied());
         }
         // Preflights carry no credentials; STS authenticates once it has
@@ -291,6 +292,17 @@ impl S3 {
                 .with("Size", context.key.len().to_string()));
         }
         Ok(operation)
+    }
+
+    /// May the admin API answer this request? Only from `admin_from`, and
+    /// never through a proxy larder does not trust: a reverse proxy on the
+    /// board itself would otherwise make every client look local.
+    fn admin_allowed(&self, context: &RequestContext) -> bool {
+        let forwarded = ["forwarded", "x-forwarded-for"].iter().any(|name| context.headers.contains_key(*name));
+        if forwarded && !self.config.trusted_proxies.iter().any(|cidr| cidr.contains(context.peer)) {
+            return false;
+        }
+        self.config.admin_from.iter().any(|cidr| cidr.contains(context.client))
     }
 
     async fn run(&self, operation: Operation, context: &mut RequestContext) -> S3Result {
@@ -350,7 +362,12 @@ fn bind_body(context: &mut RequestContext, operation: &Operation) -> Result<(), 
     if matches!(context.method, Method::GET | Method::HEAD | Method::OPTIONS) || *operation == Operation::PostObject {
         return Ok(());
     }
-    let (expected, _) = headers::expected_digests(&context.headers, context.auth.as_ref())?;
+    let (mut expected, _) = headers::expected_digests(&context.headers, context.auth.as_ref())?;
+    // CompleteMultipartUpload's `x-amz-checksum-*` is the whole object's
+    // checksum (the store checks it), not its XML body's.
+    if *operation == Operation::CompleteMultipartUpload {
+        expected.checksum = None;
+    }
     let aws_chunked = context
         .auth
         .as_ref()

@@ -29,6 +29,10 @@ use super::{xml_response, RequestContext, S3Result, S3};
 
 /// The form fields before the file may take this much, as in S3.
 const MAX_FIELDS_BYTES: usize = 20 * 1024;
+/// The form read before its policy is verified: the fields, and every
+/// part's headers.
+const MAX_UNAUTHENTICATED_FORM_BYTES: u64 =
+    (MAX_FIELDS_BYTES + form_data::MAX_PARTS * form_data::MAX_PART_HEADER_BYTES) as u64 + 256 * 1024;
 /// The whole form: the largest object, and room for every part's headers
 /// and fields around it.
 const MAX_FORM_BYTES: u64 = MAX_OBJECT_BYTES + 1024 * 1024;
@@ -171,7 +175,7 @@ fn authenticate(s3: &S3, form: &Form, policy_b64: &str) -> Result<Principal, S3E
     if !date.starts_with(&scope.date) {
         return Err(S3Error::invalid_argument("x-amz-date must be on the credential's day"));
     }
-    let key = s3.keyring.signing_key(&access_key, &scope, s3.clock.now())?;
+    let key = s3.keyring.signing_key_uncached(&access_key, &scope, s3.clock.now())?;
     s3.keyring.check_session_token(&access_key, form.get("x-amz-security-token"))?;
     if !key.matches(policy_b64, field("x-amz-signature")?) {
         return Err(S3Error::new(
@@ -280,13 +284,15 @@ async fn post_with(s3: &S3, context: &mut RequestContext, body: &mut RequestBody
     s3.store.bucket(&bucket).await?;
     // Read before anything is authenticated: bounded in every dimension
     // (see `form_data`), the fields here, the file by the policy below.
-    let mut multipart = FormReader::new(body, &boundary, MAX_FORM_BYTES);
+    // Until the policy is verified, only the fields may come: no room for a
+    // preamble or padding that would hold the connection for free.
+    let mut multipart = FormReader::new(body, &boundary, MAX_UNAUTHENTICATED_FORM_BYTES);
     let (form, file_name) = read_fields(&mut multipart).await?;
 
     // Who signed, and what the policy allows.
     let range = match form.get("policy").map(str::to_string) {
         Some(policy_b64) => {
-            context.principal = authenticate(s3, &form, &policy_b64)?;
+            // The policy's expiry first, its signature (and key work) after.
             let unreadable =
                 || S3Error::new("InvalidPolicyDocument", StatusCode::BAD_REQUEST, "Invalid Policy: not base64 JSON");
             let document = BASE64.decode(policy_b64.trim()).map_err(|_| unreadable())?;
@@ -295,6 +301,7 @@ async fn post_with(s3: &S3, context: &mut RequestContext, body: &mut RequestBody
             if s3.clock.now() > expiration {
                 return Err(policy_failure("Policy expired."));
             }
+            context.principal = authenticate(s3, &form, &policy_b64)?;
             check_conditions(&form, &bucket, &conditions)?
         }
         None => None,
@@ -319,6 +326,7 @@ async fn post_with(s3: &S3, context: &mut RequestContext, body: &mut RequestBody
         return Err(S3Error::new("KeyTooLongError", StatusCode::BAD_REQUEST, "Your key is too long"));
     }
     s3.authorize(context, PUT_OBJECT, &bucket, &key).await?;
+    multipart.allow(MAX_FORM_BYTES);
 
     let (max, min) = range.map_or((MAX_OBJECT_BYTES, 0), |(min, max)| (max.min(MAX_OBJECT_BYTES), min));
     let mut upload: Upload = s3.store.begin_upload(&bucket, &key, Default::default()).await?;
@@ -357,7 +365,16 @@ async fn post_with(s3: &S3, context: &mut RequestContext, body: &mut RequestBody
     if upload_link.is_some() {
         s3.spend_link_use(context).await?;
     }
-    let record = upload.commit_if(object_meta(&form), ExpectedDigests::default(), condition).await?;
+    let record = match upload.commit_if(object_meta(&form), ExpectedDigests::default(), condition).await {
+        Ok(record) => record,
+        Err(error) => {
+            // Nothing stored: the use goes back.
+            if upload_link.is_some() {
+                s3.refund_link_use(context).await;
+            }
+            return Err(error.into());
+        }
+    };
     let etag = format!("\"{}\"", record.etag);
     let location = format!("/{bucket}/{}", sigv4::uri_encode(key.as_bytes(), true));
 

@@ -149,7 +149,11 @@ fn used_up() -> S3Error {
 /// object, starting at `start`, of an object of `size` bytes.
 fn reserve(share: &mut ShareInfo, start: u64, bytes: u64, size: u64) -> Result<(), S3Error> {
     if let Some(uses) = share.uses {
-        let spent = if size == 0 { share.used >= uses } else { share.bytes_served + bytes > uses.saturating_mul(size) };
+        let spent = if size == 0 {
+            share.used >= uses
+        } else {
+            share.bytes_served.checked_add(bytes).is_none_or(|total| total > uses.saturating_mul(size))
+        };
         if spent {
             return Err(used_up());
         }
@@ -208,6 +212,20 @@ impl S3 {
             Ok(())
         })
         .await
+    }
+
+    /// Gives back the use [`S3::spend_link_use`] took, when nothing came
+    /// of it (the upload failed to commit).
+    pub(super) async fn refund_link_use(&self, context: &RequestContext) {
+        let Principal::Key(access_key) = &context.principal else { return };
+        let refund = change_link(&self.store, &self.keyring, access_key, |share| {
+            share.used = share.used.saturating_sub(1);
+            Ok(())
+        })
+        .await;
+        if let Err(error) = refund {
+            tracing::debug!(code = error.code, "an upload link's use was not given back");
+        }
     }
 
     /// For a request through a share link: makes the answer a download

@@ -34,6 +34,7 @@ impl ClientSlots {
     /// A slot for one more connection from `address`, if it has fewer
     /// than its share open.
     pub fn take(self: &Arc<Self>, address: IpAddr) -> Option<ClientSlot> {
+        let address = client_of(address);
         let mut open = self.open.lock().unwrap_or_else(|poison| poison.into_inner());
         let count = open.entry(address).or_insert(0);
         if *count >= self.per_client {
@@ -41,6 +42,18 @@ impl ClientSlots {
         }
         *count += 1;
         Some(ClientSlot { slots: self.clone(), address })
+    }
+}
+
+/// Whom an address stands for: an IPv4 address itself, an IPv6 address
+/// its /64 (one host can take any address in its /64).
+fn client_of(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        },
+        v4 => v4,
     }
 }
 
@@ -146,5 +159,10 @@ mod tests {
         let _other = slots.take(b).unwrap();
         drop(first);
         assert!(slots.take(a).is_some());
+        // One IPv6 host is its /64.
+        let v6 = ClientSlots::new(1);
+        let _held = v6.take("fd00::1".parse().unwrap()).unwrap();
+        assert!(v6.take("fd00::ffff:2".parse().unwrap()).is_none());
+        assert!(v6.take("fd00:0:0:1::1".parse().unwrap()).is_some());
     }
 }

@@ -59,6 +59,47 @@ impl Layout {
     pub fn bucket_marker(&self, bucket: &str) -> PathBuf {
         self.buckets_dir().join(bucket)
     }
+
+    /// `config/keys/<hex of the access key>`: each key document, kept as a
+    /// file too, so that the index can be rebuilt without losing keys.
+    pub fn key_file(&self, access_key: &str) -> PathBuf {
+        self.root.join("config").join("keys").join(hex::encode(access_key))
+    }
+
+    /// `config/<name>/<bucket>`: a bucket's policy or CORS document.
+    pub fn bucket_config_file(&self, bucket: &str, name: &str) -> PathBuf {
+        self.root.join("config").join(name).join(bucket)
+    }
+}
+
+/// Replaces `path` with `bytes` atomically: a temporary file, synced,
+/// renamed over it, the folder synced (when `durable`). Mode 0600.
+pub fn write_file_atomically(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
+    let dir = path.parent().expect("config files have a folder");
+    create_dir_durably(dir, durable)?;
+    let tmp = path.with_extension("tmp");
+    let mut file =
+        std::os::unix::fs::OpenOptionsExt::mode(OpenOptions::new().write(true).create(true).truncate(true), 0o600)
+            .open(&tmp)?;
+    file.write_all(bytes)?;
+    if durable {
+        file.sync_all()?;
+    }
+    fs::rename(&tmp, path)?;
+    if durable {
+        fsync_dir(dir)?;
+    }
+    Ok(())
+}
+
+/// Removes `path` if it exists, durably (when `durable`).
+pub fn remove_file_durably(path: &Path, durable: bool) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Ok(()) if durable => fsync_dir(path.parent().expect("config files have a folder")),
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(error),
+    }
 }
 
 /// Makes a directory entry durable.

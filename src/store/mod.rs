@@ -15,6 +15,7 @@ mod multipart;
 mod reader;
 pub(crate) mod record;
 mod recovery;
+pub mod repair;
 mod upload;
 
 use std::fs::{self, File};
@@ -157,6 +158,8 @@ struct Inner {
     group_commit: commit::GroupCommit,
     /// Blobs multipart reads hold.
     pins: reader::Pins,
+    /// Serialises changes to key documents' files (see `update_key`).
+    key_files: std::sync::Mutex<()>,
     _lock: File,
 }
 
@@ -263,6 +266,15 @@ fn keep_private(dir: &Path) -> Result<(), StoreError> {
 }
 
 impl Store {
+    /// Takes the data folder's LOCK, held as long as the file is open.
+    fn lock(layout: &Layout) -> Result<File, StoreError> {
+        let lock = File::options().create(true).truncate(false).write(true).open(layout.root().join("LOCK"))?;
+        if fs2::FileExt::try_lock_exclusive(&lock).is_err() {
+            return Err(StoreError::Locked(layout.root().to_path_buf()));
+        }
+        Ok(lock)
+    }
+
     /// Opens (creating if needed) the data folder, takes its LOCK, and
     /// repairs what a crash may have left: `tmp/` emptied, replaced blobs
     /// removed and, after an unclean stop, unreferenced blobs swept.
@@ -277,14 +289,18 @@ impl Store {
         for dir in [layout.blobs_dir(), layout.tmp_dir(), layout.buckets_dir()] {
             std::os::unix::fs::DirBuilderExt::mode(fs::DirBuilder::new().recursive(true), 0o700).create(&dir)?;
         }
-        let lock = File::options().create(true).truncate(false).write(true).open(layout.root().join("LOCK"))?;
-        if fs2::FileExt::try_lock_exclusive(&lock).is_err() {
-            return Err(StoreError::Locked(layout.root().to_path_buf()));
-        }
+        let lock = Store::lock(&layout)?;
         // A new index next to existing blobs (the old one was lost or
         // removed): the blobs are checked whatever the last stop was.
         let new_index = !layout.index_dir().join("db").exists();
-        let index = SledIndex::open(&layout.index_dir(), config.index_cache_bytes)?;
+        let index = SledIndex::open(&layout.index_dir(), config.index_cache_bytes).map_err(|error| {
+            StoreError::Io(io::Error::other(format!(
+                "the index in {} does not open ({error}); stop here: `larder repair --data-dir {}` rebuilds it from \
+                 the data folder and keeps the old one",
+                layout.index_dir().display(),
+                layout.root().display()
+            )))
+        })?;
         let store = Store {
             inner: Arc::new(Inner {
                 layout,
@@ -292,6 +308,7 @@ impl Store {
                 index: Box::new(index),
                 group_commit: commit::GroupCommit::default(),
                 pins: Default::default(),
+                key_files: Default::default(),
                 _lock: lock,
             }),
         };
@@ -374,6 +391,13 @@ impl Store {
         let inner = self.inner.clone();
         let bucket = bucket.to_string();
         blocking(move || {
+            // The file first: a crash between the two leaves the index's
+            // older answer, and a rebuild the newer (never acknowledged).
+            let file = inner.layout.bucket_config_file(&bucket, name);
+            match &document {
+                Some(document) => blob::write_file_atomically(&file, document, inner.durable())?,
+                None => blob::remove_file_durably(&file, inner.durable())?,
+            }
             inner.index.set_bucket_config(&bucket, name, document.as_deref())?;
             inner.commit_index()
         })
@@ -390,6 +414,8 @@ impl Store {
         let inner = self.inner.clone();
         let access_key = access_key.to_string();
         blocking(move || {
+            let _files = inner.key_files.lock().unwrap_or_else(|poison| poison.into_inner());
+            blob::write_file_atomically(&inner.layout.key_file(&access_key), &document, inner.durable())?;
             inner.index.put_key(&access_key, &document)?;
             inner.commit_index()
         })
@@ -408,6 +434,9 @@ impl Store {
         let inner = self.inner.clone();
         let access_key = access_key.to_string();
         blocking(move || {
+            // Held from the index's change to the file's, so that a removal
+            // cannot fall in between and a revoked key's file come back.
+            let _files = inner.key_files.lock().unwrap_or_else(|poison| poison.into_inner());
             let mut refusal = None;
             let changed = inner.index.update_key(&access_key, &mut |current| match change(current) {
                 Ok(changed) => Some(changed),
@@ -419,6 +448,7 @@ impl Store {
             match changed {
                 Some(changed) => {
                     inner.commit_index()?;
+                    blob::write_file_atomically(&inner.layout.key_file(&access_key), &changed, inner.durable())?;
                     Ok(Some(Ok(changed)))
                 }
                 None => Ok(refusal.map(Err)),
@@ -432,6 +462,9 @@ impl Store {
         let inner = self.inner.clone();
         let access_key = access_key.to_string();
         blocking(move || {
+            // The file first: a revoked key must not come back in a rebuild.
+            let _files = inner.key_files.lock().unwrap_or_else(|poison| poison.into_inner());
+            blob::remove_file_durably(&inner.layout.key_file(&access_key), inner.durable())?;
             let removed = inner.index.delete_key(&access_key)?;
             inner.commit_index()?;
             Ok(removed)
@@ -465,6 +498,12 @@ impl Store {
             inner.index.delete_bucket(&name)?;
             inner.commit_index()?;
             let _ = fs::remove_file(inner.layout.bucket_marker(&name));
+            // Its configuration documents' files too, whatever their names.
+            for kind in fs::read_dir(inner.layout.root().join("config")).into_iter().flatten().flatten() {
+                if let Some(kind) = kind.file_name().to_str().filter(|kind| *kind != "keys") {
+                    blob::remove_file_durably(&inner.layout.bucket_config_file(&name, kind), inner.durable())?;
+                }
+            }
             Ok(())
         })
         .await

@@ -24,8 +24,12 @@ impl Store {
         if clean {
             fs::remove_file(&marker)?;
         }
+        if new_index {
+            self.restore_buckets()?;
+            self.restore_config()?;
+        }
         if !clean || new_index {
-            let sweep = self.sweep_unreferenced_blobs()?;
+            let sweep = self.sweep_unreferenced_blobs(new_index)?;
             if sweep != Sweep::default() {
                 tracing::warn!(
                     blobs = sweep.seen,
@@ -66,13 +70,22 @@ impl Store {
     /// aside. Only a blob the index has something newer for (or a multipart
     /// manifest, whose parts its upload still holds, or a part of an upload
     /// that is gone) is removed.
-    fn settle_unreferenced(&self, id: BlobId, footer: Footer) -> Result<Settled, StoreError> {
+    fn settle_unreferenced(&self, id: BlobId, footer: Footer, new_index: bool) -> Result<Settled, StoreError> {
         let index = &self.inner.index;
         match footer {
-            Footer::Object { bucket, key, record } if record.parts.is_empty() && record.blob == id => {
+            Footer::Object { bucket, key, record } if record.blob == id => {
                 let current = index.object(&bucket, &key)?;
                 if current.as_ref().is_some_and(|current| current.sequence >= record.sequence) {
                     return Ok(Settled::Superseded);
+                }
+                // A multipart manifest's parts belong to its upload until
+                // the Complete commits; only a new index (where no upload
+                // is left to hold them) takes it, if every part is there.
+                let parts_all_there =
+                    || record.parts.iter().all(|part| self.inner.layout.blob_path(part.blob).exists());
+                let takes_manifest = new_index && parts_all_there();
+                if !record.parts.is_empty() && !takes_manifest {
+                    return Ok(if new_index { Settled::Orphan } else { Settled::Superseded });
                 }
                 if !self.restore_bucket(&bucket)? {
                     return Ok(Settled::Orphan);
@@ -97,10 +110,57 @@ impl Store {
                     index.put_part(upload, number, &record)?;
                     return Ok(Settled::RolledForward);
                 }
-                Ok(Settled::Superseded)
+                // With a new index, an upload in progress is not known: its
+                // parts are kept aside rather than judged.
+                Ok(if new_index { Settled::Orphan } else { Settled::Superseded })
             }
             Footer::Object { .. } | Footer::Part { .. } => Ok(Settled::Superseded),
         }
+    }
+
+    /// With a new index: the key documents and bucket configuration kept as
+    /// files (see `Layout::key_file`).
+    fn restore_config(&self) -> Result<(), StoreError> {
+        let index = &self.inner.index;
+        let config = self.inner.layout.root().join("config");
+        let Ok(kinds) = fs::read_dir(&config) else { return Ok(()) };
+        let (mut keys, mut documents) = (0, 0);
+        for kind in kinds {
+            let kind = kind?;
+            let Some(kind_name) = kind.file_name().to_str().map(str::to_string) else { continue };
+            for entry in fs::read_dir(kind.path())? {
+                let entry = entry?;
+                let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };
+                if name.ends_with(".tmp") {
+                    continue;
+                }
+                let document = fs::read(entry.path())?;
+                if kind_name == "keys" {
+                    let Some(access_key) = hex::decode(&name).ok().and_then(|bytes| String::from_utf8(bytes).ok())
+                    else {
+                        continue;
+                    };
+                    index.put_key(&access_key, &document)?;
+                    keys += 1;
+                } else if index.bucket(&name)?.is_some() {
+                    index.set_bucket_config(&name, &kind_name, Some(&document))?;
+                    documents += 1;
+                }
+            }
+        }
+        index.flush()?;
+        tracing::info!(keys, documents, "keys and bucket configuration put back from their files");
+        Ok(())
+    }
+
+    /// With a new index: every bucket whose marker file exists.
+    fn restore_buckets(&self) -> Result<(), StoreError> {
+        for entry in fs::read_dir(self.inner.layout.buckets_dir())? {
+            if let Some(name) = entry?.file_name().to_str() {
+                self.restore_bucket(name)?;
+            }
+        }
+        Ok(())
     }
 
     /// Is `bucket` in the index, or (its marker file says it exists, and an
@@ -125,62 +185,48 @@ impl Store {
     /// A blob whose footer does not read goes to `lost+found/`; an entry
     /// that cannot be read is reported and skipped, never a reason not to
     /// start.
-    fn sweep_unreferenced_blobs(&self) -> Result<Sweep, StoreError> {
+    fn sweep_unreferenced_blobs(&self, new_index: bool) -> Result<Sweep, StoreError> {
         let mut sweep = Sweep::default();
         let lost_and_found = self.inner.layout.root().join(LOST_AND_FOUND);
-        let dirs = read_dirs(&self.inner.layout.blobs_dir(), &mut sweep);
-        for first in dirs {
-            for second in read_dirs(&first, &mut sweep) {
-                let entries = match fs::read_dir(&second) {
-                    Ok(entries) => entries,
-                    Err(error) => {
-                        tracing::warn!(dir = %second.display(), %error, "a blob folder does not read; skipped");
-                        sweep.unreadable += 1;
-                        continue;
-                    }
+        // Objects first (multipart manifests among them), then parts: a
+        // part is then known to belong to an object before it is judged.
+        for parts in [false, true] {
+            for path in blob_paths(&self.inner.layout.blobs_dir(), &mut sweep) {
+                let Some(id) = path.file_name().and_then(|name| name.to_str()).and_then(BlobId::from_hex) else {
+                    continue;
                 };
-                for entry in entries {
-                    let path = match entry {
-                        Ok(entry) => entry.path(),
-                        Err(error) => {
-                            tracing::warn!(dir = %second.display(), %error, "a blob entry does not read; skipped");
-                            sweep.unreadable += 1;
-                            continue;
-                        }
-                    };
-                    let Some(id) = path.file_name().and_then(|name| name.to_str()).and_then(BlobId::from_hex) else {
-                        continue;
-                    };
+                if !parts {
                     sweep.seen += 1;
                     if sweep.seen % 10_000 == 0 {
-                        tracing::info!(blobs = sweep.seen, "checking blobs after an unclean stop");
+                        tracing::info!(blobs = sweep.seen, "checking blobs");
                     }
-                    match blob::read_footer(&path) {
-                        Ok(Some(footer)) => {
-                            if self.is_referenced(id, &footer)? {
-                                continue;
+                }
+                match blob::read_footer(&path) {
+                    Ok(Some(footer)) => {
+                        if matches!(footer, Footer::Part { .. }) != parts || self.is_referenced(id, &footer)? {
+                            continue;
+                        }
+                        match self.settle_unreferenced(id, footer, new_index)? {
+                            Settled::RolledForward => sweep.rolled_forward += 1,
+                            Settled::Superseded => {
+                                fs::remove_file(&path)?;
+                                sweep.removed += 1;
                             }
-                            match self.settle_unreferenced(id, footer)? {
-                                Settled::RolledForward => sweep.rolled_forward += 1,
-                                Settled::Superseded => {
-                                    fs::remove_file(&path)?;
-                                    sweep.removed += 1;
-                                }
-                                Settled::Orphan => {
-                                    put_aside(&path, &lost_and_found, "a blob of a bucket nobody knows")?;
-                                    sweep.lost_and_found += 1;
-                                }
+                            Settled::Orphan => {
+                                put_aside(&path, &lost_and_found, "a blob nothing in the index accounts for")?;
+                                sweep.lost_and_found += 1;
                             }
                         }
-                        Ok(None) => {
-                            // Torn or damaged: kept for a person to look at.
-                            put_aside(&path, &lost_and_found, "a blob's footer does not read")?;
-                            sweep.lost_and_found += 1;
-                        }
-                        Err(error) => {
-                            tracing::warn!(blob = %path.display(), %error, "a blob does not read; skipped");
-                            sweep.unreadable += 1;
-                        }
+                    }
+                    Ok(None) if !parts => {
+                        // Torn or damaged: kept for a person to look at.
+                        put_aside(&path, &lost_and_found, "a blob's footer does not read")?;
+                        sweep.lost_and_found += 1;
+                    }
+                    Ok(None) => {}
+                    Err(error) => {
+                        tracing::warn!(blob = %path.display(), %error, "a blob does not read; skipped");
+                        sweep.unreadable += 1;
                     }
                 }
             }
@@ -224,20 +270,32 @@ struct Sweep {
     unreadable: u64,
 }
 
-/// The subfolders of `dir`; one that does not read is reported and skipped.
-fn read_dirs(dir: &Path, sweep: &mut Sweep) -> Vec<PathBuf> {
+/// Every file under `blobs/ab/cd/`; a folder or entry that does not read
+/// is reported and skipped.
+fn blob_paths(blobs: &Path, sweep: &mut Sweep) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
+    for first in entries(blobs, sweep, true) {
+        for second in entries(&first, sweep, true) {
+            out.extend(entries(&second, sweep, false));
+        }
+    }
+    out
+}
+
+/// The subfolders (`dirs`) or files of `dir`.
+fn entries(dir: &Path, sweep: &mut Sweep, dirs: bool) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let listing = match fs::read_dir(dir) {
+        Ok(listing) => listing,
         Err(error) => {
             tracing::warn!(dir = %dir.display(), %error, "a blob folder does not read; skipped");
             sweep.unreadable += 1;
             return out;
         }
     };
-    for entry in entries {
+    for entry in listing {
         match entry.and_then(|entry| Ok((entry.file_type()?, entry.path()))) {
-            Ok((kind, path)) if kind.is_dir() => out.push(path),
+            Ok((kind, path)) if kind.is_dir() == dirs => out.push(path),
             Ok(_) => {}
             Err(error) => {
                 tracing::warn!(dir = %dir.display(), %error, "a blob folder entry does not read; skipped");

@@ -124,3 +124,70 @@ fn an_overwrite_never_cuts_a_multipart_download_short() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+fn larder(args: &[&str], dir: &Path) -> (bool, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_larder"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr),
+    )
+}
+
+/// `rm -rf index` then `larder repair`: every bucket, object (multipart
+/// too), key, link and policy comes back.
+#[test]
+fn repair_rebuilds_the_whole_index() {
+    let dir = unique_dir("repair");
+    let (child, addr) = spawn_server(&dir);
+    let client = client_of(addr);
+    create_bucket(&client, "rebuilt");
+    create_bucket(&client, "empty");
+    put(&client, "rebuilt", "plain", b"plain bytes").assert_status(200);
+    let created = client.send(&Request::new("POST", "rebuilt", "multi").query("uploads", ""));
+    let upload_id = created.xml("UploadId").unwrap();
+    let first = pattern(5 << 20, 1);
+    let mut etags = Vec::new();
+    for (number, body) in [("1", first.clone()), ("2", b"tail".to_vec())] {
+        let answer = client.send(
+            &Request::new("PUT", "rebuilt", "multi")
+                .query("partNumber", number)
+                .query("uploadId", &upload_id)
+                .body(body),
+        );
+        etags.push(answer.header("etag").unwrap().to_string());
+    }
+    let document = complete_document(&[(1, &etags[0]), (2, &etags[1])]);
+    client
+        .send(&Request::new("POST", "rebuilt", "multi").query("uploadId", &upload_id).body(document))
+        .assert_status(200);
+    let key = create_key(&client, serde_json::json!({"name": "reader", "grants": ["rebuilt:read"]}));
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::rebuilt/plain"}]}"#;
+    client.send(&Request::new("PUT", "rebuilt", "").query("policy", "").body(policy)).assert_status(204);
+    stop(child, libc::SIGTERM);
+
+    let (clean, report) = larder(&["repair", "--check"], &dir);
+    assert!(clean, "a healthy folder differs: {report}");
+    std::fs::remove_dir_all(dir.join("index")).unwrap();
+    let (clean, report) = larder(&["repair", "--check"], &dir);
+    assert!(!clean && report.contains("there is no index"), "{report}");
+    let (ok, report) = larder(&["repair"], &dir);
+    assert!(ok, "{report}");
+    let (clean, report) = larder(&["repair", "--check"], &dir);
+    assert!(clean, "after a repair: {report}");
+
+    let (child, addr) = spawn_server(&dir);
+    let client = client_of(addr);
+    assert_eq!(get(&client, "rebuilt", "plain").body, b"plain bytes");
+    assert!(get(&client, "rebuilt", "multi").body == [first, b"tail".to_vec()].concat());
+    client.send(&Request::new("HEAD", "empty", "")).assert_status(200);
+    let key = Client { addr, ..key };
+    assert_eq!(get(&key, "rebuilt", "plain").body, b"plain bytes");
+    client.send(&Request::new("GET", "rebuilt", "plain").auth(Auth::None)).assert_status(200);
+    stop(child, libc::SIGTERM);
+    let _ = std::fs::remove_dir_all(&dir);
+}

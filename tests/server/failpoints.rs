@@ -10,8 +10,8 @@
 use std::path::Path;
 
 use crate::durability::blob_files;
+use crate::harness::stop;
 use crate::harness::*;
-use crate::storage::unsafe_kill;
 
 const POINTS: [&str; 5] =
     ["after-blob-fsync", "after-rename", "before-index-flush", "after-index-commit", "after-garbage-unlink"];
@@ -28,11 +28,6 @@ enum Write {
 
 const WRITES: [Write; 6] =
     [Write::PutNew, Write::Overwrite, Write::Delete, Write::Complete, Write::DeleteObjects, Write::CreateKey];
-
-fn stop(mut child: std::process::Child, signal: i32) {
-    unsafe_kill(child.id(), signal);
-    child.wait().unwrap();
-}
 
 /// What the objects hold: None when absent.
 fn state(client: &Client, key: &str) -> Option<Vec<u8>> {

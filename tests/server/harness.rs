@@ -556,3 +556,9 @@ pub fn complete_document(parts: &[(u32, &str)]) -> String {
         parts.iter().map(|(n, etag)| format!("<Part><PartNumber>{n}</PartNumber><ETag>{etag}</ETag></Part>")).collect();
     format!("<CompleteMultipartUpload>{parts}</CompleteMultipartUpload>")
 }
+
+/// Sends `signal` to a server started with [`spawn_server`] and waits for it.
+pub fn stop(mut child: std::process::Child, signal: i32) {
+    crate::storage::unsafe_kill(child.id(), signal);
+    child.wait().unwrap();
+}

@@ -251,6 +251,10 @@ fn admin_api_answers_only_where_allowed() {
         .assert_error(403, "AccessDenied");
     // S3 itself answers from anywhere.
     elsewhere.send(&Request::new("GET", "", "")).assert_status(200);
+    // A proxy larder does not trust (say nginx on the board) would make
+    // every client look local: forwarded admin requests are refused.
+    here.send(&admin("GET", "keys").unsigned_header("x-forwarded-for", "203.0.113.9"))
+        .assert_error(403, "AccessDenied");
 }
 
 fn start_binary(dir: &std::path::Path) -> Command {
