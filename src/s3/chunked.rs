@@ -56,6 +56,13 @@ pub trait ByteSource {
     fn next_chunk(&mut self) -> impl std::future::Future<Output = Result<Option<Bytes>, S3Error>> + Send;
 }
 
+/// A body held in memory, in the frames it arrived in (tests, fuzzing).
+impl ByteSource for std::collections::VecDeque<Bytes> {
+    async fn next_chunk(&mut self) -> Result<Option<Bytes>, S3Error> {
+        Ok(self.pop_front())
+    }
+}
+
 impl ByteSource for RequestBody {
     fn next_chunk(&mut self) -> impl std::future::Future<Output = Result<Option<Bytes>, S3Error>> + Send {
         RequestBody::next_chunk(self)
@@ -280,17 +287,8 @@ mod tests {
 
     use super::*;
 
-    /// A body held in memory, in frames.
-    struct Frames(VecDeque<Bytes>);
-
-    impl ByteSource for Frames {
-        async fn next_chunk(&mut self) -> Result<Option<Bytes>, S3Error> {
-            Ok(self.0.pop_front())
-        }
-    }
-
     async fn decode(body: &[u8], frame: usize) -> Result<(Vec<u8>, Vec<(String, String)>), &'static str> {
-        let mut source = Frames(body.chunks(frame).map(Bytes::copy_from_slice).collect());
+        let mut source: VecDeque<Bytes> = body.chunks(frame).map(Bytes::copy_from_slice).collect();
         let mut decoder = AwsChunkedBody::new(&mut source, Flavour::UnsignedWithTrailer, None, 11);
         let mut data = Vec::new();
         while let Some(chunk) = decoder.next_chunk().await.map_err(|error| error.code)? {

@@ -274,19 +274,11 @@ mod tests {
 
     use super::*;
 
-    struct Chunks(VecDeque<Bytes>);
-
-    impl ByteSource for Chunks {
-        async fn next_chunk(&mut self) -> Result<Option<Bytes>, S3Error> {
-            Ok(self.0.pop_front())
-        }
-    }
-
     /// Every part and its data, reading the body in chunks of `size`.
     fn read_all(body: &[u8], size: usize) -> Result<Vec<(PartHead, Vec<u8>)>, S3Error> {
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         runtime.block_on(async {
-            let mut source = Chunks(body.chunks(size).map(Bytes::copy_from_slice).collect());
+            let mut source: VecDeque<Bytes> = body.chunks(size).map(Bytes::copy_from_slice).collect();
             let mut form = FormReader::new(&mut source, "XyZ", 1 << 20);
             let mut parts = Vec::new();
             while let Some(head) = form.next_part().await? {

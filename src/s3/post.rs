@@ -429,14 +429,6 @@ mod tests {
 
     use super::*;
 
-    struct Frames(VecDeque<Bytes>);
-
-    impl ByteSource for Frames {
-        async fn next_chunk(&mut self) -> Result<Option<Bytes>, S3Error> {
-            Ok(self.0.pop_front())
-        }
-    }
-
     /// Found by fuzzing (fuzz/fuzz_targets/post_form.rs): a field's name was
     /// counted against the fields' limit once per chunk of its value, so the
     /// same form was taken or refused by how its body was framed.
@@ -449,7 +441,7 @@ mod tests {
             "v".repeat(1000)
         );
         for frame in [1, 7, form.len()] {
-            let mut source = Frames(form.as_bytes().chunks(frame).map(Bytes::copy_from_slice).collect());
+            let mut source: VecDeque<Bytes> = form.as_bytes().chunks(frame).map(Bytes::copy_from_slice).collect();
             let mut reader = FormReader::new(&mut source, "b", 1 << 20);
             let (fields, file_name) = read_fields(&mut reader).await.map_err(|error| error.code).unwrap();
             assert_eq!((fields.fields.len(), file_name.as_str()), (1, "f"), "frames of {frame}");
