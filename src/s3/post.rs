@@ -79,6 +79,13 @@ pub fn parse_conditions(policy: &Value) -> Result<(i64, Vec<Condition>), S3Error
                 }
             }
             Value::Array(items) => match items.as_slice() {
+                [Value::String(op), min, max] if op.eq_ignore_ascii_case("content-length-range") => {
+                    let number = |v: &Value| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok()));
+                    let (Some(min), Some(max)) = (number(min), number(max)) else {
+                        return Err(bad("content-length-range takes two numbers"));
+                    };
+                    conditions.push(Condition::LengthRange(min, max));
+                }
                 [Value::String(op), Value::String(field), Value::String(value)] => {
                     let field =
                         field.strip_prefix('$').ok_or_else(|| bad("fields are named with $"))?.to_ascii_lowercase();
@@ -87,13 +94,6 @@ pub fn parse_conditions(policy: &Value) -> Result<(i64, Vec<Condition>), S3Error
                         "starts-with" => conditions.push(Condition::StartsWith(field, value.clone())),
                         other => return Err(bad(&format!("unknown operation {other}"))),
                     }
-                }
-                [Value::String(op), min, max] if op.eq_ignore_ascii_case("content-length-range") => {
-                    let number = |v: &Value| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok()));
-                    let (Some(min), Some(max)) = (number(min), number(max)) else {
-                        return Err(bad("content-length-range takes two numbers"));
-                    };
-                    conditions.push(Condition::LengthRange(min, max));
                 }
                 _ => return Err(bad("unknown condition")),
             },
@@ -450,6 +450,18 @@ mod tests {
 
     /// Found by the post_form fuzz target's check: a space before the dot
     /// (`filename=" .hidden"`) left a leading dot after trimming.
+    /// Found by fuzzing: a range given as strings was taken for an
+    /// `eq`-style condition and refused.
+    #[test]
+    fn content_length_range_takes_numbers_as_strings() {
+        let policy: Value = serde_json::from_str(
+            r#"{"expiration":"2030-01-01T00:00:00Z","conditions":[["content-length-range","0","5"]]}"#,
+        )
+        .unwrap();
+        let (_, conditions) = parse_conditions(&policy).map_err(|error| error.code).unwrap();
+        assert!(matches!(conditions[..], [Condition::LengthRange(0, 5)]));
+    }
+
     #[test]
     fn sanitized_names_have_no_leading_dot() {
         assert_eq!(sanitize(" .hidden"), "hidden");
