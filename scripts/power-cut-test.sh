@@ -10,12 +10,13 @@
 #
 # Prints `N cuts, M acknowledged operations checked, L lost` and fails if
 # anything acknowledged was lost (in full durability). Needs root for
-# apt-get the first time; everything is built under target/power-cut/.
+# apt-get the first time; everything is built under target/power-cut/
+# (or $POWER_CUT_WORK).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CUTS="${1:-3}"
 DURABILITY="${2:-full}"
-WORK="$PWD/target/power-cut"
+WORK="${POWER_CUT_WORK:-$PWD/target/power-cut}"
 mkdir -p "$WORK"
 
 need=()
