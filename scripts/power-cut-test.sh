@@ -4,7 +4,8 @@
 # a client outside runs a mixed workload and records what was
 # acknowledged; the VM is killed with SIGKILL at a random moment, which
 # loses the guest's page cache as a power cut does; the VM boots again on
-# the same disk and every acknowledged operation is checked.
+# the same disk and every acknowledged operation is checked, after
+# `larder repair --check` has compared the recovered index with the disk.
 #
 #   scripts/power-cut-test.sh [CUTS] [full|relaxed]
 #
@@ -123,6 +124,11 @@ for cut in $(seq 1 "$CUTS"); do
     power_off
     boot "$cut"
     "$PYTHON" scripts/power-cut/workload.py check "$STATE" "$ENDPOINT" || failed=1
+    if grep -q "REPAIR CHECK FAILED" "$WORK/console-$cut.log"; then
+        echo "after cut $cut, larder repair --check found differences:" >&2
+        grep -a -B20 "REPAIR CHECK FAILED" "$WORK/console-$cut.log" | tail -20 >&2
+        failed=1
+    fi
 done
 power_off
 summary=$("$PYTHON" scripts/power-cut/workload.py summary "$STATE")
