@@ -6,16 +6,13 @@ use http::StatusCode;
 
 use crate::checksum::{Checksum, ChecksumAlgorithm};
 use crate::sigv4::ChunkChain;
-use crate::store::{ExpectedDigests, Upload};
+use crate::store::{ExpectedDigests, SpaceReservation, Upload};
 
 use super::body::incomplete_body;
 use super::chunked::{AwsChunkedBody, Flavour};
 use super::error::S3Error;
 use super::headers::header;
 use super::{RequestContext, S3};
-
-/// Free space kept in reserve so the index and logs can still grow.
-const FREE_SPACE_RESERVE: u64 = 64 * 1024 * 1024;
 
 pub enum Encoding {
     Plain,
@@ -27,6 +24,8 @@ pub struct Payload {
     /// The object bytes to expect (decoded length for aws-chunked).
     pub length: u64,
     pub encoding: Encoding,
+    /// The space set aside for it, given back when the payload is dropped.
+    _space: SpaceReservation,
 }
 
 impl Payload {
@@ -87,14 +86,16 @@ pub fn inspect(s3: &S3, context: &RequestContext, max: u64) -> Result<Payload, S
         .with("ProposedSize", length.to_string())
         .with("MaxSizeAllowed", max.to_string()));
     }
-    if length.saturating_add(FREE_SPACE_RESERVE) > s3.store.free_space() {
-        return Err(S3Error::new(
+    // The declared size is set aside until the upload ends, so that
+    // concurrent uploads cannot together promise more than the disk holds.
+    let space = s3.store.reserve_space(length).ok_or_else(|| {
+        S3Error::new(
             "InsufficientStorage",
             StatusCode::INSUFFICIENT_STORAGE,
             "There is not enough free space on the server to store this object.",
-        ));
-    }
-    Ok(Payload { length, encoding })
+        )
+    })?;
+    Ok(Payload { length, encoding, _space: space })
 }
 
 /// Feeds the body's object bytes to `upload`, exactly `payload.length` of

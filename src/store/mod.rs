@@ -160,6 +160,8 @@ struct Inner {
     pins: reader::Pins,
     /// Serialises changes to key documents' files (see `update_key`).
     key_files: std::sync::Mutex<()>,
+    /// Bytes promised to uploads in flight.
+    reserved: std::sync::Mutex<u64>,
     _lock: File,
 }
 
@@ -241,6 +243,19 @@ impl Inner {
     }
 }
 
+/// Space set aside for an upload in flight (see [`Store::reserve_space`]).
+pub struct SpaceReservation {
+    inner: Arc<Inner>,
+    bytes: u64,
+}
+
+impl Drop for SpaceReservation {
+    fn drop(&mut self) {
+        let mut reserved = self.inner.reserved.lock().unwrap_or_else(|poison| poison.into_inner());
+        *reserved = reserved.saturating_sub(self.bytes);
+    }
+}
+
 /// Tightens a data folder that others may read (made by hand, or by an
 /// older larder) to 0700, or refuses to open it.
 fn keep_private(dir: &Path) -> Result<(), StoreError> {
@@ -309,6 +324,7 @@ impl Store {
                 group_commit: commit::GroupCommit::default(),
                 pins: Default::default(),
                 key_files: Default::default(),
+                reserved: Default::default(),
                 _lock: lock,
             }),
         };
@@ -361,6 +377,24 @@ impl Store {
 
     pub fn is_durable(&self) -> bool {
         self.inner.durable()
+    }
+
+    /// Sets `bytes` aside for an upload that declared them, keeping the
+    /// margin the index needs (the larger of 64 MiB and 1% of the file
+    /// system): concurrent uploads cannot together promise more than the
+    /// disk holds. `None` when there is no room; the space is given back
+    /// when the reservation is dropped.
+    pub fn reserve_space(&self, bytes: u64) -> Option<SpaceReservation> {
+        let root = self.inner.layout.root();
+        let total = fs2::total_space(root).unwrap_or(u64::MAX);
+        let margin = (64 * 1024 * 1024).max(total / 100);
+        let free = self.free_space();
+        let mut reserved = self.inner.reserved.lock().unwrap_or_else(|poison| poison.into_inner());
+        if reserved.saturating_add(bytes).saturating_add(margin) > free {
+            return None;
+        }
+        *reserved += bytes;
+        Some(SpaceReservation { inner: self.inner.clone(), bytes })
     }
 
     /// Bytes free on the data folder's file system.

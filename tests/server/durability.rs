@@ -191,3 +191,58 @@ fn repair_rebuilds_the_whole_index() {
     stop(child, libc::SIGTERM);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A size-limited file system: uploads in flight reserve what they
+/// declared, so a second one that would not fit is refused from its head
+/// at once (S3's `InsufficientStorage`, 507), DELETE gives the space back.
+/// Needs root (to mount a tmpfs); says so and passes otherwise.
+#[test]
+fn uploads_reserve_the_space_they_declare() {
+    use std::io::Write;
+    let mount = unique_dir("small-disk");
+    std::fs::create_dir_all(&mount).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=200m", "tmpfs"])
+        .arg(&mount)
+        .status()
+        .is_ok_and(|status| status.success());
+    if !mounted {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    }
+    let server = TestServer::start_in(mount.join("data"), |_| {});
+    let client = server.client();
+    create_bucket(&client, "small");
+    let size = 100u64 << 20;
+    let head = |key: &str| {
+        client.encode(
+            &Request::new("PUT", "small", key)
+                .auth(Auth::Header(Payload::Unsigned))
+                .header("content-length", &size.to_string())
+                .header("expect", "100-continue"),
+        )
+    };
+    // The first upload is under way (its head accepted, its body coming).
+    let mut first = connect_from(None, server.addr);
+    first.write_all(&head("first")).unwrap();
+    let mut continued = [0u8; 25];
+    std::io::Read::read_exact(&mut first, &mut continued).unwrap();
+    assert!(continued.starts_with(b"HTTP/1.1 100"), "{}", String::from_utf8_lossy(&continued));
+    // A second that would not fit beside it is refused before its body.
+    let refused = send_raw(server.addr, &head("second"), false);
+    refused.assert_error(507, "InsufficientStorage");
+    // The first finishes; then it is deleted and the space comes back.
+    let block = vec![7u8; 1 << 20];
+    for _ in 0..100 {
+        first.write_all(&block).unwrap();
+    }
+    let mut answer = Vec::new();
+    std::io::Read::read_to_end(&mut first, &mut answer).unwrap();
+    parse_response(&answer, false).assert_status(200);
+    client.send(&Request::new("DELETE", "small", "first")).assert_status(204);
+    let body = pattern(size as usize, 1);
+    put(&client, "small", "second", &body).assert_status(200);
+    drop(server);
+    let _ = std::process::Command::new("umount").arg(&mount).status();
+    let _ = std::fs::remove_dir_all(&mount);
+}
