@@ -88,6 +88,10 @@ pub trait Index: Send + Sync + 'static {
     fn set_bucket_config(&self, bucket: &str, name: &str, document: Option<&[u8]>) -> Result<(), StoreError>;
     /// Access keys, stored as opaque documents by access key id.
     fn keys(&self) -> Result<Vec<Vec<u8>>, StoreError>;
+    /// Every key document with its access key.
+    fn named_keys(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    /// Every bucket configuration document: (bucket, name, document).
+    fn bucket_configs(&self) -> Result<Vec<(String, String, Vec<u8>)>, StoreError>;
     fn put_key(&self, access_key: &str, document: &[u8]) -> Result<(), StoreError>;
     /// Returns false if there was no such key.
     fn delete_key(&self, access_key: &str) -> Result<bool, StoreError>;
@@ -679,6 +683,30 @@ impl Index for SledIndex {
                 Ok(())
             })
             .map_err(from_transaction)
+    }
+
+    fn named_keys(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.keys
+            .iter()
+            .map(|entry| {
+                let (name, document) = entry.map_err(from_sled)?;
+                Ok((String::from_utf8_lossy(&name).into_owned(), document.to_vec()))
+            })
+            .collect()
+    }
+
+    fn bucket_configs(&self) -> Result<Vec<(String, String, Vec<u8>)>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.bucket_config.iter() {
+            let (id, document) = entry.map_err(from_sled)?;
+            // `bucket \0 name`, as `object_key` writes it.
+            if let Some(split) = id.iter().position(|byte| *byte == 0) {
+                let bucket = String::from_utf8_lossy(&id[..split]).into_owned();
+                let name = String::from_utf8_lossy(&id[split + 1..]).into_owned();
+                out.push((bucket, name, document.to_vec()));
+            }
+        }
+        Ok(out)
     }
 
     fn keys(&self) -> Result<Vec<Vec<u8>>, StoreError> {

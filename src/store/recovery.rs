@@ -27,6 +27,8 @@ impl Store {
         if new_index {
             self.restore_buckets()?;
             self.restore_config()?;
+        } else if !clean {
+            self.align_config_files()?;
         }
         if !clean || new_index {
             let sweep = self.sweep_unreferenced_blobs(new_index)?;
@@ -150,6 +152,36 @@ impl Store {
         }
         index.flush()?;
         tracing::info!(keys, documents, "keys and bucket configuration put back from their files");
+        Ok(())
+    }
+
+    /// After an unclean stop with the index intact: the index is right
+    /// about keys and configuration (what it holds was acknowledged), so
+    /// their files follow it. A change cut off between its file and the
+    /// index is undone; it was never answered.
+    fn align_config_files(&self) -> Result<(), StoreError> {
+        let layout = &self.inner.layout;
+        let durable = self.inner.durable();
+        let mut wanted = std::collections::HashMap::new();
+        for (access_key, document) in self.inner.index.named_keys()? {
+            wanted.insert(layout.key_file(&access_key), document);
+        }
+        for (bucket, name, document) in self.inner.index.bucket_configs()? {
+            wanted.insert(layout.bucket_config_file(&bucket, &name), document);
+        }
+        let config = layout.root().join("config");
+        let kinds = fs::read_dir(&config).into_iter().flatten().flatten();
+        for path in kinds.flat_map(|kind| fs::read_dir(kind.path()).into_iter().flatten().flatten()) {
+            let path = path.path();
+            if !wanted.contains_key(&path) {
+                blob::remove_file_durably(&path, durable)?;
+            }
+        }
+        for (path, document) in wanted {
+            if fs::read(&path).ok().as_deref() != Some(document.as_slice()) {
+                blob::write_file_atomically(&path, &document, durable)?;
+            }
+        }
         Ok(())
     }
 

@@ -3,7 +3,7 @@
 //! step and every kind of write: restart, then what was acknowledged is
 //! there with the right bytes, what was not is absent or whole, `tmp/` is
 //! empty, and after one more clean start no blob is left that nothing
-//! refers to.
+//! refers to and `larder repair --check` finds nothing.
 //!
 //! `cargo test --features failpoints --test server failpoints`
 
@@ -141,6 +141,16 @@ fn every_write_survives_a_crash_at_every_step() {
             let (child, _) = spawn_server(&dir);
             stop(child, libc::SIGTERM);
             assert_eq!(blob_files(&dir).len(), expected, "{what}: orphans among {keys:?}");
+            let check = std::process::Command::new(env!("CARGO_BIN_EXE_larder"))
+                .args(["repair", "--check", "--data-dir"])
+                .arg(&dir)
+                .output()
+                .unwrap();
+            assert!(
+                check.status.success(),
+                "{what}: larder repair --check: {}",
+                String::from_utf8_lossy(&check.stdout)
+            );
             let _ = std::fs::remove_dir_all(&dir);
         }
         // The point is on the way of some writes: it must have fired.
