@@ -27,7 +27,10 @@ impl Store {
         if new_index {
             self.restore_buckets()?;
             self.restore_config()?;
-        } else if !clean {
+        } else {
+            // After an unclean stop, undoes a change cut off between its
+            // file and the index; after any stop, writes the files a data
+            // folder from before they existed lacks. Keys are few.
             self.align_config_files()?;
         }
         if !clean || new_index {
@@ -155,10 +158,10 @@ impl Store {
         Ok(())
     }
 
-    /// After an unclean stop with the index intact: the index is right
-    /// about keys and configuration (what it holds was acknowledged), so
-    /// their files follow it. A change cut off between its file and the
-    /// index is undone; it was never answered.
+    /// With the index intact: the index is right about keys and
+    /// configuration (what it holds was acknowledged), so their files
+    /// follow it. A change cut off between its file and the index is
+    /// undone; it was never answered.
     fn align_config_files(&self) -> Result<(), StoreError> {
         let layout = &self.inner.layout;
         let durable = self.inner.durable();

@@ -246,3 +246,22 @@ fn uploads_reserve_the_space_they_declare() {
     let _ = std::process::Command::new("umount").arg(&mount).status();
     let _ = std::fs::remove_dir_all(&mount);
 }
+
+/// A data folder from before keys were kept as files gets them at the
+/// next start, so that a later repair can restore them.
+#[test]
+fn key_files_are_written_for_a_folder_that_lacks_them() {
+    let dir = unique_dir("key-files");
+    let (child, addr) = spawn_server(&dir);
+    let client = client_of(addr);
+    create_key(&client, serde_json::json!({"name": "older", "grants": ["*:read"]}));
+    stop(child, libc::SIGTERM);
+    std::fs::remove_dir_all(dir.join("config")).unwrap();
+    let (clean, report) = larder(&["repair", "--check"], &dir);
+    assert!(!clean && report.contains("key document"), "{report}");
+    let (child, _) = spawn_server(&dir);
+    stop(child, libc::SIGTERM);
+    let (clean, report) = larder(&["repair", "--check"], &dir);
+    assert!(clean, "{report}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
