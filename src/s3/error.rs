@@ -100,6 +100,15 @@ impl S3Error {
         )
     }
 
+    /// No room on the disk for what a write declared.
+    pub fn insufficient_storage() -> S3Error {
+        S3Error::new(
+            "InsufficientStorage",
+            StatusCode::INSUFFICIENT_STORAGE,
+            "There is not enough free space on the server to store this object.",
+        )
+    }
+
     /// A body that does not hash to what the request declared.
     pub fn digest_mismatch(kind: DigestKind) -> S3Error {
         match kind {

@@ -118,6 +118,7 @@ pub async fn upload_part_copy(s3: &S3, context: &mut RequestContext) -> S3Result
         ));
     }
     let digests = crate::checksum::DigestSet { sha256: false, checksum: upload.checksum_algorithm };
+    let _space = super::object::reserve(s3, end - start)?;
     let writer = s3.store.begin_part(id, &context.bucket, &context.key, number, digests).await?;
     let writer = copy_bytes(file, start, end, writer).await?;
     let part = writer.commit_part(Default::default()).await?;

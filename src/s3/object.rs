@@ -191,6 +191,11 @@ pub async fn delete_object(s3: &S3, context: &mut RequestContext) -> S3Result {
     empty_response(StatusCode::NO_CONTENT)
 }
 
+/// Sets `bytes` aside on the disk for a write (see `Store::reserve_space`).
+pub fn reserve(s3: &S3, bytes: u64) -> Result<crate::store::SpaceReservation, S3Error> {
+    s3.store.reserve_space(bytes).ok_or_else(S3Error::insufficient_storage)
+}
+
 /// Reads `x-amz-copy-source`: `[/]bucket/key[?versionId=null]`, URL-encoded.
 fn copy_source(context: &RequestContext) -> Result<(String, String), S3Error> {
     let invalid =
@@ -282,6 +287,7 @@ pub async fn copy_object(s3: &S3, context: &mut RequestContext) -> S3Result {
         ),
         None => source.checksum.as_ref().map(|c| c.algorithm),
     };
+    let _space = reserve(s3, source.size)?;
     let upload = s3.store.begin_upload(&context.bucket, &context.key, DigestSet { sha256: false, checksum }).await?;
     let upload = copy_bytes(file, 0, source.size, upload).await?;
     let record = upload.commit(meta, ExpectedDigests::default()).await?;

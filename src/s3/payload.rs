@@ -88,13 +88,7 @@ pub fn inspect(s3: &S3, context: &RequestContext, max: u64) -> Result<Payload, S
     }
     // The declared size is set aside until the upload ends, so that
     // concurrent uploads cannot together promise more than the disk holds.
-    let space = s3.store.reserve_space(length).ok_or_else(|| {
-        S3Error::new(
-            "InsufficientStorage",
-            StatusCode::INSUFFICIENT_STORAGE,
-            "There is not enough free space on the server to store this object.",
-        )
-    })?;
+    let space = super::object::reserve(s3, length)?;
     Ok(Payload { length, encoding, _space: space })
 }
 

@@ -329,6 +329,9 @@ async fn post_with(s3: &S3, context: &mut RequestContext, body: &mut RequestBody
     multipart.allow(MAX_FORM_BYTES);
 
     let (max, min) = range.map_or((MAX_OBJECT_BYTES, 0), |(min, max)| (max.min(MAX_OBJECT_BYTES), min));
+    // A form's file has no declared size: its policy's bound is set aside
+    // when it has one, else nothing beyond the disk's margin.
+    let _space = super::object::reserve(s3, range.map_or(0, |_| max))?;
     let mut upload: Upload = s3.store.begin_upload(&bucket, &key, Default::default()).await?;
     let mut size = 0u64;
     let streamed: Result<(), S3Error> = async {

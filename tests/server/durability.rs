@@ -242,6 +242,10 @@ fn uploads_reserve_the_space_they_declare() {
     client.send(&Request::new("DELETE", "small", "first")).assert_status(204);
     let body = pattern(size as usize, 1);
     put(&client, "small", "second", &body).assert_status(200);
+    // A copy sets the source's size aside too.
+    client
+        .send(&Request::new("PUT", "small", "copy").header("x-amz-copy-source", "small/second"))
+        .assert_error(507, "InsufficientStorage");
     drop(server);
     let _ = std::process::Command::new("umount").arg(&mount).status();
     let _ = std::fs::remove_dir_all(&mount);
