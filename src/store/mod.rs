@@ -96,7 +96,8 @@ pub enum Durability {
     /// fsync file, directory and index before answering (the default).
     Full,
     /// Skip the fsyncs: faster and kinder to SD cards, but a power cut can
-    /// lose the last half second of acknowledged writes.
+    /// lose the last few seconds of acknowledged writes (never both
+    /// versions of an overwritten object).
     Relaxed,
 }
 
