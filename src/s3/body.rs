@@ -12,12 +12,10 @@ use http_body::{Body, Frame};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
-use md5::Md5;
-use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-use crate::checksum::ChecksumHasher;
-use crate::store::{DigestKind, ExpectedDigests};
+use crate::checksum::MultiHasher;
+use crate::store::ExpectedDigests;
 
 use super::error::S3Error;
 
@@ -158,9 +156,7 @@ enum BodyCheck {
 
 struct RunningDigests {
     expected: ExpectedDigests,
-    md5: Option<Md5>,
-    sha256: Option<Sha256>,
-    checksum: Option<ChecksumHasher>,
+    hasher: MultiHasher,
 }
 
 impl BodyCheck {
@@ -168,53 +164,24 @@ impl BodyCheck {
         if expected.md5.is_none() && expected.payload_sha256.is_none() && expected.checksum.is_none() {
             return BodyCheck::None;
         }
-        BodyCheck::Digests(Box::new(RunningDigests {
-            md5: expected.md5.map(|_| Md5::new()),
-            sha256: expected.payload_sha256.map(|_| Sha256::new()),
-            checksum: expected.checksum.as_ref().map(|checksum| ChecksumHasher::new(checksum.algorithm)),
-            expected,
-        }))
+        let hasher = MultiHasher::new(expected.digest_set(None));
+        BodyCheck::Digests(Box::new(RunningDigests { expected, hasher }))
     }
 
     fn update(&mut self, data: &[u8]) {
         if let BodyCheck::Digests(running) = self {
-            let RunningDigests { md5, sha256, checksum, .. } = running.as_mut();
-            if let Some(md5) = md5 {
-                md5.update(data);
-            }
-            if let Some(sha256) = sha256 {
-                sha256.update(data);
-            }
-            if let Some(checksum) = checksum {
-                checksum.update(data);
-            }
+            running.hasher.update(data);
         }
     }
 
-    /// At the body's end: does what was read match what was declared?
+    /// At the body's end: does what was read match what was declared? The
+    /// same check the store makes of an upload before it commits.
     fn finish(&mut self) -> Result<(), S3Error> {
         let BodyCheck::Digests(running) = std::mem::take(self) else {
             return Ok(());
         };
-        let RunningDigests { expected, md5, sha256, checksum } = *running;
-        // The signature first: a body that is not the one signed is that,
-        // whatever else it also fails.
-        if let (Some(want), Some(hasher)) = (expected.payload_sha256, sha256) {
-            if <[u8; 32]>::from(hasher.finalize()) != want {
-                return Err(S3Error::digest_mismatch(DigestKind::PayloadSha256));
-            }
-        }
-        if let (Some(want), Some(hasher)) = (expected.md5, md5) {
-            if <[u8; 16]>::from(hasher.finalize()) != want {
-                return Err(S3Error::digest_mismatch(DigestKind::Md5));
-            }
-        }
-        if let (Some(want), Some(hasher)) = (expected.checksum, checksum) {
-            if hasher.finish() != want {
-                return Err(S3Error::digest_mismatch(DigestKind::Checksum(want.algorithm)));
-            }
-        }
-        Ok(())
+        let RunningDigests { expected, hasher } = *running;
+        expected.check(&hasher.finish()).map_err(S3Error::from)
     }
 }
 

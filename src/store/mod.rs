@@ -23,7 +23,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::checksum::{Checksum, ChecksumAlgorithm, DigestSet};
+use crate::checksum::{Checksum, ChecksumAlgorithm, DigestSet, Digests};
 use crate::timefmt;
 
 pub use blob::Layout;
@@ -142,6 +142,25 @@ pub struct ExpectedDigests {
 }
 
 impl ExpectedDigests {
+    /// Step 3 of the commit protocol, and the request body's own check:
+    /// every digest the client sent must match the bytes. The payload hash
+    /// first: a body that is not the one signed is that, whatever else it
+    /// also fails.
+    pub fn check(&self, digests: &Digests) -> Result<(), StoreError> {
+        if self.payload_sha256.is_some() && digests.sha256 != self.payload_sha256 {
+            return Err(StoreError::DigestMismatch(DigestKind::PayloadSha256));
+        }
+        if self.md5.is_some_and(|md5| digests.md5 != md5) {
+            return Err(StoreError::DigestMismatch(DigestKind::Md5));
+        }
+        if let Some(checksum) = &self.checksum {
+            if digests.checksum.as_ref() != Some(checksum) {
+                return Err(StoreError::DigestMismatch(DigestKind::Checksum(checksum.algorithm)));
+            }
+        }
+        Ok(())
+    }
+
     /// The digests the writer must compute to check these, plus `store`,
     /// a checksum to compute and keep even though no value was sent.
     pub fn digest_set(&self, store: Option<ChecksumAlgorithm>) -> DigestSet {

@@ -11,13 +11,13 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::checksum::{Digests, MultiHasher};
+use crate::checksum::MultiHasher;
 use crate::timefmt;
 
 use super::blob;
 use super::failpoint;
 use super::record::{BlobId, Footer, ObjectMeta, ObjectRecord, PartRecord};
-use super::{fsync_dir_if, DigestKind, ExpectedDigests, Inner, StoreError, WriteCondition};
+use super::{fsync_dir_if, ExpectedDigests, Inner, StoreError, WriteCondition};
 
 /// What an upload becomes.
 pub(super) enum Target {
@@ -210,7 +210,7 @@ impl Job {
     ) -> Result<(Committed, Vec<BlobId>), StoreError> {
         let inner = &self.inner;
         let digests = self.hasher.finish();
-        check_digests(&digests, &expected)?;
+        expected.check(&digests)?;
         let now = timefmt::now();
         let (path, indexed, committed) = match (self.target, commit) {
             (Target::Object { bucket, key }, Commit::Object { meta, condition }) => {
@@ -260,22 +260,6 @@ impl Job {
         inner.commit_index()?;
         Ok((committed, garbage))
     }
-}
-
-/// Step 3: every digest the client sent must match the bytes.
-fn check_digests(digests: &Digests, expected: &ExpectedDigests) -> Result<(), StoreError> {
-    if expected.payload_sha256.is_some() && digests.sha256 != expected.payload_sha256 {
-        return Err(StoreError::DigestMismatch(DigestKind::PayloadSha256));
-    }
-    if expected.md5.is_some_and(|md5| digests.md5 != md5) {
-        return Err(StoreError::DigestMismatch(DigestKind::Md5));
-    }
-    if let Some(checksum) = &expected.checksum {
-        if digests.checksum.as_ref() != Some(checksum) {
-            return Err(StoreError::DigestMismatch(DigestKind::Checksum(checksum.algorithm)));
-        }
-    }
-    Ok(())
 }
 
 impl Inner {
