@@ -226,7 +226,9 @@ impl Store {
         // Objects first (multipart manifests among them), then parts: a
         // part is then known to belong to an object before it is judged.
         for parts in [false, true] {
-            for path in blob_paths(&self.inner.layout.blobs_dir(), &mut sweep) {
+            let (paths, unreadable) = blob_paths(&self.inner.layout.blobs_dir());
+            sweep.unreadable += unreadable;
+            for path in paths {
                 let Some(id) = path.file_name().and_then(|name| name.to_str()).and_then(BlobId::from_hex) else {
                     continue;
                 };
@@ -305,26 +307,27 @@ struct Sweep {
     unreadable: u64,
 }
 
-/// Every file under `blobs/ab/cd/`; a folder or entry that does not read
-/// is reported and skipped.
-fn blob_paths(blobs: &Path, sweep: &mut Sweep) -> Vec<PathBuf> {
+/// Every file under `blobs/ab/cd/`, and how many folders or entries did
+/// not read (each reported, then skipped).
+pub(super) fn blob_paths(blobs: &Path) -> (Vec<PathBuf>, u64) {
+    let mut unreadable = 0;
     let mut out = Vec::new();
-    for first in entries(blobs, sweep, true) {
-        for second in entries(&first, sweep, true) {
-            out.extend(entries(&second, sweep, false));
+    for first in entries(blobs, &mut unreadable, true) {
+        for second in entries(&first, &mut unreadable, true) {
+            out.extend(entries(&second, &mut unreadable, false));
         }
     }
-    out
+    (out, unreadable)
 }
 
 /// The subfolders (`dirs`) or files of `dir`.
-fn entries(dir: &Path, sweep: &mut Sweep, dirs: bool) -> Vec<PathBuf> {
+fn entries(dir: &Path, unreadable: &mut u64, dirs: bool) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let listing = match fs::read_dir(dir) {
         Ok(listing) => listing,
         Err(error) => {
             tracing::warn!(dir = %dir.display(), %error, "a blob folder does not read; skipped");
-            sweep.unreadable += 1;
+            *unreadable += 1;
             return out;
         }
     };
@@ -334,7 +337,7 @@ fn entries(dir: &Path, sweep: &mut Sweep, dirs: bool) -> Vec<PathBuf> {
             Ok(_) => {}
             Err(error) => {
                 tracing::warn!(dir = %dir.display(), %error, "a blob folder entry does not read; skipped");
-                sweep.unreadable += 1;
+                *unreadable += 1;
             }
         }
     }

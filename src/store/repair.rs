@@ -75,7 +75,11 @@ pub fn check(data_dir: &Path, cache_bytes: u64) -> Result<Check, StoreError> {
         }
     }
     // Blobs: every object blob must be what the index names.
-    for path in all_blobs(&layout.blobs_dir()) {
+    let (paths, unreadable) = super::recovery::blob_paths(&layout.blobs_dir());
+    if unreadable > 0 {
+        report.differences.push(format!("{unreadable} blob folder(s) or entries do not read"));
+    }
+    for path in paths {
         let Some(id) = path.file_name().and_then(|name| name.to_str()).and_then(BlobId::from_hex) else { continue };
         report.blobs += 1;
         match blob::read_footer(&path) {
@@ -127,19 +131,6 @@ pub fn rebuild(config: &StoreConfig) -> Result<Option<std::path::PathBuf>, Store
     let store = Store::open(config)?;
     store.close(true)?;
     Ok(moved)
-}
-
-fn all_blobs(blobs: &Path) -> Vec<std::path::PathBuf> {
-    let subdirs = |dir: &Path| -> Vec<std::path::PathBuf> {
-        fs::read_dir(dir).into_iter().flatten().flatten().map(|entry| entry.path()).collect()
-    };
-    let mut out = Vec::new();
-    for first in subdirs(blobs) {
-        for second in subdirs(&first) {
-            out.extend(subdirs(&second));
-        }
-    }
-    out
 }
 
 fn config_files(dir: &Path) -> Vec<std::path::PathBuf> {
