@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::ClockState;
 use crate::iam::{Cidr, Credentials, Grant, KeyRecord, Right};
+use crate::store::Recovery;
 
 use super::body;
 use super::error::S3Error;
@@ -114,10 +115,16 @@ pub fn health(s3: &S3) -> S3Result {
             Some("The system clock is ahead of the time larder can vouch for. If it is wrong, correct it; if it is right, larder adopts it after 30 minutes."),
         ),
     };
+    let (recovery, blobs_checked) = match s3.store.recovery() {
+        Recovery::Done => ("done", None),
+        Recovery::Checking { blobs } => ("checking blobs after an unclean stop", Some(blobs)),
+    };
     json_response(
         StatusCode::OK,
         &serde_json::json!({
             "status": "ok",
+            "recovery": recovery,
+            "recovery_blobs_checked": blobs_checked,
             "clock": clock,
             "clock_behind_secs": behind,
             "clock_ahead_secs": ahead,

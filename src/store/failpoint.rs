@@ -10,6 +10,9 @@
 //! `before-index-flush` (index changed, not yet flushed),
 //! `after-index-commit` (index durable, no answer yet, garbage not removed),
 //! `after-garbage-unlink` (a replaced blob removed, still on the garbage list).
+//!
+//! Pause points (`LARDER_PAUSEPOINTS=...`) wait a second instead:
+//! `sweep-each-blob` (before the startup sweep judges each blob).
 
 #[cfg(feature = "failpoints")]
 pub fn hit(name: &str) {
@@ -33,3 +36,17 @@ pub fn hit(name: &str) {
 #[cfg(not(feature = "failpoints"))]
 #[inline(always)]
 pub fn hit(_name: &str) {}
+
+/// A point where the process waits a moment instead (for tests that must
+/// act while something slow, like the startup sweep, is under way).
+#[cfg(feature = "failpoints")]
+pub fn pause(name: &str) {
+    let armed = std::env::var("LARDER_PAUSEPOINTS").unwrap_or_default();
+    if armed.split(',').any(|armed| armed.trim() == name) {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+}
+
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub fn pause(_name: &str) {}

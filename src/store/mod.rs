@@ -31,6 +31,7 @@ pub use index::{Index, SledIndex};
 pub use multipart::{CompletedPart, MAX_PART_NUMBER, MIN_PART_SIZE};
 pub use reader::ObjectFile;
 pub use record::{BlobId, BucketRecord, ObjectMeta, ObjectRecord, PartRecord, UploadRecord};
+pub use recovery::Recovery;
 pub use upload::Upload;
 
 const CLEAN_SHUTDOWN_MARKER: &str = "clean-shutdown";
@@ -182,6 +183,8 @@ struct Inner {
     key_files: std::sync::Mutex<()>,
     /// Bytes promised to uploads in flight.
     reserved: std::sync::Mutex<u64>,
+    /// The startup sweep, while it runs.
+    background: recovery::Background,
     _lock: File,
 }
 
@@ -345,6 +348,7 @@ impl Store {
                 pins: Default::default(),
                 key_files: Default::default(),
                 reserved: Default::default(),
+                background: Default::default(),
                 _lock: lock,
             }),
         };
@@ -356,10 +360,12 @@ impl Store {
     /// (`quiet`), marks the stop as clean so the next start can skip the
     /// blob sweep.
     pub fn close(&self, quiet: bool) -> Result<(), StoreError> {
+        // A sweep cut short must run again: no clean mark then.
+        let swept = self.inner.background.stop();
         // Removals before the index that forgets them (see `unlink_garbage`).
         blob::sync_file_system(self.inner.layout.root())?;
         self.inner.index.flush()?;
-        if !quiet {
+        if !quiet || !swept {
             return Ok(());
         }
         // Relaxed writes left data unsynced: the marker says "nothing to
@@ -617,7 +623,13 @@ impl Store {
         let inner = self.inner.clone();
         let (bucket, key) = (bucket.to_string(), key.to_string());
         blocking(move || {
-            if let Some(old) = inner.index.delete_object(&bucket, &key)? {
+            let deleted = {
+                // A sweep running now must not bring the key back.
+                let _gate = inner.background.gate();
+                inner.background.note_deleted(&bucket, &key);
+                inner.index.delete_object(&bucket, &key)?
+            };
+            if let Some(old) = deleted {
                 inner.commit_index()?;
                 for blob in old.blobs() {
                     inner.remove_garbage(blob);
@@ -770,6 +782,8 @@ mod tests {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         runtime.block_on(async {
             let store = Store::open(&config(&dir)).unwrap();
+            store.wait_for_recovery();
+            assert_eq!(store.recovery(), Recovery::Done);
             assert!(!orphan.exists(), "the sweep removes unreferenced blobs");
             assert_eq!(read(&store, "b").await, b"second");
             assert_eq!(store.bucket("bucket").await.unwrap().objects, 2);

@@ -246,6 +246,8 @@ impl Store {
             let tmp = inner.layout.tmp_path(manifest);
             let file = BufWriter::new(blob::create_tmp(&tmp)?);
             let footer = Footer::Object { bucket: bucket.clone(), key: key.clone(), record: record.clone() };
+            // From the rename to the index change (see `recovery::Background`).
+            let gate = inner.background.gate();
             let path = match inner.write_blob(manifest, &tmp, file, &footer) {
                 Ok(path) => path,
                 Err(error) => {
@@ -267,6 +269,7 @@ impl Store {
                     return Err(error);
                 }
             };
+            drop(gate);
             inner.commit_index()?;
             let kept: Vec<BlobId> = record.parts.iter().map(|part| part.blob).collect();
             let leftovers = inner.index.drop_leftover_parts(id)?;

@@ -1,15 +1,101 @@
 //! Startup repair: what a crash can leave behind, and how it goes.
 
+use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, RwLock, RwLockReadGuard};
 
 use super::blob;
 use super::record::{BlobId, Footer};
-use super::{fsync_dir_if, Store, StoreError, WriteCondition, CLEAN_SHUTDOWN_MARKER};
+use super::{failpoint, fsync_dir_if, Store, StoreError, WriteCondition, CLEAN_SHUTDOWN_MARKER};
+
+/// The sweep after an unclean stop, which runs while the server serves.
+///
+/// Writes that put a blob into `blobs/` and then change the index hold the
+/// gate for reading across both steps; the sweep judges each blob with the
+/// gate held for writing, so it never sees a blob between its rename and
+/// its index change. A key deleted while the sweep runs is remembered: an
+/// older blob of that key the sweep finds later must not bring it back.
+#[derive(Default)]
+pub(super) struct Background {
+    gate: RwLock<()>,
+    state: Mutex<BackgroundState>,
+    cancel: AtomicBool,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+#[derive(Default)]
+struct BackgroundState {
+    running: bool,
+    /// Set when a sweep was started and did not reach its end.
+    unfinished: bool,
+    checked: u64,
+    deleted: HashSet<(String, String)>,
+}
+
+/// Where the startup check of the blobs stands (for `/health`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recovery {
+    Done,
+    /// Checking blobs after an unclean stop; this many so far.
+    Checking {
+        blobs: u64,
+    },
+}
+
+impl Background {
+    /// Held by a write from its blob's rename to its index change.
+    pub(super) fn gate(&self) -> RwLockReadGuard<'_, ()> {
+        self.gate.read().unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// A key was deleted (call with the gate held).
+    pub(super) fn note_deleted(&self, bucket: &str, key: &str) {
+        let mut state = self.lock_state();
+        if state.running {
+            state.deleted.insert((bucket.to_string(), key.to_string()));
+        }
+    }
+
+    fn deleted_while_running(&self, bucket: &str, key: &str) -> bool {
+        self.lock_state().deleted.contains(&(bucket.to_string(), key.to_string()))
+    }
+
+    fn lock_state(&self) -> std::sync::MutexGuard<'_, BackgroundState> {
+        self.state.lock().unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    pub(super) fn status(&self) -> Recovery {
+        let state = self.lock_state();
+        if state.running {
+            Recovery::Checking { blobs: state.checked }
+        } else {
+            Recovery::Done
+        }
+    }
+
+    /// Stops a sweep still running and waits for it. True when no sweep
+    /// was left unfinished: only then may the stop be marked clean.
+    pub(super) fn stop(&self) -> bool {
+        self.cancel.store(true, Ordering::Relaxed);
+        self.wait();
+        !self.lock_state().unfinished
+    }
+
+    pub(super) fn wait(&self) {
+        let thread = self.thread.lock().unwrap_or_else(|poison| poison.into_inner()).take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
+}
 
 impl Store {
     /// Empties `tmp/`, removes blobs on the garbage list and, after an
-    /// unclean stop, sweeps unreferenced blobs.
+    /// unclean stop, sweeps unreferenced blobs: in the background, while
+    /// the server serves, unless the index is new (then nothing is served
+    /// before every blob has been put back).
     pub(super) fn recover(&self, new_index: bool) -> Result<(), StoreError> {
         let inner = &self.inner;
         let layout = &inner.layout;
@@ -33,21 +119,66 @@ impl Store {
             // folder from before they existed lacks. Keys are few.
             self.align_config_files()?;
         }
-        if !clean || new_index {
-            let sweep = self.sweep_unreferenced_blobs(new_index)?;
-            if sweep != Sweep::default() {
-                tracing::warn!(
-                    blobs = sweep.seen,
-                    rolled_forward = sweep.rolled_forward,
-                    removed = sweep.removed,
-                    lost_and_found = sweep.lost_and_found,
-                    unreadable = sweep.unreadable,
-                    "checked the blobs after an unclean stop"
-                );
-            }
-        }
         fsync_dir_if(inner.durable(), layout.root())?;
+        if new_index {
+            self.sweep_and_report(true)?;
+        } else if !clean {
+            let background = &inner.background;
+            {
+                let mut state = background.lock_state();
+                state.running = true;
+                state.unfinished = true;
+            }
+            let store = self.clone();
+            let thread = std::thread::Builder::new().name("larder-sweep".into()).spawn(move || {
+                let result = store.sweep_and_report(false);
+                let mut state = store.inner.background.lock_state();
+                state.running = false;
+                state.deleted.clear();
+                match result {
+                    Ok(true) => state.unfinished = false,
+                    Ok(false) => {
+                        tracing::info!("the check of the blobs was interrupted; it runs again at the next start")
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, "the check of the blobs failed; it runs again at the next start")
+                    }
+                }
+            })?;
+            *background.thread.lock().unwrap_or_else(|poison| poison.into_inner()) = Some(thread);
+        }
         Ok(())
+    }
+
+    /// Where the check of the blobs after an unclean stop stands.
+    pub fn recovery(&self) -> Recovery {
+        self.inner.background.status()
+    }
+
+    /// Waits for the check of the blobs after an unclean stop to end.
+    pub fn wait_for_recovery(&self) {
+        self.inner.background.wait();
+    }
+
+    /// Sweeps, and logs what was found. False if stopped before the end.
+    fn sweep_and_report(&self, new_index: bool) -> Result<bool, StoreError> {
+        if new_index {
+            tracing::info!("a new index: putting back every object from the blobs before serving");
+        } else {
+            tracing::info!("the last stop was not clean: checking every blob against the index while serving");
+        }
+        let (sweep, finished) = self.sweep_unreferenced_blobs(new_index)?;
+        if finished && sweep != Sweep::default() {
+            tracing::warn!(
+                blobs = sweep.seen,
+                rolled_forward = sweep.rolled_forward,
+                removed = sweep.removed,
+                lost_and_found = sweep.lost_and_found,
+                unreadable = sweep.unreadable,
+                "checked the blobs after an unclean stop"
+            );
+        }
+        Ok(finished)
     }
 
     /// Is the blob `id`, whose footer says `footer`, still referred to?
@@ -80,7 +211,9 @@ impl Store {
         match footer {
             Footer::Object { bucket, key, record } if record.blob == id => {
                 let current = index.object(&bucket, &key)?;
-                if current.as_ref().is_some_and(|current| current.sequence >= record.sequence) {
+                if current.as_ref().is_some_and(|current| current.sequence >= record.sequence)
+                    || self.inner.background.deleted_while_running(&bucket, &key)
+                {
                     return Ok(Settled::Superseded);
                 }
                 // A multipart manifest's parts belong to its upload until
@@ -219,59 +352,83 @@ impl Store {
     /// Walks `blobs/` after an unclean stop (see [`Store::settle_unreferenced`]).
     /// A blob whose footer does not read goes to `lost+found/`; an entry
     /// that cannot be read is reported and skipped, never a reason not to
-    /// start.
-    fn sweep_unreferenced_blobs(&self, new_index: bool) -> Result<Sweep, StoreError> {
+    /// start. Returns what it found, and false if it was stopped early.
+    fn sweep_unreferenced_blobs(&self, new_index: bool) -> Result<(Sweep, bool), StoreError> {
+        let background = &self.inner.background;
         let mut sweep = Sweep::default();
-        let lost_and_found = self.inner.layout.root().join(LOST_AND_FOUND);
         // Objects first (multipart manifests among them), then parts: a
         // part is then known to belong to an object before it is judged.
         for parts in [false, true] {
             let (paths, unreadable) = blob_paths(&self.inner.layout.blobs_dir());
             sweep.unreadable += unreadable;
             for path in paths {
-                let Some(id) = path.file_name().and_then(|name| name.to_str()).and_then(BlobId::from_hex) else {
-                    continue;
-                };
+                if background.cancel.load(Ordering::Relaxed) {
+                    self.inner.index.flush()?;
+                    return Ok((sweep, false));
+                }
+                failpoint::pause("sweep-each-blob");
                 if !parts {
                     sweep.seen += 1;
+                    background.lock_state().checked = sweep.seen;
                     if sweep.seen % 10_000 == 0 {
                         tracing::info!(blobs = sweep.seen, "checking blobs");
                     }
                 }
-                match blob::read_footer(&path) {
-                    Ok(Some(footer)) => {
-                        if matches!(footer, Footer::Part { .. }) != parts || self.is_referenced(id, &footer)? {
-                            continue;
-                        }
-                        match self.settle_unreferenced(id, footer, new_index)? {
-                            Settled::RolledForward => sweep.rolled_forward += 1,
-                            Settled::Superseded => {
-                                fs::remove_file(&path)?;
-                                sweep.removed += 1;
-                            }
-                            Settled::Orphan => {
-                                put_aside(&path, &lost_and_found, "a blob nothing in the index accounts for")?;
-                                sweep.lost_and_found += 1;
-                            }
-                        }
-                    }
-                    Ok(None) if !parts => {
-                        // Torn or damaged: kept for a person to look at.
-                        put_aside(&path, &lost_and_found, "a blob's footer does not read")?;
-                        sweep.lost_and_found += 1;
-                    }
-                    Ok(None) => {}
-                    Err(error) => {
-                        tracing::warn!(blob = %path.display(), %error, "a blob does not read; skipped");
-                        sweep.unreadable += 1;
-                    }
-                }
+                self.judge(&path, parts, new_index, &mut sweep)?;
             }
         }
         if sweep.rolled_forward > 0 {
             self.inner.index.flush()?;
         }
-        Ok(sweep)
+        Ok((sweep, true))
+    }
+
+    /// One blob of the sweep: left alone, rolled forward, removed or put
+    /// aside.
+    fn judge(&self, path: &Path, parts: bool, new_index: bool, sweep: &mut Sweep) -> Result<(), StoreError> {
+        let Some(id) = path.file_name().and_then(|name| name.to_str()).and_then(BlobId::from_hex) else {
+            return Ok(());
+        };
+        let lost_and_found = self.inner.layout.root().join(LOST_AND_FOUND);
+        match blob::read_footer(path) {
+            Ok(Some(footer)) => {
+                if matches!(footer, Footer::Part { .. }) != parts {
+                    return Ok(());
+                }
+                // No write is between its blob's rename and its index
+                // change while this blob is judged.
+                let _gate = self.inner.background.gate.write().unwrap_or_else(|poison| poison.into_inner());
+                if !path.exists() || self.is_referenced(id, &footer)? {
+                    return Ok(());
+                }
+                match self.settle_unreferenced(id, footer, new_index)? {
+                    Settled::RolledForward => sweep.rolled_forward += 1,
+                    Settled::Superseded => match fs::remove_file(path) {
+                        Ok(()) => sweep.removed += 1,
+                        // Removed meanwhile, as garbage of a write since.
+                        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(error) => return Err(error.into()),
+                    },
+                    Settled::Orphan => {
+                        put_aside(path, &lost_and_found, "a blob nothing in the index accounts for")?;
+                        sweep.lost_and_found += 1;
+                    }
+                }
+            }
+            // Gone since the folder was listed: garbage of a write since.
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Ok(None) if !parts => {
+                // Torn or damaged: kept for a person to look at.
+                put_aside(path, &lost_and_found, "a blob's footer does not read")?;
+                sweep.lost_and_found += 1;
+            }
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(blob = %path.display(), %error, "a blob does not read; skipped");
+                sweep.unreadable += 1;
+            }
+        }
+        Ok(())
     }
 }
 

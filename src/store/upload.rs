@@ -212,6 +212,8 @@ impl Job {
         let digests = self.hasher.finish();
         expected.check(&digests)?;
         let now = timefmt::now();
+        // From the rename to the index change (see `recovery::Background`).
+        let gate = inner.background.gate();
         let (path, indexed, committed) = match (self.target, commit) {
             (Target::Object { bucket, key }, Commit::Object { meta, condition }) => {
                 let record = ObjectRecord {
@@ -257,6 +259,7 @@ impl Job {
                 return Err(error);
             }
         };
+        drop(gate);
         inner.commit_index()?;
         Ok((committed, garbage))
     }

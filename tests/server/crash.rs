@@ -99,6 +99,7 @@ fn acknowledged_writes_survive_sigkill() {
     }
     let (mut child, addr) = spawn_server(&dir);
     let client = client_of(addr);
+    wait_for_recovery(&client);
     let present = verify(&client, &allowed);
     assert!(std::fs::read_dir(dir.join("tmp")).unwrap().next().is_none(), "tmp/ must be empty after restart");
     assert_eq!(

@@ -69,6 +69,7 @@ fn a_damaged_blob_is_put_aside_and_the_rest_served() {
     let (mut child, addr) = spawn_server(&dir);
     let client = client_of(addr);
     assert_eq!(get(&client, "damage", "whole").body, b"intact bytes");
+    wait_for_recovery(&client);
     assert!(!torn.exists());
     let aside = dir.join("lost+found/000000000000000000000000000000ff");
     assert_eq!(std::fs::read(&aside).unwrap(), b"half a blob, no footer");

@@ -545,6 +545,20 @@ pub fn spawn_server_with(dir: &std::path::Path, env: &[(&str, &str)]) -> (std::p
     (child, addr.parse().unwrap())
 }
 
+/// Waits (up to a minute) until the server's check of the blobs after an
+/// unclean stop is done.
+pub fn wait_for_recovery(client: &Client) {
+    for _ in 0..600 {
+        let health = client.send(&Request::new("GET", "_larder", "health"));
+        let health: serde_json::Value = serde_json::from_slice(&health.body).unwrap_or_default();
+        if health["recovery"] == "done" {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("the check of the blobs did not end");
+}
+
 /// A client of a server started with [`spawn_server`].
 pub fn client_of(addr: SocketAddr) -> Client {
     Client { addr, credentials: test_credentials(), region: "us-east-1".into(), source: None, token: None }
