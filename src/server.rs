@@ -126,6 +126,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     if !store.is_durable() {
         tokio::spawn(collect_garbage(store.clone(), stopped.clone()));
     }
+    tokio::spawn(heal_store(store.clone(), stopped.clone()));
     let task = tokio::spawn(accept_loop(listener, s3, store, config, stopped));
     tracing::info!(%addr, "larder is serving");
     Ok(RunningServer { addr, root, root_source, stop, task })
@@ -163,6 +164,20 @@ async fn collect_garbage(store: Store, mut stopped: watch::Receiver<bool>) {
         }
         if let Err(error) = store.collect_garbage().await {
             tracing::warn!(%error, "collecting replaced blobs failed");
+        }
+    }
+}
+
+/// Every few seconds: an index that failed to write (a full disk) is
+/// opened again once there is room (see `Store::heal`).
+async fn heal_store(store: Store, mut stopped: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = stopped.changed() => return,
+            _ = tokio::time::sleep(Duration::from_secs(3)) => {}
+        }
+        if let Err(error) = store.heal().await {
+            tracing::warn!(%error, "the index could not be opened again; trying again soon");
         }
     }
 }

@@ -119,10 +119,12 @@ pub fn health(s3: &S3) -> S3Result {
         Recovery::Done => ("done", None),
         Recovery::Checking { blobs } => ("checking blobs after an unclean stop", Some(blobs)),
     };
+    let degraded = s3.store.degraded();
     json_response(
         StatusCode::OK,
         &serde_json::json!({
-            "status": "ok",
+            "status": if degraded.is_some() { "degraded" } else { "ok" },
+            "degraded_reason": degraded,
             "recovery": recovery,
             "recovery_blobs_checked": blobs_checked,
             "clock": clock,

@@ -298,6 +298,15 @@ impl From<StoreError> for S3Error {
                 S3Error::new("BucketNotEmpty", StatusCode::CONFLICT, "The bucket you tried to delete is not empty")
             }
             StoreError::DigestMismatch(kind) => S3Error::digest_mismatch(kind),
+            StoreError::Degraded(why) => S3Error::new(
+                "ServiceUnavailable",
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("The server cannot store changes right now ({why}); reads still work. Please retry later."),
+            ),
+            StoreError::Io(error) if error.raw_os_error() == Some(libc::ENOSPC) => {
+                tracing::warn!("the disk is full");
+                S3Error::insufficient_storage()
+            }
             other => {
                 tracing::error!(error = %other, "storage failure");
                 S3Error::internal()

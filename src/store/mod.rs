@@ -15,6 +15,7 @@ mod multipart;
 mod reader;
 pub(crate) mod record;
 mod recovery;
+mod reopen;
 pub mod repair;
 mod upload;
 
@@ -32,9 +33,12 @@ pub use multipart::{CompletedPart, MAX_PART_NUMBER, MIN_PART_SIZE};
 pub use reader::ObjectFile;
 pub use record::{BlobId, BucketRecord, ObjectMeta, ObjectRecord, PartRecord, UploadRecord};
 pub use recovery::Recovery;
+use reopen::ReopeningIndex;
 pub use upload::Upload;
 
 const CLEAN_SHUTDOWN_MARKER: &str = "clean-shutdown";
+/// Room set aside for the index on a full disk (see `reopen.rs`).
+const INDEX_RESERVE: &str = "index-reserve";
 
 #[derive(Debug)]
 pub enum StoreError {
@@ -56,6 +60,9 @@ pub enum StoreError {
     Locked(PathBuf),
     Io(io::Error),
     Index(String),
+    /// The index failed to write and has not been opened again yet (see
+    /// `reopen.rs`): writes are refused, reads go on.
+    Degraded(String),
     Corrupt(String),
 }
 
@@ -79,6 +86,7 @@ impl std::fmt::Display for StoreError {
             StoreError::Io(error) => write!(f, "I/O error: {error}"),
             StoreError::Index(error) => write!(f, "index error: {error}"),
             StoreError::Corrupt(what) => write!(f, "corrupt data: {what}"),
+            StoreError::Degraded(why) => write!(f, "writes are refused for now: {why}"),
             other => write!(f, "{other:?}"),
         }
     }
@@ -175,7 +183,7 @@ impl ExpectedDigests {
 struct Inner {
     layout: Layout,
     durability: Durability,
-    index: Box<dyn Index>,
+    index: reopen::ReopeningIndex,
     group_commit: commit::GroupCommit,
     /// Blobs multipart reads hold.
     pins: reader::Pins,
@@ -201,6 +209,13 @@ async fn blocking<T: Send + 'static>(
 }
 
 impl Inner {
+    /// What uploads leave free for the index: the larger of 64 MiB and 1%
+    /// of the file system.
+    fn margin(&self) -> u64 {
+        let total = fs2::total_space(self.layout.root()).unwrap_or(u64::MAX);
+        (64 * 1024 * 1024).max(total / 100)
+    }
+
     fn durable(&self) -> bool {
         self.durability == Durability::Full
     }
@@ -331,7 +346,8 @@ impl Store {
         // A new index next to existing blobs (the old one was lost or
         // removed): the blobs are checked whatever the last stop was.
         let new_index = !layout.index_dir().join("db").exists();
-        let index = SledIndex::open(&layout.index_dir(), config.index_cache_bytes).map_err(|error| {
+        let reserve = layout.root().join(INDEX_RESERVE);
+        let index = ReopeningIndex::open(&layout.index_dir(), reserve, config.index_cache_bytes).map_err(|error| {
             StoreError::Io(io::Error::other(format!(
                 "the index in {} does not open ({error}); stop here: `larder repair --data-dir {}` rebuilds it from \
                  the data folder and keeps the old one",
@@ -343,7 +359,7 @@ impl Store {
             inner: Arc::new(Inner {
                 layout,
                 durability: config.durability,
-                index: Box::new(index),
+                index,
                 group_commit: commit::GroupCommit::default(),
                 pins: Default::default(),
                 key_files: Default::default(),
@@ -353,6 +369,7 @@ impl Store {
             }),
         };
         store.recover(new_index)?;
+        store.inner.index.keep_reserve(store.free_space(), store.inner.margin());
         Ok(store)
     }
 
@@ -401,6 +418,36 @@ impl Store {
         .await
     }
 
+    /// Why writes are refused, if the index failed to write (see
+    /// `reopen.rs`).
+    pub fn degraded(&self) -> Option<String> {
+        self.inner.index.failure()
+    }
+
+    /// Run every few seconds: once the disk has room again, opens a failed
+    /// index again and checks the blobs of the writes it failed (in the
+    /// background); keeps the room set aside for the index.
+    pub async fn heal(&self) -> Result<(), StoreError> {
+        let store = self.clone();
+        blocking(move || {
+            let inner = &store.inner;
+            let (free, margin) = (store.free_space(), inner.margin());
+            if let Some(failure) = inner.index.failure() {
+                // Room for the index's log, wherever it is: deletes may
+                // proceed before uploads have their margin back.
+                if inner.index.room() < 2 * reopen::RESERVE_BYTES {
+                    return Ok(());
+                }
+                inner.index.reopen()?;
+                tracing::warn!(was = failure, "the index is open again: writes resume");
+                store.start_background_sweep()?;
+            }
+            inner.index.keep_reserve(free, margin);
+            Ok(())
+        })
+        .await
+    }
+
     pub fn is_durable(&self) -> bool {
         self.inner.durable()
     }
@@ -411,9 +458,7 @@ impl Store {
     /// disk holds. `None` when there is no room; the space is given back
     /// when the reservation is dropped.
     pub fn reserve_space(&self, bytes: u64) -> Option<SpaceReservation> {
-        let root = self.inner.layout.root();
-        let total = fs2::total_space(root).unwrap_or(u64::MAX);
-        let margin = (64 * 1024 * 1024).max(total / 100);
+        let margin = self.inner.margin();
         let free = self.free_space();
         let mut reserved = self.inner.reserved.lock().unwrap_or_else(|poison| poison.into_inner());
         if reserved.saturating_add(bytes).saturating_add(margin) > free {

@@ -12,7 +12,7 @@ use crate::checksum::{Checksum, ChecksumAlgorithm, ChecksumHasher, DigestSet};
 use crate::timefmt;
 
 use super::blob;
-use super::index::upload_position;
+use super::index::{upload_position, Index};
 use super::record::{BlobId, CompletedRecord, Footer, ObjectMeta, ObjectRecord, PartRecord, PartRef, UploadRecord};
 use super::upload::{Target, Upload};
 use super::{blocking, Inner, Store, StoreError, WriteCondition};

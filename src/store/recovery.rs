@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, RwLock, RwLockReadGuard};
 
 use super::blob;
+use super::index::Index;
 use super::record::{BlobId, Footer};
 use super::{failpoint, fsync_dir_if, Store, StoreError, WriteCondition, CLEAN_SHUTDOWN_MARKER};
 
@@ -123,30 +124,35 @@ impl Store {
         if new_index {
             self.sweep_and_report(true)?;
         } else if !clean {
-            let background = &inner.background;
-            {
-                let mut state = background.lock_state();
-                state.running = true;
-                state.unfinished = true;
-            }
-            let store = self.clone();
-            let thread = std::thread::Builder::new().name("larder-sweep".into()).spawn(move || {
-                let result = store.sweep_and_report(false);
-                let mut state = store.inner.background.lock_state();
-                state.running = false;
-                state.deleted.clear();
-                match result {
-                    Ok(true) => state.unfinished = false,
-                    Ok(false) => {
-                        tracing::info!("the check of the blobs was interrupted; it runs again at the next start")
-                    }
-                    Err(error) => {
-                        tracing::error!(%error, "the check of the blobs failed; it runs again at the next start")
-                    }
-                }
-            })?;
-            *background.thread.lock().unwrap_or_else(|poison| poison.into_inner()) = Some(thread);
+            self.start_background_sweep()?;
         }
+        Ok(())
+    }
+
+    /// Checks the blobs against the index on a thread of its own.
+    pub(super) fn start_background_sweep(&self) -> Result<(), StoreError> {
+        let background = &self.inner.background;
+        // One at a time: a sweep under way finishes first.
+        background.wait();
+        background.cancel.store(false, Ordering::Relaxed);
+        {
+            let mut state = background.lock_state();
+            state.running = true;
+            state.unfinished = true;
+        }
+        let store = self.clone();
+        let thread = std::thread::Builder::new().name("larder-sweep".into()).spawn(move || {
+            let result = store.sweep_and_report(false);
+            let mut state = store.inner.background.lock_state();
+            state.running = false;
+            state.deleted.clear();
+            match result {
+                Ok(true) => state.unfinished = false,
+                Ok(false) => tracing::info!("the check of the blobs was interrupted; it runs again at the next start"),
+                Err(error) => tracing::error!(%error, "the check of the blobs failed; it runs again at the next start"),
+            }
+        })?;
+        *background.thread.lock().unwrap_or_else(|poison| poison.into_inner()) = Some(thread);
         Ok(())
     }
 
@@ -165,7 +171,7 @@ impl Store {
         if new_index {
             tracing::info!("a new index: putting back every object from the blobs before serving");
         } else {
-            tracing::info!("the last stop was not clean: checking every blob against the index while serving");
+            tracing::info!("checking every blob against the index (the last stop was not clean), while serving");
         }
         let (sweep, finished) = self.sweep_unreferenced_blobs(new_index)?;
         if finished && sweep != Sweep::default() {

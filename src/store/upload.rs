@@ -16,6 +16,7 @@ use crate::timefmt;
 
 use super::blob;
 use super::failpoint;
+use super::index::Index;
 use super::record::{BlobId, Footer, ObjectMeta, ObjectRecord, PartRecord};
 use super::{fsync_dir_if, ExpectedDigests, Inner, StoreError, WriteCondition};
 

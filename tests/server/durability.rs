@@ -252,6 +252,125 @@ fn uploads_reserve_the_space_they_declare() {
     let _ = std::fs::remove_dir_all(&mount);
 }
 
+/// Fills the file system holding `dir` to the last byte with `name`.
+fn fill_disk(dir: &Path, name: &str) {
+    use std::io::Write;
+    let mut filler = std::fs::File::create(dir.join(name)).unwrap();
+    for chunk in [1 << 20, 4096, 1] {
+        let block = vec![0u8; chunk];
+        while filler.write_all(&block).is_ok() {}
+    }
+}
+
+/// Mounts a tmpfs of `size` at `dir`; false (the test then says it is
+/// skipped) without root.
+fn mount_tmpfs(dir: &Path, size: &str) -> bool {
+    std::fs::create_dir_all(dir).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
+        .arg(dir)
+        .status()
+        .is_ok_and(|status| status.success());
+    if !mounted {
+        eprintln!("skipped: mounting a tmpfs needs root");
+    }
+    mounted
+}
+
+fn unmount(dir: &Path) {
+    let _ = std::process::Command::new("umount").arg(dir).status();
+}
+
+/// A disk filled to the last byte by someone else: uploads are refused
+/// with `InsufficientStorage`, DELETE still works (larder keeps room for
+/// its index) and gives the space back. Needs root (to mount a tmpfs).
+#[test]
+fn a_full_disk_refuses_uploads_and_still_deletes() {
+    let mount = unique_dir("full-disk");
+    if !mount_tmpfs(&mount, "150m") {
+        return;
+    }
+    let server = TestServer::start_in(mount.join("data"), |_| {});
+    let client = server.client();
+    create_bucket(&client, "full");
+    put(&client, "full", "big", &pattern(20 << 20, 1));
+    for i in 0..20 {
+        put(&client, "full", &format!("small-{i}"), b"small bytes");
+    }
+    fill_disk(&mount, "filler");
+    let free = || fs2::available_space(&mount).unwrap();
+    let before = free();
+    client.send(&Request::new("PUT", "full", "more").body("more bytes")).assert_error(507, "InsufficientStorage");
+    for i in 0..20 {
+        client.send(&Request::new("DELETE", "full", &format!("small-{i}"))).assert_status(204);
+    }
+    client.send(&Request::new("DELETE", "full", "big")).assert_status(204);
+    assert!(free() >= before + (20 << 20), "the space did not come back");
+    assert!(!mount.join("data/index-reserve").exists(), "the room kept for the index was not let go");
+    let dir = server.stop();
+    let check = larder(&["repair", "--check"], &dir);
+    assert!(check.0, "larder repair --check: {}", check.1);
+    unmount(&mount);
+    let _ = std::fs::remove_dir_all(&mount);
+}
+
+/// The index on a file system of its own that fills up: the write sled
+/// cannot make is refused (503 ServiceUnavailable), the server stays up
+/// for reads, `/health` says `degraded` and why, and writes resume by
+/// themselves once there is room (the index is opened again).
+#[test]
+fn an_index_that_cannot_write_degrades_then_heals() {
+    let data = unique_dir("index-full");
+    let index = data.join("index");
+    if !mount_tmpfs(&index, "2m") {
+        return;
+    }
+    let server = TestServer::start_in(data.clone(), |_| {});
+    let client = server.client();
+    create_bucket(&client, "degraded");
+    let health = || -> serde_json::Value {
+        serde_json::from_slice(&client.send(&Request::new("GET", "_larder", "health")).body).unwrap()
+    };
+    assert_eq!(health()["status"], "ok");
+    // Long keys fill the index's 2 MiB in a few thousand writes at most.
+    let name = |i: usize| format!("{i:05}-{}", "k".repeat(1000));
+    let mut acknowledged = 0;
+    let refused = (0..20_000).find_map(|i| {
+        let answer = client.send(&Request::new("PUT", "degraded", &name(i)).body("bytes"));
+        if answer.status == 200 {
+            acknowledged = i + 1;
+            return None;
+        }
+        Some(answer)
+    });
+    let refused = refused.expect("the index never filled up");
+    refused.assert_error(503, "ServiceUnavailable");
+    let state = health();
+    assert_eq!(state["status"], "degraded", "{state}");
+    assert!(state["degraded_reason"].as_str().unwrap().contains("space"), "{state}");
+    assert_eq!(get(&client, "degraded", &name(acknowledged - 1)).body, b"bytes", "reads go on");
+    client.send(&Request::new("PUT", "degraded", "refused").body("bytes")).assert_error(503, "ServiceUnavailable");
+
+    let grown = std::process::Command::new("mount").args(["-o", "remount,size=64m"]).arg(&index).status().unwrap();
+    assert!(grown.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while health()["status"] != "ok" {
+        assert!(std::time::Instant::now() < deadline, "writes did not resume: {}", health());
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    put(&client, "degraded", "after", b"after bytes");
+    client.send(&Request::new("DELETE", "degraded", &name(0))).assert_status(204);
+    for i in 1..acknowledged {
+        assert_eq!(get(&client, "degraded", &name(i)).status, 200, "acknowledged PUT {i} lost");
+    }
+    wait_for_recovery(&client);
+    let dir = server.stop();
+    let check = larder(&["repair", "--check"], &dir);
+    assert!(check.0, "larder repair --check: {}", check.1);
+    unmount(&index);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
 /// A data folder from before keys were kept as files gets them at the
 /// next start, so that a later repair can restore them.
 #[test]
