@@ -72,8 +72,31 @@ impl AdminClient {
     }
 
     fn connect(&self) -> Result<TcpStream, String> {
-        let stream = TcpStream::connect(&self.authority)
-            .map_err(|error| format!("cannot reach larder at {}: {error}", self.authority))?;
+        let unreachable = |error: &dyn std::fmt::Display| {
+            format!(
+                "cannot reach larder at {}: {error} (is it running? --endpoint, LARDER_ENDPOINT or the \
+                 configuration's listen say where)",
+                self.authority
+            )
+        };
+        let addresses =
+            std::net::ToSocketAddrs::to_socket_addrs(self.authority.as_str()).map_err(|error| unreachable(&error))?;
+        let mut last = None;
+        let mut connected = None;
+        for address in addresses {
+            match TcpStream::connect_timeout(&address, Duration::from_secs(5)) {
+                Ok(stream) => {
+                    connected = Some(stream);
+                    break;
+                }
+                Err(error) => last = Some(error),
+            }
+        }
+        let stream = match (connected, last) {
+            (Some(stream), _) => stream,
+            (None, Some(error)) => return Err(unreachable(&error)),
+            (None, None) => return Err(unreachable(&"the name has no address")),
+        };
         stream.set_read_timeout(Some(Duration::from_secs(60))).map_err(|e| e.to_string())?;
         Ok(stream)
     }

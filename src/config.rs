@@ -93,12 +93,46 @@ impl Default for Config {
     }
 }
 
+/// Where the configuration is looked for when no file is named, in order.
+pub const CONFIG_SEARCH_PATH: [&str; 2] = ["larder.toml", "/etc/larder/larder.toml"];
+
 impl Config {
     /// Reads a TOML file; keys it leaves out keep their defaults.
     pub fn from_file(path: &Path) -> Result<Config, String> {
-        let text = std::fs::read_to_string(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+        let text = std::fs::read_to_string(path).map_err(|error| cannot_read(path, &error))?;
         toml::from_str(&text).map_err(|error| format!("{}: {error}", path.display()))
     }
+
+    /// The configuration `serve` and every other command share: the file
+    /// named (`--config` or `LARDER_CONFIG`), else the first file of
+    /// [`CONFIG_SEARCH_PATH`] that exists, else the built-in defaults.
+    /// Returns the file it read, if any.
+    pub fn discover(named: Option<&Path>) -> Result<(Config, Option<PathBuf>), String> {
+        if let Some(path) = named {
+            return Ok((Config::from_file(path)?, Some(path.to_path_buf())));
+        }
+        for candidate in CONFIG_SEARCH_PATH.iter().map(Path::new) {
+            match std::fs::metadata(candidate) {
+                Ok(_) => return Ok((Config::from_file(candidate)?, Some(candidate.to_path_buf()))),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(error) => return Err(cannot_read(candidate, &error)),
+            }
+        }
+        Ok((Config::default(), None))
+    }
+}
+
+/// A file that does not read, and, when it is a matter of permissions,
+/// what to do about it.
+pub fn cannot_read(path: &Path, error: &std::io::Error) -> String {
+    if error.kind() == std::io::ErrorKind::PermissionDenied {
+        return format!(
+            "cannot read {}: permission denied; run as its owner (e.g. `sudo larder ...`) or as a member of its \
+             group (installed packages: `sudo usermod -aG larder $USER`, then log in again)",
+            path.display()
+        );
+    }
+    format!("cannot read {}: {error}", path.display())
 }
 
 #[cfg(test)]
@@ -112,5 +146,12 @@ mod tests {
         assert_eq!(config.durability, DurabilitySetting::Relaxed);
         assert_eq!(config.region, "us-east-1");
         assert!(toml::from_str::<Config>("listne = \"x\"").is_err());
+    }
+
+    #[test]
+    fn a_named_file_must_read_and_says_which() {
+        let missing = Path::new("/nonexistent/larder.toml");
+        let error = Config::discover(Some(missing)).unwrap_err();
+        assert!(error.contains("/nonexistent/larder.toml"), "{error}");
     }
 }

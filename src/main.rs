@@ -13,9 +13,13 @@ use larder::s3::share::NewShare;
 
 #[derive(Parser)]
 #[command(name = "larder", version, about = "A small S3-compatible object store for single-board computers")]
+#[command(args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// Without a command, larder serves: `larder` is `larder serve`.
+    #[command(flatten)]
+    serve: ServeArgs,
 }
 
 #[derive(Subcommand)]
@@ -96,18 +100,56 @@ enum Command {
     },
 }
 
-/// How the command line reaches a running server.
+/// How the command line reaches a running server: flags and environment
+/// first, then the configuration file `serve` reads (see
+/// `Config::discover`), then the defaults.
 #[derive(clap::Args)]
 struct ServerArgs {
-    /// The server [default: http://127.0.0.1:9000]
-    #[arg(long, env = "LARDER_ENDPOINT", default_value = "http://127.0.0.1:9000", global = true)]
+    /// TOML configuration file [default: ./larder.toml, else /etc/larder/larder.toml]
+    #[arg(long, env = "LARDER_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// The server [default: http://127.0.0.1:PORT, PORT from the configuration's listen]
+    #[arg(long, env = "LARDER_ENDPOINT", global = true)]
+    endpoint: Option<String>,
+    /// Data folder holding root-key.toml, unless LARDER_ROOT_ACCESS_KEY and
+    /// LARDER_ROOT_SECRET_KEY are set [default: the configuration's, else ./larder-data]
+    #[arg(long, env = "LARDER_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+    /// Region to sign for [default: the configuration's, else us-east-1]
+    #[arg(long, env = "LARDER_REGION", global = true)]
+    region: Option<String>,
+}
+
+/// A running server as the command line found it.
+struct Target {
     endpoint: String,
-    /// Data folder holding root-key.toml (unless LARDER_ROOT_ACCESS_KEY and
-    /// LARDER_ROOT_SECRET_KEY are set)
-    #[arg(long, env = "LARDER_DATA_DIR", default_value = "./larder-data", global = true)]
     data_dir: PathBuf,
-    #[arg(long, env = "LARDER_REGION", default_value = "us-east-1", global = true)]
     region: String,
+}
+
+impl ServerArgs {
+    fn resolve(&self) -> Result<Target, String> {
+        let (config, _) = Config::discover(self.config.as_deref())?;
+        let endpoint = match &self.endpoint {
+            Some(endpoint) => endpoint.clone(),
+            None => local_endpoint(config.listen),
+        };
+        Ok(Target {
+            endpoint,
+            data_dir: self.data_dir.clone().unwrap_or(config.data_dir),
+            region: self.region.clone().unwrap_or(config.region),
+        })
+    }
+}
+
+/// Where this machine reaches a server listening on `listen`.
+fn local_endpoint(listen: std::net::SocketAddr) -> String {
+    let ip = match listen.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    format!("http://{}", std::net::SocketAddr::new(ip, listen.port()))
 }
 
 #[derive(Subcommand)]
@@ -158,7 +200,8 @@ enum KeyCommand {
 
 #[derive(clap::Args, Default)]
 struct ServeArgs {
-    /// TOML configuration file; flags and environment override it.
+    /// TOML configuration file; flags and environment override it
+    /// [default: ./larder.toml, else /etc/larder/larder.toml, if there]
     #[arg(long, env = "LARDER_CONFIG")]
     config: Option<PathBuf>,
     /// Data folder [default: ./larder-data]
@@ -173,10 +216,7 @@ struct ServeArgs {
 }
 
 fn config_from(args: ServeArgs) -> Result<Config, String> {
-    let mut config = match &args.config {
-        Some(path) => Config::from_file(path)?,
-        None => Config::default(),
-    };
+    let (mut config, _) = Config::discover(args.config.as_deref())?;
     if let Some(data_dir) = args.data_dir {
         config.data_dir = data_dir;
     }
@@ -248,7 +288,7 @@ fn root_credentials(data_dir: &std::path::Path) -> Result<Credentials, String> {
         return Ok(Credentials { access_key, secret_key });
     }
     larder::iam::read_root_key(data_dir)
-        .map_err(|error| error.to_string())?
+        .map_err(|error| larder::config::cannot_read(&data_dir.join(larder::iam::ROOT_KEY_FILE), &error))?
         .ok_or_else(|| format!("no root key: set LARDER_ROOT_ACCESS_KEY and LARDER_ROOT_SECRET_KEY, or point --data-dir at the server's data folder ({} has no root-key.toml)", data_dir.display()))
 }
 
@@ -270,6 +310,7 @@ fn print_key(key: &KeyView) {
 }
 
 fn key_command(server: ServerArgs, command: KeyCommand) -> Result<(), String> {
+    let server = server.resolve()?;
     let client = AdminClient::new(&server.endpoint, root_credentials(&server.data_dir)?, &server.region)?;
     match command {
         KeyCommand::Create { name, grants, expires, allow_from, access_key, secret_key } => {
@@ -325,6 +366,7 @@ fn presign_command(
     profile: Option<&str>,
     server: &ServerArgs,
 ) -> Result<(), String> {
+    let server = &server.resolve()?;
     let (bucket, key) = larder::presign::parse_target(target)?;
     let request = larder::presign::PresignRequest {
         method,
@@ -362,6 +404,7 @@ fn share_files(
     uses: Option<u64>,
     server: &ServerArgs,
 ) -> Result<(), String> {
+    let server = &server.resolve()?;
     if files.is_empty() {
         return Err("name the files to share (or use `larder share list` / `larder share revoke ID`)".into());
     }
@@ -443,6 +486,7 @@ fn share_upload(
     content_type: Option<&str>,
     server: &ServerArgs,
 ) -> Result<(), String> {
+    let server = &server.resolve()?;
     let rest = target.strip_prefix("s3://").ok_or_else(|| format!("expected s3://BUCKET/PREFIX/, not {target}"))?;
     let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
     let lifetime = larder::timefmt::parse_duration(expires)?;
@@ -485,7 +529,7 @@ fn share_upload(
 
 fn share_command(command: ShareCommand) -> Result<(), String> {
     let server = match &command {
-        ShareCommand::List { server } | ShareCommand::Revoke { server, .. } => server,
+        ShareCommand::List { server } | ShareCommand::Revoke { server, .. } => server.resolve()?,
     };
     let client = AdminClient::new(&server.endpoint, root_credentials(&server.data_dir)?, &server.region)?;
     match &command {
@@ -520,7 +564,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let command = cli.command.unwrap_or(Command::Serve(ServeArgs::default()));
+    let command = cli.command.unwrap_or(Command::Serve(cli.serve));
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("the tokio runtime starts");
     let result = match command {
         Command::Serve(args) => runtime.block_on(serve(args)),

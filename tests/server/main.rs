@@ -9,6 +9,7 @@ mod chunked;
 mod conditional;
 mod cors;
 mod crash;
+mod discovery;
 mod durability;
 #[cfg(feature = "failpoints")]
 mod failpoints;
