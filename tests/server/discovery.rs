@@ -29,13 +29,14 @@ fn start(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> (std::process::Chil
     let stdout = child.stdout.take().unwrap();
     let mut reader = std::io::BufReader::new(stdout);
     let mut line = String::new();
-    loop {
-        line.clear();
-        assert!(std::io::BufRead::read_line(&mut reader, &mut line).unwrap() > 0, "larder stopped");
+    while std::io::BufRead::read_line(&mut reader, &mut line).is_ok_and(|read| read > 0) {
         if let Some(addr) = line.trim().strip_prefix("larder listening on ") {
             return (child, addr.to_string());
         }
+        line.clear();
     }
+    let _ = child.wait();
+    panic!("larder stopped before listening");
 }
 
 fn run(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
