@@ -45,6 +45,10 @@ pub struct Config {
     /// Reverse proxies (addresses or CIDR ranges) whose X-Forwarded-For or
     /// Forwarded header names the real client.
     pub trusted_proxies: Vec<Cidr>,
+    /// The base of every link larder makes (share links, QR codes, upload
+    /// pages), e.g. `http://192.168.1.20:9000`. Unset: the address of the
+    /// interface that holds the default route (see [`public_url_for`]).
+    pub public_url: Option<String>,
     /// The root key, when given by the environment rather than stored.
     #[serde(skip)]
     pub root_credentials: Option<Credentials>,
@@ -87,6 +91,7 @@ impl Default for Config {
             admin_from: vec![Cidr::LOOPBACK_V4, Cidr::LOOPBACK_V6],
             multipart_expiry_secs: 7 * 24 * 3600,
             trusted_proxies: Vec::new(),
+            public_url: None,
             root_credentials: None,
             time: None,
         }
@@ -122,6 +127,50 @@ impl Config {
     }
 }
 
+/// Checks a `public_url` setting: an absolute http(s) URL of a host (and
+/// port), without path, query or fragment (presigned URLs sign the path
+/// larder sees). Returns it without a trailing slash.
+pub fn check_public_url(url: &str) -> Result<String, String> {
+    let trimmed = url.trim_end_matches('/');
+    let bad = || format!("public_url: expected an absolute http(s) URL such as http://192.168.1.20:9000, not {url:?}");
+    let uri: http::Uri = trimmed.parse().map_err(|_| bad())?;
+    let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
+    let path_ok = matches!(uri.path(), "" | "/") && uri.query().is_none() && !trimmed.contains('#');
+    let host_ok = uri.host().is_some_and(|host| !host.is_empty()) && !trimmed.contains('@');
+    if !(scheme_ok && path_ok && host_ok) {
+        return Err(bad());
+    }
+    Ok(trimmed.to_string())
+}
+
+/// The public URL of a server listening on `listen` (port as bound) when
+/// none is set: on a wildcard address, the address of the interface that
+/// holds the default route (what another device on the LAN reaches);
+/// loopback when there is no route or the server listens only there.
+pub fn public_url_for(listen: SocketAddr) -> String {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, UdpSocket};
+    let ip = listen.ip();
+    let ip = if !ip.is_unspecified() {
+        ip
+    } else {
+        // Connecting a UDP socket sends nothing; it only asks the routing
+        // table which source address a packet to the world would leave from.
+        let routed = |bind: IpAddr, world: IpAddr| -> Option<IpAddr> {
+            let socket = UdpSocket::bind((bind, 0)).ok()?;
+            socket.connect((world, 9)).ok()?;
+            Some(socket.local_addr().ok()?.ip()).filter(|ip| !ip.is_unspecified())
+        };
+        let v4 = routed(Ipv4Addr::UNSPECIFIED.into(), Ipv4Addr::new(192, 0, 2, 1).into());
+        let v6 = || routed(Ipv6Addr::UNSPECIFIED.into(), "2001:db8::1".parse().expect("an IPv6 address"));
+        match (ip, v4) {
+            (_, Some(v4)) => v4,
+            (IpAddr::V6(_), None) => v6().unwrap_or(Ipv6Addr::LOCALHOST.into()),
+            (IpAddr::V4(_), None) => Ipv4Addr::LOCALHOST.into(),
+        }
+    };
+    format!("http://{}", SocketAddr::new(ip, listen.port()))
+}
+
 /// A file that does not read, and, when it is a matter of permissions,
 /// what to do about it.
 pub fn cannot_read(path: &Path, error: &std::io::Error) -> String {
@@ -146,6 +195,17 @@ mod tests {
         assert_eq!(config.durability, DurabilitySetting::Relaxed);
         assert_eq!(config.region, "us-east-1");
         assert!(toml::from_str::<Config>("listne = \"x\"").is_err());
+    }
+
+    #[test]
+    fn public_urls_are_absolute_http_urls_of_a_host() {
+        assert_eq!(check_public_url("http://192.168.1.20:9000/").unwrap(), "http://192.168.1.20:9000");
+        assert_eq!(check_public_url("https://larder.home").unwrap(), "https://larder.home");
+        for bad in ["192.168.1.20:9000", "ftp://host", "http://host/path", "http://host?x=1", "http://", "/x"] {
+            assert!(check_public_url(bad).is_err(), "{bad}");
+        }
+        assert_eq!(public_url_for("127.0.0.1:9000".parse().unwrap()), "http://127.0.0.1:9000");
+        assert!(public_url_for("0.0.0.0:9000".parse().unwrap()).ends_with(":9000"));
     }
 
     #[test]

@@ -213,6 +213,10 @@ struct ServeArgs {
     /// Region clients must sign for [default: us-east-1]
     #[arg(long, env = "LARDER_REGION")]
     region: Option<String>,
+    /// The base of every link larder makes, e.g. http://192.168.1.20:9000
+    /// [default: this host's address on its default route]
+    #[arg(long, env = "LARDER_PUBLIC_URL")]
+    public_url: Option<String>,
 }
 
 fn config_from(args: ServeArgs) -> Result<Config, String> {
@@ -225,6 +229,9 @@ fn config_from(args: ServeArgs) -> Result<Config, String> {
     }
     if let Some(region) = args.region {
         config.region = region;
+    }
+    if let Some(public_url) = args.public_url {
+        config.public_url = Some(public_url);
     }
     let access_key = std::env::var("LARDER_ROOT_ACCESS_KEY").ok().filter(|v| !v.is_empty());
     let secret_key = std::env::var("LARDER_ROOT_SECRET_KEY").ok().filter(|v| !v.is_empty());
@@ -262,12 +269,12 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         );
     } else if server.root_key_source() == RootKeySource::Created {
         let root = server.root_credentials();
-        let port = addr.port();
+        let public_url = server.public_url();
         println!(
             "larder: created the root key; it is shown only now and kept in {}\n\
              \n    access key: {}\n    secret key: {}\n\
              \ntry it with the AWS CLI:\n\
-             \n    AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} \\\n      aws --endpoint-url http://127.0.0.1:{port} s3 ls\n",
+             \n    AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} \\\n      aws --endpoint-url {public_url} s3 ls\n",
             key_file.display(),
             root.access_key,
             root.secret_key,
@@ -277,6 +284,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     }
     // Scripts and tests wait for this line.
     println!("larder listening on {addr}");
+    println!("larder: links start with {} (set public_url to change it)", server.public_url());
     server.run_until(shutdown_signal()).await;
     Ok(())
 }
@@ -397,6 +405,57 @@ fn qr_code(text: &str) -> String {
     }
 }
 
+/// A share's links: the short one for people (and its QR code), the full
+/// presigned URL for programs. Both start with the server's public URL.
+struct Links {
+    short: Option<String>,
+    full: String,
+    id: String,
+}
+
+impl Links {
+    fn of(
+        share: &larder::s3::share::ShareView,
+        endpoint: &str,
+        bucket: &str,
+        key: &str,
+        lifetime: i64,
+        now: i64,
+        region: &str,
+    ) -> Result<Links, String> {
+        let base = share.public_url.as_deref().unwrap_or(endpoint).trim_end_matches('/');
+        let credentials =
+            Credentials { access_key: share.id.clone(), secret_key: share.secret_key.clone().unwrap_or_default() };
+        let request = larder::presign::PresignRequest {
+            method: "GET",
+            endpoint: base,
+            bucket,
+            key,
+            region,
+            expires_secs: lifetime,
+            content_type: None,
+            content_length: None,
+        };
+        Ok(Links {
+            short: share.short_id.as_ref().map(|id| format!("{base}/s/{id}")),
+            full: larder::presign::presign(&request, &credentials, now)?,
+            id: share.id.clone(),
+        })
+    }
+
+    fn print(&self, expires: i64, uses: Option<u64>, what: &str) {
+        let link = self.short.as_deref().unwrap_or(&self.full);
+        println!("  link:    {link}");
+        if self.short.is_some() {
+            println!("  full:    {}", self.full);
+        }
+        println!("  id:      {}", self.id);
+        let limit = uses.map(|n| format!(", {n} {what}(s)")).unwrap_or_default();
+        println!("  expires: {}{limit}", larder::timefmt::format_iso8601(expires));
+        println!("{}", qr_code(link));
+    }
+}
+
 fn share_files(
     files: &[PathBuf],
     bucket: &str,
@@ -439,25 +498,9 @@ fn share_files(
             uses,
             upload: None,
         })?;
-        let credentials =
-            Credentials { access_key: share.id.clone(), secret_key: share.secret_key.clone().unwrap_or_default() };
-        let request = larder::presign::PresignRequest {
-            method: "GET",
-            endpoint: &server.endpoint,
-            bucket,
-            key: &key,
-            region: &server.region,
-            expires_secs: lifetime,
-            content_type: None,
-            content_length: None,
-        };
-        let url = larder::presign::presign(&request, &credentials, now)?;
+        let links = Links::of(&share, &server.endpoint, bucket, &key, lifetime, now, &server.region)?;
         println!("{file_name}");
-        println!("  link:    {url}");
-        println!("  id:      {}", share.id);
-        let limit = uses.map(|n| format!(", {n} download(s)")).unwrap_or_default();
-        println!("  expires: {}{limit}", larder::timefmt::format_iso8601(now + lifetime));
-        println!("{}", qr_code(&url));
+        links.print(now + lifetime, uses, "download");
     }
     Ok(())
 }
@@ -505,25 +548,10 @@ fn share_upload(
         uses,
         upload: Some(larder::iam::UploadLimits { max_size: parse_size(max_size)?, content_type }),
     })?;
-    let credentials =
-        Credentials { access_key: share.id.clone(), secret_key: share.secret_key.clone().unwrap_or_default() };
     let page = format!("upload/{}", share.id);
-    let request = larder::presign::PresignRequest {
-        method: "GET",
-        endpoint: &server.endpoint,
-        bucket: "_larder",
-        key: &page,
-        region: &server.region,
-        expires_secs: lifetime,
-        content_type: None,
-        content_length: None,
-    };
-    let url = larder::presign::presign(&request, &credentials, now)?;
+    let links = Links::of(&share, &server.endpoint, "_larder", &page, lifetime, now, &server.region)?;
     println!("upload page for s3://{bucket}/{prefix}");
-    println!("  link:    {url}");
-    println!("  id:      {}", share.id);
-    println!("  expires: {}", larder::timefmt::format_iso8601(now + lifetime));
-    println!("{}", qr_code(&url));
+    links.print(now + lifetime, uses, "upload");
     Ok(())
 }
 

@@ -38,6 +38,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// [`RunningServer::shutdown`].
 pub struct RunningServer {
     addr: SocketAddr,
+    public_url: String,
     root: Credentials,
     root_source: RootKeySource,
     stop: watch::Sender<bool>,
@@ -47,6 +48,11 @@ pub struct RunningServer {
 impl RunningServer {
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The base of every link the server makes.
+    pub fn public_url(&self) -> &str {
+        &self.public_url
     }
 
     pub fn root_credentials(&self) -> &Credentials {
@@ -85,6 +91,10 @@ impl std::error::Error for StartError {}
 
 /// Opens the store, binds the listener and starts serving.
 pub async fn start(config: Config) -> Result<RunningServer, StartError> {
+    let configured_url = match &config.public_url {
+        Some(url) => Some(crate::config::check_public_url(url).map_err(StartError)?),
+        None => None,
+    };
     let store_config = StoreConfig {
         data_dir: config.data_dir.clone(),
         durability: config.durability.into(),
@@ -100,6 +110,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         .await
         .map_err(|error| StartError(format!("cannot listen on {}: {error}", config.listen)))?;
     let addr = listener.local_addr().map_err(|error| StartError(error.to_string()))?;
+    let public_url = configured_url.unwrap_or_else(|| crate::config::public_url_for(addr));
     let keys = load_keys(&store, &root).await?;
     let clock = Arc::new(match &config.time {
         Some(time) => Clock::with_source(&config.data_dir, time.0.clone()),
@@ -117,6 +128,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             },
             trusted_proxies: config.trusted_proxies.clone(),
             admin_from: config.admin_from.clone(),
+            public_url: public_url.clone(),
         },
         clock.clone(),
     ));
@@ -128,8 +140,8 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     }
     tokio::spawn(heal_store(store.clone(), stopped.clone()));
     let task = tokio::spawn(accept_loop(listener, s3, store, config, stopped));
-    tracing::info!(%addr, "larder is serving");
-    Ok(RunningServer { addr, root, root_source, stop, task })
+    tracing::info!(%addr, public_url, "larder is serving");
+    Ok(RunningServer { addr, public_url, root, root_source, stop, task })
 }
 
 /// The access keys kept in the store; a document that does not read is

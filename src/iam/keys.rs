@@ -132,6 +132,10 @@ pub struct ShareInfo {
     /// uploads land under, and these are their limits.
     #[serde(default)]
     pub upload: Option<UploadLimits>,
+    /// The id of the link's short form, `<public_url>/s/<id>`: 128 random
+    /// bits in base32 (links made before short links have none).
+    #[serde(default)]
+    pub short_id: Option<String>,
 }
 
 /// What an upload link accepts.

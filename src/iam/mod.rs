@@ -200,6 +200,21 @@ impl Keyring {
         self.keys().get(access_key).cloned()
     }
 
+    /// The share link whose short id is `short_id` (any case), compared in
+    /// constant time: a short link is a bearer secret.
+    pub fn find_short_link(&self, short_id: &str) -> Option<KeyRecord> {
+        let wanted = short_id.to_ascii_uppercase();
+        let keys = self.keys();
+        let mut found = None;
+        for key in keys.values() {
+            let Some(id) = key.share.as_ref().and_then(|share| share.short_id.as_deref()) else { continue };
+            if id.len() == wanted.len() && bool::from(id.as_bytes().ct_eq(wanted.as_bytes())) {
+                found = Some(key.clone());
+            }
+        }
+        found
+    }
+
     /// Every key but the root key, by name.
     pub fn list(&self) -> Vec<KeyRecord> {
         let mut keys: Vec<KeyRecord> = self.keys().values().cloned().collect();

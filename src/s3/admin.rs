@@ -205,7 +205,11 @@ async fn shares(s3: &S3, context: &mut RequestContext, id: &str) -> S3Result {
             s3.store.save_key(&record.access_key, document).await?;
             s3.keyring.insert(record.clone());
             tracing::info!(id = record.access_key, bucket = request.bucket, key = request.key, "share link created");
-            json_response(StatusCode::OK, &share::view(&record, true))
+            let mut view = share::view(&record, true);
+            if let Some(view) = view.as_mut() {
+                view.public_url = Some(s3.config.public_url.clone());
+            }
+            json_response(StatusCode::OK, &view)
         }
         (Method::GET, "") => {
             let now = s3.clock.now();

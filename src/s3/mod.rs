@@ -24,6 +24,7 @@ mod policy;
 pub(crate) mod post;
 pub(crate) mod router;
 pub mod share;
+mod short_link;
 mod sts;
 mod subresource;
 mod upload_page;
@@ -66,6 +67,8 @@ pub struct S3Config {
     pub trusted_proxies: Vec<Cidr>,
     /// Where the admin API answers from.
     pub admin_from: Vec<Cidr>,
+    /// The base of the links larder makes (checked, no trailing slash).
+    pub public_url: String,
 }
 
 /// The S3 front end: shared by every connection.
@@ -239,6 +242,8 @@ impl S3 {
             Ok(Operation::Health)
         } else if context.path.starts_with(upload_page::ASSET_PREFIX) && context.method == Method::GET {
             Ok(Operation::Asset)
+        } else if short_link::is_short_link(&context.path) && matches!(context.method, Method::GET | Method::HEAD) {
+            Ok(Operation::ShortLink)
         } else if context.path.starts_with(upload_page::PAGE_PREFIX) && context.method == Method::GET {
             Ok(Operation::UploadPage)
         } else if context.path.starts_with(admin::PATH_PREFIX) {
@@ -255,7 +260,12 @@ impl S3 {
         // read the body it signs.
         if matches!(
             operation,
-            Ok(Operation::Options | Operation::Sts | Operation::Health | Operation::Asset | Operation::PostObject)
+            Ok(Operation::Options
+                | Operation::Sts
+                | Operation::Health
+                | Operation::Asset
+                | Operation::ShortLink
+                | Operation::PostObject)
         ) {
             return operation;
         }
@@ -340,6 +350,7 @@ impl S3 {
             Sts => sts::handle(self, context).await,
             PostObject => post::post_object(self, context).await,
             UploadPage => upload_page::upload_page(self, context).await,
+            ShortLink => short_link::follow(self, context).await,
             Asset => upload_page::asset(&context.path[upload_page::ASSET_PREFIX.len()..]),
             GetAcl => subresource::get_acl(self, context).await,
             PutAcl => subresource::put_acl(self, context).await,

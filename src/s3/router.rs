@@ -68,6 +68,8 @@ pub enum Operation {
     UploadPage,
     /// The page's script and style (`/_larder/static/...`): no credentials.
     Asset,
+    /// A short link, `/s/<id>`: its id is its credential.
+    ShortLink,
     GetAcl,
     PutAcl,
     /// A GET of a bucket subresource larder keeps no configuration for.

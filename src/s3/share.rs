@@ -61,6 +61,12 @@ pub struct ShareView {
     pub last_client: Option<String>,
     #[serde(default)]
     pub upload: Option<UploadLimits>,
+    /// The short link's id (`<public_url>/s/<id>`).
+    #[serde(default)]
+    pub short_id: Option<String>,
+    /// The server's public URL, base of every link (in a create's answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
 }
 
 impl ShareView {
@@ -92,7 +98,31 @@ pub fn view(key: &KeyRecord, with_secret: bool) -> Option<ShareView> {
         last_use: share.last_use,
         last_client: share.last_client.clone(),
         upload: share.upload.clone(),
+        short_id: share.short_id.as_ref().map(|id| id.to_ascii_lowercase()),
+        public_url: None,
     })
+}
+
+/// 128 random bits in base32 (RFC 4648, no padding): 26 letters and
+/// digits, the same read in any case.
+pub fn new_short_id() -> String {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut bytes = [0u8; 16];
+    getrandom::getrandom(&mut bytes).expect("the system's random source works");
+    let mut out = String::with_capacity(26);
+    let (mut buffer, mut bits) = (0u32, 0);
+    for byte in bytes {
+        buffer = (buffer << 8) | u32::from(byte);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(char::from(ALPHABET[((buffer >> bits) & 31) as usize]));
+        }
+    }
+    if bits > 0 {
+        out.push(char::from(ALPHABET[((buffer << (5 - bits)) & 31) as usize]));
+    }
+    out
 }
 
 /// The key record of a new share link.
@@ -127,6 +157,7 @@ pub fn share_key(request: &NewShare, now: i64) -> KeyRecord {
             last_use: None,
             last_client: None,
             upload: request.upload.clone(),
+            short_id: Some(new_short_id()),
         }),
     }
 }

@@ -33,7 +33,7 @@ fn harden(headers: &mut HeaderMap) {
     headers.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
 
-fn page(status: StatusCode, html: String) -> Response<ResponseBody> {
+pub(super) fn page(status: StatusCode, html: String) -> Response<ResponseBody> {
     let mut response = Response::new(body::full(html));
     *response.status_mut() = status;
     response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
@@ -41,7 +41,7 @@ fn page(status: StatusCode, html: String) -> Response<ResponseBody> {
     response
 }
 
-fn document(title: &str, content: &str) -> String {
+pub(super) fn document(title: &str, content: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{title}</title><link rel=\"stylesheet\" href=\"{ASSET_PREFIX}upload.css\"></head><body><main>{content}</main></body></html>"

@@ -11,7 +11,7 @@ fn share(server: &TestServer, path: &std::path::Path, extra: &[&str]) -> (String
     assert!(ok, "{err}");
     let field = |name: &str| out.lines().find_map(|l| l.trim().strip_prefix(name)).unwrap().trim().to_string();
     assert!(out.contains('█') || out.contains('▀') || out.contains('▄'), "a QR code is drawn");
-    (field("link:"), field("id:"))
+    (field("full:"), field("id:"))
 }
 
 fn fetch(server: &TestServer, url: &str, range: Option<&str>) -> Response {
@@ -82,4 +82,64 @@ fn links_expire() {
     expired.assert_error(403, "InvalidAccessKeyId");
     assert!(expired.text().contains("expired"));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Shares a file; returns (short link, full URL, id).
+fn share_short(server: &TestServer, path: &std::path::Path, extra: &[&str]) -> (String, String, String) {
+    let mut args = vec!["share", path.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let (ok, out, err) = larder_cli(server, &args);
+    assert!(ok, "{err}");
+    let field = |name: &str| out.lines().find_map(|l| l.trim().strip_prefix(name)).unwrap().trim().to_string();
+    (field("link:"), field("full:"), field("id:"))
+}
+
+#[test]
+fn short_links_stand_for_the_full_link_and_die_with_it() {
+    let server = TestServer::start();
+    let dir = unique_dir("short-links");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("notes.txt");
+    let bytes = pattern(50_000, 9);
+    std::fs::write(&path, &bytes).unwrap();
+    let base = format!("http://{}", server.addr);
+
+    let (short, full, id) = share_short(&server, &path, &["--uses", "1"]);
+    let short_id = short.strip_prefix(&format!("{base}/s/")).unwrap_or_else(|| panic!("{short}"));
+    assert_eq!(short_id.len(), 26, "128 bits in base32");
+    assert!(short_id.bytes().all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b)), "{short_id}");
+    // The short link sends to a full presigned URL of the same link (the
+    // same key), signed just now; it works in capitals too.
+    for link in [short.clone(), short.replace("/s/", "/S/").to_uppercase().replace("HTTP://", "http://")] {
+        let answer = fetch(&server, &link, None);
+        answer.assert_status(302);
+        let location = answer.header("location").unwrap().to_string();
+        assert!(location.starts_with(&format!("{base}/shared/")), "{location}");
+        assert!(location.contains(&format!("X-Amz-Credential={id}%2F")), "{location}");
+        assert_eq!(full.split('?').next(), location.split('?').next());
+    }
+    let location = fetch(&server, &short, None).header("location").unwrap().to_string();
+    let download = fetch(&server, &location, None);
+    download.assert_status(200);
+    assert!(download.body == bytes);
+    assert!(download.header("content-disposition").unwrap().starts_with("attachment; filename=\"notes.txt\""));
+    // The one use is spent: the short link says so, and the full one too.
+    let spent = fetch(&server, &short, None);
+    assert_eq!(spent.status, 410);
+    assert!(spent.text().contains("used up"), "{}", spent.text());
+    fetch(&server, &full, None).assert_error(403, "AccessDenied");
+
+    // Revoked, expired and never made look the same.
+    let never = fetch(&server, &format!("{base}/s/aaaaaaaaaaaaaaaaaaaaaaaaaa"), None);
+    assert_eq!(never.status, 404);
+    let (revoked, _, revoked_id) = share_short(&server, &path, &[]);
+    assert_eq!(fetch(&server, &revoked, None).status, 302);
+    assert!(larder_cli(&server, &["share", "revoke", &revoked_id]).0);
+    let after_revoke = fetch(&server, &revoked, None);
+    assert_eq!((after_revoke.status, after_revoke.body.clone()), (404, never.body.clone()));
+    let (expiring, _, _) = share_short(&server, &path, &["--expires", "1s"]);
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let expired = fetch(&server, &expiring, None);
+    assert_eq!((expired.status, expired.body.clone()), (404, never.body));
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -9,7 +9,7 @@ fn share_upload(server: &TestServer, args: &[&str]) -> (String, String) {
     let (ok, out, err) = larder_cli(server, &all);
     assert!(ok, "{err}");
     let field = |name: &str| out.lines().find_map(|l| l.trim().strip_prefix(name)).unwrap().trim().to_string();
-    (field("link:"), field("id:"))
+    (field("full:"), field("id:"))
 }
 
 fn open(server: &TestServer, url: &str, accept: &str) -> Response {
