@@ -393,8 +393,11 @@ fn presign_command(
 }
 
 /// A QR code of `text` drawn with Unicode half blocks.
+/// The QR code of `text`, drawn with half blocks for a dark terminal.
+/// Error correction L: a screen does not smudge, and the code stays small
+/// (a short link on a LAN address is version 3 or 4, 29 or 33 modules).
 fn qr_code(text: &str) -> String {
-    match qrcode::QrCode::new(text.as_bytes()) {
+    match qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::L) {
         Ok(code) => code
             .render::<qrcode::render::unicode::Dense1x2>()
             .dark_color(qrcode::render::unicode::Dense1x2::Light)

@@ -15,6 +15,7 @@ mod durability;
 mod failpoints;
 mod hostile;
 mod keys;
+mod lan;
 mod listing;
 mod multipart;
 mod objects;
