@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderValue};
 
 use crate::iam::Cidr;
 
@@ -44,6 +44,26 @@ fn forwarded_chain(headers: &HeaderMap) -> Vec<IpAddr> {
             host.parse().ok()
         })
         .collect()
+}
+
+/// The host the client asked for, as a trusted reverse proxy that
+/// rewrote `Host` reports it (`X-Forwarded-Host`, or `host=` in
+/// `Forwarded`): what the client signed, so what SigV4 must canonicalise.
+pub fn forwarded_host(peer: IpAddr, headers: &HeaderMap, trusted_proxies: &[Cidr]) -> Option<HeaderValue> {
+    if !trusted(peer, trusted_proxies) {
+        return None;
+    }
+    let first =
+        |value: &str| value.split(',').next().map(str::trim).filter(|host| !host.is_empty()).map(str::to_string);
+    let host = headers.get("x-forwarded-host").and_then(|value| value.to_str().ok()).and_then(first).or_else(|| {
+        headers.get_all("forwarded").iter().filter_map(|value| value.to_str().ok()).find_map(|value| {
+            value.split([',', ';']).find_map(|pair| {
+                let (name, value) = pair.trim().split_once('=')?;
+                name.trim().eq_ignore_ascii_case("host").then(|| value.trim().trim_matches('"').to_string())
+            })
+        })
+    })?;
+    HeaderValue::from_str(&host).ok()
 }
 
 /// Where a request comes from, as far as larder can tell.

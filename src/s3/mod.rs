@@ -116,7 +116,12 @@ impl S3 {
     /// Answers one request; never fails and never panics on input.
     pub async fn handle(&self, request: Request<Incoming>, peer: SocketAddr) -> Response<ResponseBody> {
         let request_id = new_request_id();
-        let (parts, incoming) = request.into_parts();
+        let (mut parts, incoming) = request.into_parts();
+        // Behind a reverse proxy that rewrites Host, the host the client
+        // signed is the one the proxy reports.
+        if let Some(host) = client::forwarded_host(peer.ip(), &parts.headers, &self.config.trusted_proxies) {
+            parts.headers.insert(http::header::HOST, host);
+        }
         let body = RequestBody::new(incoming, self.config.body_pace);
         let method = parts.method.clone();
         let resource = parts.uri.path().to_string();

@@ -54,3 +54,47 @@ fn presigned_links_from_the_command_line() {
     send_to(&server, "DELETE", &url, &[], b"").assert_status(204);
     get(&client, "links", "up.txt").assert_error(404, "NoSuchKey");
 }
+
+/// Behind a reverse proxy that rewrites `Host` (nginx's default
+/// `proxy_pass`), a presigned URL made for the public name still works when
+/// the proxy is trusted and reports the name in `X-Forwarded-Host` (or
+/// `Forwarded: host=`); from anyone else the header changes nothing.
+#[test]
+fn presigned_urls_work_behind_a_proxy_that_rewrites_host() {
+    let server = TestServer::start_with(|config| config.trusted_proxies = vec!["127.0.0.1".parse().unwrap()]);
+    let client = server.client();
+    create_bucket(&client, "proxied");
+    put(&client, "proxied", "photo.jpg", b"behind a proxy");
+    let request = larder::presign::PresignRequest {
+        method: "GET",
+        endpoint: "https://larder.example:8443",
+        bucket: "proxied",
+        key: "photo.jpg",
+        region: "us-east-1",
+        expires_secs: 600,
+        content_type: None,
+        content_length: None,
+    };
+    let url = larder::presign::presign(&request, &test_credentials(), larder::timefmt::now()).unwrap();
+    let target = url.strip_prefix("https://larder.example:8443").unwrap();
+    let through = |forwarded: &str| {
+        let raw = format!("GET {target} HTTP/1.1\r\nhost: {}\r\n{forwarded}connection: close\r\n\r\n", server.addr);
+        send_raw(server.addr, raw.as_bytes(), false)
+    };
+    let answer = through("x-forwarded-host: larder.example:8443\r\nx-forwarded-proto: https\r\n");
+    answer.assert_status(200);
+    assert_eq!(answer.body, b"behind a proxy");
+    through("forwarded: for=192.0.2.7;host=larder.example:8443;proto=https\r\n").assert_status(200);
+    through("").assert_error(403, "SignatureDoesNotMatch");
+
+    // The same header from a client that is not a trusted proxy is ignored.
+    let untrusting = TestServer::start();
+    let client = untrusting.client();
+    create_bucket(&client, "proxied");
+    put(&client, "proxied", "photo.jpg", b"behind a proxy");
+    let raw = format!(
+        "GET {target} HTTP/1.1\r\nhost: {}\r\nx-forwarded-host: larder.example:8443\r\nconnection: close\r\n\r\n",
+        untrusting.addr
+    );
+    send_raw(untrusting.addr, raw.as_bytes(), false).assert_error(403, "SignatureDoesNotMatch");
+}
