@@ -119,12 +119,24 @@ pub fn health(s3: &S3) -> S3Result {
         Recovery::Done => ("done", None),
         Recovery::Checking { blobs } => ("checking blobs after an unclean stop", Some(blobs)),
     };
-    let degraded = s3.store.degraded();
+    let mut reasons = Vec::new();
+    if let Some(failure) = s3.store.degraded() {
+        reasons.push(failure);
+    }
+    if s3.store.nearly_full() {
+        reasons.push("the disk is nearly full: uploads are refused until space is freed".to_string());
+    }
+    if clock == "behind" {
+        reasons.push("the system clock is behind the time larder last saw".to_string());
+    }
     json_response(
         StatusCode::OK,
         &serde_json::json!({
-            "status": if degraded.is_some() { "degraded" } else { "ok" },
-            "degraded_reason": degraded,
+            "status": if reasons.is_empty() { "ok" } else { "degraded" },
+            "reasons": reasons,
+            "degraded_reason": s3.store.degraded(),
+            "version": env!("CARGO_PKG_VERSION"),
+            "disk_free_bytes": s3.store.free_space(),
             "recovery": recovery,
             "recovery_blobs_checked": blobs_checked,
             "clock": clock,

@@ -418,6 +418,12 @@ impl Store {
         .await
     }
 
+    /// Is the disk so full that uploads are refused (less free than the
+    /// margin kept for the index)?
+    pub fn nearly_full(&self) -> bool {
+        self.free_space() < self.inner.margin()
+    }
+
     /// Why writes are refused, if the index failed to write (see
     /// `reopen.rs`).
     pub fn degraded(&self) -> Option<String> {

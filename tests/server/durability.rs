@@ -298,6 +298,10 @@ fn a_full_disk_refuses_uploads_and_still_deletes() {
         put(&client, "full", &format!("small-{i}"), b"small bytes");
     }
     fill_disk(&mount, "filler");
+    let health: serde_json::Value =
+        serde_json::from_slice(&client.send(&Request::new("GET", "_larder", "health")).body).unwrap();
+    assert_eq!(health["status"], "degraded", "{health}");
+    assert!(health["reasons"][0].as_str().unwrap().contains("nearly full"), "{health}");
     let free = || fs2::available_space(&mount).unwrap();
     let before = free();
     client.send(&Request::new("PUT", "full", "more").body("more bytes")).assert_error(507, "InsufficientStorage");

@@ -94,6 +94,8 @@ fn a_clock_behind_the_floor_keeps_links_expired_and_is_reported() {
     health.assert_status(200);
     let report: serde_json::Value = serde_json::from_slice(&health.body).unwrap();
     assert_eq!(report["clock"], "behind");
+    assert_eq!(report["status"], "degraded");
+    assert!(report["reasons"][0].as_str().unwrap().contains("clock is behind"), "{report}");
     assert!(report["clock_behind_secs"].as_i64().unwrap() > 3500);
     // A link signed now for 30 minutes is already past its end by larder's time.
     let url = client.encode(&Request::new("GET", "", "").auth(Auth::Presigned(1800)));
@@ -108,6 +110,8 @@ fn health_needs_no_credentials() {
     health.assert_status(200);
     let report: serde_json::Value = serde_json::from_slice(&health.body).unwrap();
     assert_eq!((report["status"].as_str(), report["clock"].as_str()), (Some("ok"), Some("ok")));
+    assert_eq!(report["version"], env!("CARGO_PKG_VERSION"));
+    assert!(report["disk_free_bytes"].as_u64().unwrap() > 0);
 }
 
 /// Relaxed durability skips the fsyncs, but a replaced blob goes only
