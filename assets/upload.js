@@ -10,7 +10,7 @@
   var list = document.getElementById("list");
 
   function human(bytes) {
-    var units = ["bytes", "KB", "MB", "GB"];
+    var units = ["bytes", "KiB", "MiB", "GiB"];
     var i = 0;
     while (bytes >= 1024 && i < units.length - 1) { bytes /= 1024; i += 1; }
     return (i ? bytes.toFixed(1) : bytes) + " " + units[i];

@@ -567,7 +567,11 @@ fn share_command(command: ShareCommand) -> Result<(), String> {
         ShareCommand::List { .. } => {
             for share in client.list_shares()? {
                 let expires = share.expires.map(larder::timefmt::format_iso8601).unwrap_or_else(|| "never".into());
-                let left = share.uses_left().map(|left| left.to_string()).unwrap_or_else(|| "unlimited".into());
+                let left = match share.uses_left() {
+                    Some(0) => "none (used up)".to_string(),
+                    Some(left) => left.to_string(),
+                    None => "unlimited".into(),
+                };
                 let last = match (share.last_use, &share.last_client) {
                     (Some(time), Some(client)) => format!("{} from {client}", larder::timefmt::format_iso8601(time)),
                     _ => "never used".into(),

@@ -56,6 +56,23 @@ pub fn expired_page(status: StatusCode) -> Response<ResponseBody> {
     )
 }
 
+/// A size as people read it, in the binary units `--max-size` takes
+/// (`200M` is 200 MiB): whole units where it divides, else one decimal.
+fn binary_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["bytes", "KiB", "MiB", "GiB"];
+    let mut unit = 0;
+    let mut scale = 1u64;
+    while unit + 1 < UNITS.len() && bytes >= scale * 1024 {
+        scale *= 1024;
+        unit += 1;
+    }
+    if bytes % scale == 0 {
+        format!("{} {}", bytes / scale, UNITS[unit])
+    } else {
+        format!("{:.1} {}", bytes as f64 / scale as f64, UNITS[unit])
+    }
+}
+
 /// Does this request come from a browser (rather than an S3 client)?
 pub fn wants_html(headers: &HeaderMap) -> bool {
     headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|accept| accept.contains("text/html"))
@@ -118,11 +135,11 @@ pub async fn upload_page(s3: &S3, context: &mut RequestContext) -> S3Result {
     let accept = limits.content_type.as_ref().map(|t| format!(" accept=\"{}*\"", escape(t))).unwrap_or_default();
     let kind = limits.content_type.as_ref().map(|t| format!(", {}* files only", escape(t))).unwrap_or_default();
     let content = format!(
-        "<h1>Upload files</h1><p>Up to {} MB each{kind}. This link works until {} UTC.</p>\
+        "<h1>Upload files</h1><p>Up to {} each{kind}. This link works until {} UTC.</p>\
          <div id=\"uploader\" data-action=\"/{}\" data-fields=\"{}\" data-max=\"{}\" data-type=\"{}\">\
          <label for=\"files\">Choose files, or drop them here</label><input id=\"files\" type=\"file\" multiple{accept}></div>\
          <ul id=\"list\" aria-live=\"polite\"></ul><script src=\"{ASSET_PREFIX}upload.js\"></script>",
-        limits.max_size.div_ceil(1024 * 1024),
+        binary_size(limits.max_size),
         escape(&timefmt::format_iso8601(expires).replace('T', " ").replace(".000Z", "")),
         escape(&share.bucket),
         escape(&fields.to_string()),
@@ -130,4 +147,15 @@ pub async fn upload_page(s3: &S3, context: &mut RequestContext) -> S3Result {
         escape(&type_prefix),
     );
     Ok(page(StatusCode::OK, document("Upload files", &content)))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes_read_in_binary_units() {
+        assert_eq!(super::binary_size(200 * 1024 * 1024), "200 MiB");
+        assert_eq!(super::binary_size(500 * 1024), "500 KiB");
+        assert_eq!(super::binary_size(1536 * 1024 * 1024), "1.5 GiB");
+        assert_eq!(super::binary_size(10), "10 bytes");
+    }
 }

@@ -48,7 +48,10 @@ fn links_download_under_their_name_and_stop_after_n_uses() {
     fetch(&server, &link, Some("bytes=-1")).assert_error(403, "AccessDenied");
 
     let (ok, out, _) = larder_cli(&server, &["share", "list"]);
-    assert!(ok && out.contains(&id) && out.contains("uses left 0") && out.contains("from 127.0.0.1"), "{out}");
+    assert!(
+        ok && out.contains(&id) && out.contains("uses left none (used up)") && out.contains("from 127.0.0.1"),
+        "{out}"
+    );
     // The link's key reads that one object and nothing else.
     let key_in_link = link.split("/shared/").nth(1).unwrap().split('?').next().unwrap();
     assert!(key_in_link.ends_with("holiday%20photo.jpg"));
