@@ -39,6 +39,9 @@ pub struct Config {
     pub min_upload_rate_window_secs: u64,
     /// Where the admin API (`/_larder/admin/`) may be called from.
     pub admin_from: Vec<Cidr>,
+    /// Where `GET /metrics` answers (no credentials): the board itself and
+    /// private networks by default.
+    pub metrics_from: Vec<Cidr>,
     /// Multipart uploads not completed within this many seconds are
     /// aborted in the background (default 7 days).
     pub multipart_expiry_secs: u64,
@@ -89,6 +92,18 @@ impl Default for Config {
             min_upload_bytes_per_sec: 1024,
             min_upload_rate_window_secs: 30,
             admin_from: vec![Cidr::LOOPBACK_V4, Cidr::LOOPBACK_V6],
+            metrics_from: [
+                "127.0.0.0/8",
+                "::1/128",
+                "10.0.0.0/8",
+                "172.16.0.0/12",
+                "192.168.0.0/16",
+                "fc00::/7",
+                "fe80::/10",
+            ]
+            .iter()
+            .map(|cidr| cidr.parse().expect("a CIDR"))
+            .collect(),
             multipart_expiry_secs: 7 * 24 * 3600,
             trusted_proxies: Vec::new(),
             public_url: None,

@@ -11,6 +11,7 @@ pub mod config;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod iam;
+pub mod metrics;
 pub mod presign;
 pub mod repair;
 pub mod s3;

@@ -129,6 +129,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             trusted_proxies: config.trusted_proxies.clone(),
             admin_from: config.admin_from.clone(),
             public_url: public_url.clone(),
+            metrics_from: config.metrics_from.clone(),
         },
         clock.clone(),
     ));
@@ -297,6 +298,7 @@ async fn accept_loop(
         let permit = connections.clone().try_acquire_owned().ok();
         let (Some(permit), true) = (permit, proxy || slot.is_some()) else {
             tracing::debug!(%peer, "too many connections; refused");
+            crate::metrics::global().refused_connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             refuse(stream, &refusals);
             continue;
         };
@@ -315,9 +317,12 @@ async fn accept_loop(
         let connection = graceful.watch(connection);
         let alive = alive.clone();
         tokio::spawn(async move {
+            let open = &crate::metrics::global().open_connections;
+            open.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if let Err(error) = connection.await {
                 tracing::debug!(%peer, %error, "connection ended with an error");
             }
+            open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
             drop((permit, slot, alive));
         });
     }

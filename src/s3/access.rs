@@ -63,7 +63,7 @@ pub fn required(operation: &Operation) -> Option<Permission> {
         PostObject => None,
         // The page checks that the link's own key asks for it.
         UploadPage => None,
-        Options | Admin | Health | Asset | ShortLink | Sts | NotImplemented(_) => None,
+        Options | Admin | Health | Metrics | Asset | ShortLink | Sts | NotImplemented(_) => None,
     }
 }
 

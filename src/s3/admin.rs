@@ -147,6 +147,55 @@ pub fn health(s3: &S3) -> S3Result {
     )
 }
 
+/// Is this a Prometheus scrape? `GET /metrics` without S3 credentials
+/// (with them, it is a listing of a bucket named `metrics`), or
+/// `GET /_larder/metrics`.
+pub fn is_metrics_scrape(context: &RequestContext) -> bool {
+    if context.method != Method::GET {
+        return false;
+    }
+    let signed = context.headers.contains_key(http::header::AUTHORIZATION)
+        || context.query.get("X-Amz-Signature").is_some()
+        || context.query.get("Signature").is_some();
+    context.path == METRICS_PATH || (context.path == "/metrics" && !signed)
+}
+
+pub const METRICS_PATH: &str = "/_larder/metrics";
+
+/// `GET /metrics`: the counters, and what the store and clock say now.
+pub async fn metrics(s3: &S3, context: &RequestContext) -> S3Result {
+    if !s3.config.metrics_from.iter().any(|cidr| cidr.contains(context.client)) {
+        return Err(S3Error::access_denied());
+    }
+    let (objects, bytes_stored) = s3
+        .store
+        .list_buckets()
+        .await?
+        .iter()
+        .fold((0, 0), |(objects, bytes), (_, bucket)| (objects + bucket.objects, bytes + bucket.bytes));
+    let now = s3.clock.now();
+    let (clock_behind_secs, clock_ahead_secs) = match s3.clock.state() {
+        ClockState::Ok => (0, 0),
+        ClockState::Behind(secs) => (secs, 0),
+        ClockState::Ahead(secs) => (0, secs),
+    };
+    let gauges = crate::metrics::Gauges {
+        objects,
+        bytes_stored,
+        disk_free_bytes: s3.store.free_space(),
+        clock_behind_secs,
+        clock_ahead_secs,
+        live_links: s3.keyring.list().iter().filter(|key| key.share.is_some() && !key.is_expired(now)).count() as u64,
+        degraded: s3.store.degraded().is_some(),
+    };
+    let text = crate::metrics::global().render(&gauges);
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")
+        .body(body::full(text))
+        .map_err(|_| S3Error::internal())
+}
+
 fn no_such_access_key(access_key: &str) -> S3Error {
     S3Error::new("NoSuchAccessKey", StatusCode::NOT_FOUND, "The access key does not exist.")
         .with("AWSAccessKeyId", access_key)

@@ -69,6 +69,8 @@ pub struct S3Config {
     pub admin_from: Vec<Cidr>,
     /// The base of the links larder makes (checked, no trailing slash).
     pub public_url: String,
+    /// Where `GET /metrics` answers.
+    pub metrics_from: Vec<Cidr>,
 }
 
 /// The S3 front end: shared by every connection.
@@ -104,6 +106,8 @@ pub struct RequestContext {
     /// that checked it (aws-chunked bodies go on signing with it).
     pub auth: Option<ParsedAuth>,
     pub signing_key: Option<SigningKey>,
+    /// The operation, once routed (for metrics and logs).
+    pub operation: &'static str,
 }
 
 pub type S3Result = Result<Response<ResponseBody>, S3Error>;
@@ -133,7 +137,8 @@ impl S3 {
         let cors_origin = parts.headers.get(http::header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_string);
         let wants_html = upload_page::wants_html(&parts.headers);
         let client = origin.address;
-        let (result, mut body) = self.dispatch(parts, body, &request_id, origin).await;
+        let started = std::time::Instant::now();
+        let (result, mut body, operation) = self.dispatch(parts, body, &request_id, origin).await;
         let mut response = match result {
             Ok(response) => response,
             Err(error) => {
@@ -165,7 +170,7 @@ impl S3 {
             headers.insert("x-amz-request-id", value);
         }
         headers.insert(http::header::SERVER, HeaderValue::from_static("larder"));
-        response
+        count(response, operation, body.received, started)
     }
 
     async fn dispatch(
@@ -174,10 +179,10 @@ impl S3 {
         body: RequestBody,
         request_id: &str,
         origin: client::Origin,
-    ) -> (S3Result, RequestBody) {
+    ) -> (S3Result, RequestBody, &'static str) {
         let mut context = match self.prepare(parts, body, request_id, origin) {
             Ok(context) => context,
-            Err((error, body)) => return (Err(error), body),
+            Err((error, body)) => return (Err(error), body, "Unknown"),
         };
         let result = match self.route_and_authenticate(&mut context).await {
             Ok(operation) => match bind_body(&mut context, &operation) {
@@ -186,7 +191,7 @@ impl S3 {
             },
             Err(error) => Err(error),
         };
-        (result, context.body)
+        (result, context.body, context.operation)
     }
 
     /// Decodes path and query and checks the head's size.
@@ -237,6 +242,7 @@ impl S3 {
             secure: origin.secure,
             auth: None,
             signing_key: None,
+            operation: "Unknown",
         })
     }
 
@@ -245,6 +251,8 @@ impl S3 {
         let key = Some(context.key.as_str()).filter(|k| !k.is_empty());
         let operation = if context.path == admin::HEALTH_PATH {
             Ok(Operation::Health)
+        } else if admin::is_metrics_scrape(context) {
+            Ok(Operation::Metrics)
         } else if context.path.starts_with(upload_page::ASSET_PREFIX) && context.method == Method::GET {
             Ok(Operation::Asset)
         } else if short_link::is_short_link(&context.path) && matches!(context.method, Method::GET | Method::HEAD) {
@@ -256,6 +264,9 @@ impl S3 {
         } else {
             router::route(&context.method, bucket, key, &context.query, &context.headers)
         };
+        if let Ok(operation) = &operation {
+            context.operation = operation.name();
+        }
         // Elsewhere the admin API does not exist: a stranger learns neither
         // whether a key is valid nor whether a signature would pass.
         if matches!(operation, Ok(Operation::Admin)) && !self.admin_allowed(context) {
@@ -268,6 +279,7 @@ impl S3 {
             Ok(Operation::Options
                 | Operation::Sts
                 | Operation::Health
+                | Operation::Metrics
                 | Operation::Asset
                 | Operation::ShortLink
                 | Operation::PostObject)
@@ -352,6 +364,7 @@ impl S3 {
             DeleteBucketCors => cors::delete_bucket_cors(self, context).await,
             Admin => admin::handle(self, context).await,
             Health => admin::health(self),
+            Metrics => admin::metrics(self, context).await,
             Sts => sts::handle(self, context).await,
             PostObject => post::post_object(self, context).await,
             UploadPage => upload_page::upload_page(self, context).await,
@@ -434,6 +447,31 @@ fn with_names(error: S3Error, context: &RequestContext) -> S3Error {
         "NoSuchBucket" if !error.has("BucketName") => error.with("BucketName", context.bucket.clone()),
         "NoSuchKey" if !error.has("Key") => error.with("Key", context.key.clone()),
         _ => error,
+    }
+}
+
+/// Counts the request in the metrics: its operation and status, the
+/// bytes it read and (as the body goes out) sent, its time to answer.
+fn count(
+    response: Response<ResponseBody>,
+    operation: &'static str,
+    received: u64,
+    started: std::time::Instant,
+) -> Response<ResponseBody> {
+    use std::sync::atomic::Ordering;
+    let metrics = crate::metrics::global();
+    metrics.count_request(operation, response.status().as_u16(), started.elapsed());
+    metrics.bytes_in.fetch_add(received, Ordering::Relaxed);
+    match http_body::Body::size_hint(response.body()).exact() {
+        Some(length) => {
+            metrics.bytes_out.fetch_add(length, Ordering::Relaxed);
+            response
+        }
+        None => response.map(|body| {
+            body::metered(body, |sent| {
+                crate::metrics::global().bytes_out.fetch_add(sent, Ordering::Relaxed);
+            })
+        }),
     }
 }
 

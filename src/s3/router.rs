@@ -70,6 +70,8 @@ pub enum Operation {
     Asset,
     /// A short link, `/s/<id>`: its id is its credential.
     ShortLink,
+    /// `GET /metrics` (Prometheus), from `metrics_from` only.
+    Metrics,
     GetAcl,
     PutAcl,
     /// A GET of a bucket subresource larder keeps no configuration for.
@@ -80,6 +82,57 @@ pub enum Operation {
 }
 
 /// Subresources that select an S3 operation larder does not implement.
+impl Operation {
+    /// The operation's name, as metrics and logs label it.
+    pub fn name(&self) -> &'static str {
+        use Operation::*;
+        match self {
+            ListBuckets => "ListBuckets",
+            CreateBucket => "CreateBucket",
+            DeleteBucket => "DeleteBucket",
+            HeadBucket => "HeadBucket",
+            GetBucketLocation => "GetBucketLocation",
+            GetBucketVersioning => "GetBucketVersioning",
+            PutBucketPolicy => "PutBucketPolicy",
+            GetBucketPolicy => "GetBucketPolicy",
+            DeleteBucketPolicy => "DeleteBucketPolicy",
+            PutBucketCors => "PutBucketCors",
+            GetBucketCors => "GetBucketCors",
+            DeleteBucketCors => "DeleteBucketCors",
+            DeleteObjects => "DeleteObjects",
+            ListMultipartUploads => "ListMultipartUploads",
+            CreateMultipartUpload => "CreateMultipartUpload",
+            UploadPart => "UploadPart",
+            UploadPartCopy => "UploadPartCopy",
+            CompleteMultipartUpload => "CompleteMultipartUpload",
+            AbortMultipartUpload => "AbortMultipartUpload",
+            ListParts => "ListParts",
+            PutObject => "PutObject",
+            CopyObject => "CopyObject",
+            GetObject => "GetObject",
+            HeadObject => "HeadObject",
+            DeleteObject => "DeleteObject",
+            Options => "Options",
+            Admin => "Admin",
+            Health => "Health",
+            Sts => "Sts",
+            PostObject => "PostObject",
+            UploadPage => "UploadPage",
+            Asset => "Asset",
+            ShortLink => "ShortLink",
+            Metrics => "Metrics",
+            GetAcl => "GetAcl",
+            PutAcl => "PutAcl",
+            GetObjectTagging => "GetObjectTagging",
+            ListObjects(ListVersion::V1) => "ListObjects",
+            ListObjects(ListVersion::V2) => "ListObjectsV2",
+            ListObjects(ListVersion::Versions) => "ListObjectVersions",
+            GetBucketSubresource(_) => "GetBucketSubresource",
+            NotImplemented(_) => "NotImplemented",
+        }
+    }
+}
+
 const BUCKET_SUBRESOURCES: &[&str] = &[
     "accelerate",
     "acl",

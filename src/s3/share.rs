@@ -242,7 +242,9 @@ impl S3 {
             share.last_client = Some(client.clone());
             Ok(())
         })
-        .await
+        .await?;
+        count_link_use();
+        Ok(())
     }
 
     /// Gives back the use [`S3::spend_link_use`] took, when nothing came
@@ -292,6 +294,9 @@ impl S3 {
             Ok(())
         })
         .await?;
+        if start == 0 {
+            count_link_use();
+        }
         Ok((share.uses.is_some() && bytes > 0).then(|| Reservation {
             store: self.store.clone(),
             keyring: self.keyring.clone(),
@@ -299,6 +304,10 @@ impl S3 {
             bytes,
         }))
     }
+}
+
+fn count_link_use() {
+    crate::metrics::global().link_uses.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Bytes taken from a link's budget for one download in flight.

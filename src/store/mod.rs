@@ -224,7 +224,7 @@ impl Inner {
     fn commit_index(&self) -> Result<(), StoreError> {
         failpoint::hit("before-index-flush");
         if self.durable() {
-            self.group_commit.flush(|| self.index.flush())?;
+            self.group_commit.flush(|| crate::metrics::timed_sync(|| self.index.flush()))?;
         }
         failpoint::hit("after-index-commit");
         Ok(())

@@ -279,7 +279,7 @@ impl Inner {
         let mut file = file.into_inner().map_err(|error| error.into_error())?;
         blob::append_footer(&mut file, &footer.encode())?;
         if self.durable() {
-            file.sync_all()?;
+            crate::metrics::timed_sync(|| file.sync_all())?;
         }
         drop(file);
         failpoint::hit("after-blob-fsync");

@@ -131,3 +131,24 @@ fn relaxed_durability_collects_replaced_blobs_after_a_flush() {
     }
     assert_eq!(get(&client, "relaxed", "k").body, b"two");
 }
+
+/// `GET /metrics` answers only where `metrics_from` allows, without
+/// credentials; with S3 credentials the path is a bucket named `metrics`.
+#[test]
+fn metrics_answer_only_where_allowed() {
+    let server = TestServer::start();
+    let scrape = |server: &TestServer, path: &str| {
+        let raw = format!("GET {path} HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n\r\n", server.addr);
+        send_raw(server.addr, raw.as_bytes(), false)
+    };
+    let answer = scrape(&server, "/metrics");
+    answer.assert_status(200);
+    assert!(answer.text().contains("# TYPE larder_requests_total counter"), "{}", answer.text());
+    let client = server.client();
+    create_bucket(&client, "metrics");
+    client.send(&Request::new("GET", "metrics", "")).assert_status(200);
+
+    let closed = TestServer::start_with(|config| config.metrics_from = Vec::new());
+    scrape(&closed, "/metrics").assert_error(403, "AccessDenied");
+    scrape(&closed, "/_larder/metrics").assert_error(403, "AccessDenied");
+}
