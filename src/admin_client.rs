@@ -132,6 +132,12 @@ impl AdminClient {
         serde_json::from_slice(&answer).map_err(|e| e.to_string())
     }
 
+    /// The server's state, as `larder status` shows it.
+    pub fn status(&self) -> Result<serde_json::Value, String> {
+        let answer = self.expect("GET", "/_larder/admin/status", b"", 200)?;
+        serde_json::from_slice(&answer).map_err(|e| e.to_string())
+    }
+
     pub fn list(&self) -> Result<Vec<KeyView>, String> {
         let answer = self.expect("GET", "/_larder/admin/keys", b"", 200)?;
         serde_json::from_slice(&answer).map_err(|e| e.to_string())

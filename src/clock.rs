@@ -150,6 +150,11 @@ impl Clock {
         system.max(floor.at(monotonic))
     }
 
+    /// The system's wall clock, as Unix seconds (which `now` may overrule).
+    pub fn system(&self) -> i64 {
+        self.source.system()
+    }
+
     /// How the system clock stands against the floor.
     pub fn state(&self) -> ClockState {
         self.now();

@@ -91,6 +91,15 @@ enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// What the running server is doing: version, uptime, addresses, data
+    /// folder, disk, objects, links, clock and index.
+    Status {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// Manage access keys on a running server (uses the root key).
     Key {
         #[command(flatten)]
@@ -156,6 +165,9 @@ fn local_endpoint(listen: std::net::SocketAddr) -> String {
 enum ShareCommand {
     /// List live links: object, expiry, uses left, last use and client.
     List {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -191,9 +203,18 @@ enum KeyCommand {
         secret_key: Option<String>,
     },
     /// List keys.
-    List,
+    List {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show one key.
-    Show { access_key: String },
+    Show {
+        access_key: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Revoke a key at once, and every presigned URL it signed.
     Revoke { access_key: String },
 }
@@ -331,13 +352,21 @@ fn key_command(server: ServerArgs, command: KeyCommand) -> Result<(), String> {
             print_key(&key);
             println!("(the secret is shown only now)");
         }
-        KeyCommand::List => {
-            for key in client.list()? {
+        KeyCommand::List { json: true } => print_json(&client.list()?)?,
+        KeyCommand::List { json: false } => {
+            let keys = client.list()?;
+            if keys.is_empty() {
+                println!(
+                    "no keys yet (besides the root key): `larder key create NAME --grant BUCKET:RIGHTS` makes one"
+                );
+            }
+            for key in keys {
                 let expires = key.expires.map(larder::timefmt::format_iso8601).unwrap_or_else(|| "never".into());
                 println!("{}  {:<20}  expires {expires}  {}", key.access_key, key.name, key.grants.join(" "));
             }
         }
-        KeyCommand::Show { access_key } => print_key(&client.show(&access_key)?),
+        KeyCommand::Show { access_key, json: true } => print_json(&client.show(&access_key)?)?,
+        KeyCommand::Show { access_key, json: false } => print_key(&client.show(&access_key)?),
         KeyCommand::Revoke { access_key } => {
             client.revoke(&access_key)?;
             println!("revoked {access_key}");
@@ -558,14 +587,45 @@ fn share_upload(
     Ok(())
 }
 
+fn print_json(value: &impl serde::Serialize) -> Result<(), String> {
+    println!("{}", serde_json::to_string_pretty(value).map_err(|error| error.to_string())?);
+    Ok(())
+}
+
+fn status_command(json: bool, server: ServerArgs) -> Result<(), String> {
+    let server = server.resolve()?;
+    let client = AdminClient::new(&server.endpoint, root_credentials(&server.data_dir)?, &server.region)?;
+    let status = client.status()?;
+    if json {
+        return print_json(&status);
+    }
+    let text = |name: &str| status[name].as_str().unwrap_or("?").to_string();
+    let number = |name: &str| status[name].as_u64().unwrap_or(0);
+    let uptime = number("uptime_secs");
+    println!("larder {}, up {}d {}h {}m", text("version"), uptime / 86_400, uptime / 3600 % 24, uptime / 60 % 60);
+    println!("listening on   {} (links start with {})", text("listen"), text("public_url"));
+    println!("data folder    {} (durability {})", text("data_dir"), text("durability"));
+    println!("disk free      {:.1} GiB", number("disk_free_bytes") as f64 / f64::from(1u32 << 30));
+    println!("stored         {} objects, {:.1} MiB", number("objects"), number("bytes") as f64 / f64::from(1u32 << 20));
+    println!("live links     {}", number("live_links"));
+    println!("clock          {} (system {}, larder {})", text("clock"), text("wall_clock"), text("larder_time"));
+    println!("index          {} (recovery {})", text("index"), text("recovery"));
+    Ok(())
+}
+
 fn share_command(command: ShareCommand) -> Result<(), String> {
     let server = match &command {
-        ShareCommand::List { server } | ShareCommand::Revoke { server, .. } => server.resolve()?,
+        ShareCommand::List { server, .. } | ShareCommand::Revoke { server, .. } => server.resolve()?,
     };
     let client = AdminClient::new(&server.endpoint, root_credentials(&server.data_dir)?, &server.region)?;
     match &command {
-        ShareCommand::List { .. } => {
-            for share in client.list_shares()? {
+        ShareCommand::List { json: true, .. } => print_json(&client.list_shares()?)?,
+        ShareCommand::List { json: false, .. } => {
+            let shares = client.list_shares()?;
+            if shares.is_empty() {
+                println!("no live links: `larder share FILE` makes one");
+            }
+            for share in shares {
                 let expires = share.expires.map(larder::timefmt::format_iso8601).unwrap_or_else(|| "never".into());
                 let left = match share.uses_left() {
                     Some(0) => "none (used up)".to_string(),
@@ -612,6 +672,7 @@ fn main() -> ExitCode {
             larder::repair::run(&config, mode)
         }),
         Command::Key { server, command } => key_command(server, command),
+        Command::Status { json, server } => status_command(json, server),
         Command::Share { command: Some(command), .. } => share_command(command),
         Command::Share {
             command: None, upload: Some(target), expires, uses, max_size, content_type, server, ..

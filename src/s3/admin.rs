@@ -196,6 +196,47 @@ pub async fn metrics(s3: &S3, context: &RequestContext) -> S3Result {
         .map_err(|_| S3Error::internal())
 }
 
+/// `GET /_larder/admin/status`: what `larder status` shows.
+async fn status(s3: &S3) -> S3Result {
+    let (objects, bytes) = s3
+        .store
+        .list_buckets()
+        .await?
+        .iter()
+        .fold((0u64, 0u64), |(objects, bytes), (_, bucket)| (objects + bucket.objects, bytes + bucket.bytes));
+    let now = s3.clock.now();
+    let live_links = s3.keyring.list().iter().filter(|key| key.share.is_some() && !key.is_expired(now)).count();
+    let clock = match s3.clock.state() {
+        ClockState::Ok => "ok",
+        ClockState::Behind(_) => "behind",
+        ClockState::Ahead(_) => "ahead",
+    };
+    let recovery = match s3.store.recovery() {
+        Recovery::Done => "done".to_string(),
+        Recovery::Checking { blobs } => format!("checking blobs after an unclean stop ({blobs} so far)"),
+    };
+    json_response(
+        StatusCode::OK,
+        &serde_json::json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "uptime_secs": s3.started.elapsed().as_secs(),
+            "listen": s3.config.listen.to_string(),
+            "public_url": s3.config.public_url,
+            "data_dir": s3.config.data_dir.display().to_string(),
+            "durability": if s3.store.is_durable() { "full" } else { "relaxed" },
+            "disk_free_bytes": s3.store.free_space(),
+            "objects": objects,
+            "bytes": bytes,
+            "live_links": live_links,
+            "clock": clock,
+            "wall_clock": crate::timefmt::format_iso8601(s3.clock.system()),
+            "larder_time": crate::timefmt::format_iso8601(now),
+            "index": s3.store.degraded().map_or_else(|| "ok".to_string(), |why| format!("degraded: {why}")),
+            "recovery": recovery,
+        }),
+    )
+}
+
 fn no_such_access_key(access_key: &str) -> S3Error {
     S3Error::new("NoSuchAccessKey", StatusCode::NOT_FOUND, "The access key does not exist.")
         .with("AWSAccessKeyId", access_key)
@@ -204,6 +245,9 @@ fn no_such_access_key(access_key: &str) -> S3Error {
 pub async fn handle(s3: &S3, context: &mut RequestContext) -> S3Result {
     let rest = context.path[PATH_PREFIX.len()..].trim_end_matches('/').to_string();
     let (collection, item) = rest.split_once('/').unwrap_or((rest.as_str(), ""));
+    if collection == "status" && context.method == Method::GET {
+        return status(s3).await;
+    }
     if collection != "keys" && collection != "shares" {
         return Err(S3Error::invalid_request(format!("Unknown administration resource: {collection}")));
     }

@@ -71,6 +71,9 @@ pub struct S3Config {
     pub public_url: String,
     /// Where `GET /metrics` answers.
     pub metrics_from: Vec<Cidr>,
+    /// For `larder status`: where the server listens and keeps its data.
+    pub listen: SocketAddr,
+    pub data_dir: std::path::PathBuf,
 }
 
 /// The S3 front end: shared by every connection.
@@ -82,6 +85,7 @@ pub struct S3 {
     /// Parsed bucket policies and CORS rules by bucket.
     policies: config_cache::ConfigCache<crate::iam::Policy>,
     cors: config_cache::ConfigCache<cors::CorsConfig>,
+    started: std::time::Instant,
 }
 
 /// One request on its way through a handler.
@@ -114,7 +118,15 @@ pub type S3Result = Result<Response<ResponseBody>, S3Error>;
 
 impl S3 {
     pub fn new(store: Store, keyring: Arc<Keyring>, config: S3Config, clock: Arc<Clock>) -> S3 {
-        S3 { store, keyring, config, clock, policies: Default::default(), cors: Default::default() }
+        S3 {
+            store,
+            keyring,
+            config,
+            clock,
+            policies: Default::default(),
+            cors: Default::default(),
+            started: std::time::Instant::now(),
+        }
     }
 
     /// Answers one request; never fails and never panics on input.

@@ -167,3 +167,46 @@ fn the_key_command_line() {
     get(&user, "keys", "doc").assert_error(403, "InvalidAccessKeyId");
     send_raw(server.addr, &url, false).assert_error(403, "InvalidAccessKeyId");
 }
+
+/// `larder status`, and `--json` on `status`, `key list|show` and
+/// `share list`; empty lists say so.
+#[test]
+fn status_and_json_listings() {
+    let server = TestServer::start();
+    let client = server.client();
+    create_bucket(&client, "status");
+    put(&client, "status", "one", b"12345");
+    let (ok, out, err) = larder_cli(&server, &["status"]);
+    assert!(ok, "{err}");
+    for expected in [
+        "larder 0.",
+        "listening on",
+        &server.addr.to_string(),
+        "stored         1 objects",
+        "clock          ok",
+        "index          ok",
+    ] {
+        assert!(out.contains(expected), "{expected:?} not in:\n{out}");
+    }
+    let (ok, out, _) = larder_cli(&server, &["status", "--json"]);
+    assert!(ok);
+    let status: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((status["objects"].as_u64(), status["bytes"].as_u64()), (Some(1), Some(5)));
+    assert_eq!(status["public_url"], format!("http://{}", server.addr));
+    assert!(status["uptime_secs"].is_u64() && status["disk_free_bytes"].as_u64().unwrap() > 0);
+
+    let (ok, out, _) = larder_cli(&server, &["key", "list"]);
+    assert!(ok && out.contains("no keys yet"), "{out}");
+    let (ok, out, _) = larder_cli(&server, &["share", "list"]);
+    assert!(ok && out.contains("no live links"), "{out}");
+    let (ok, out, _) = larder_cli(&server, &["share", "list", "--json"]);
+    assert!(ok && serde_json::from_str::<Vec<serde_json::Value>>(&out).unwrap().is_empty(), "{out}");
+    let (ok, _, err) = larder_cli(&server, &["key", "create", "reader", "--grant", "status:read"]);
+    assert!(ok, "{err}");
+    let (ok, out, _) = larder_cli(&server, &["key", "list", "--json"]);
+    let keys: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert!(ok && keys.len() == 1 && keys[0]["name"] == "reader", "{out}");
+    let access_key = keys[0]["access_key"].as_str().unwrap().to_string();
+    let (ok, out, _) = larder_cli(&server, &["key", "show", &access_key, "--json"]);
+    assert!(ok && serde_json::from_str::<serde_json::Value>(&out).unwrap()["grants"][0] == "status:read", "{out}");
+}
