@@ -273,6 +273,15 @@ async fn shutdown_signal() {
     }
 }
 
+/// `println!` for a server: a closed stdout (the reader of the first
+/// lines went away) is no reason to stop serving.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 async fn serve(args: ServeArgs) -> Result<(), String> {
     let config = config_from(args)?;
     let data_dir = config.data_dir.clone();
@@ -283,7 +292,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     // (systemd's journal, a log file) stdout is a log, and logs are read
     // by more people than the root key should be.
     if server.root_key_source() == RootKeySource::Created && !std::io::stdout().is_terminal() {
-        println!(
+        say!(
             "larder: created the root key {}; its secret is only in {} (mode 0600)",
             server.root_credentials().access_key,
             key_file.display()
@@ -291,7 +300,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     } else if server.root_key_source() == RootKeySource::Created {
         let root = server.root_credentials();
         let public_url = server.public_url();
-        println!(
+        say!(
             "larder: created the root key; it is shown only now and kept in {}\n\
              \n    access key: {}\n    secret key: {}\n\
              \ntry it with the AWS CLI:\n\
@@ -304,8 +313,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         );
     }
     // Scripts and tests wait for this line.
-    println!("larder listening on {addr}");
-    println!("larder: links start with {} (set public_url to change it)", server.public_url());
+    say!("larder listening on {addr}");
+    say!("larder: links start with {} (set public_url to change it)", server.public_url());
     server.run_until(shutdown_signal()).await;
     Ok(())
 }

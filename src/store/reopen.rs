@@ -91,9 +91,15 @@ impl ReopeningIndex {
         Ok(current)
     }
 
+    /// A lookup. sled serves it from its pages, but tidying a page as it
+    /// reads may need a write: while degraded such a read is refused as the
+    /// writes are (503, which clients retry), not failed.
     fn read<T>(&self, op: impl FnOnce(&SledIndex) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let current = self.current()?;
-        op(current.as_ref().expect("checked by current()"))
+        match op(current.as_ref().expect("checked by current()")) {
+            Err(StoreError::Index(message)) if self.failure().is_some() => Err(StoreError::Degraded(message)),
+            other => other,
+        }
     }
 
     /// A change to the index: refused while degraded; a failure of sled's

