@@ -52,6 +52,16 @@ pub struct Config {
     /// pages), e.g. `http://192.168.1.20:9000`. Unset: the address of the
     /// interface that holds the default route (see [`public_url_for`]).
     pub public_url: Option<String>,
+    /// HTTPS with this certificate chain and key (PEM files, read again on
+    /// SIGHUP).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// `"self-signed"`: HTTPS with a certificate larder makes on first
+    /// start (kept in the data folder's `tls/`).
+    pub tls: Option<String>,
+    /// With TLS: HTTPS here, and plain HTTP on `listen` beside it. Unset:
+    /// `listen` speaks HTTPS only.
+    pub listen_tls: Option<SocketAddr>,
     /// The root key, when given by the environment rather than stored.
     #[serde(skip)]
     pub root_credentials: Option<Credentials>,
@@ -107,6 +117,10 @@ impl Default for Config {
             multipart_expiry_secs: 7 * 24 * 3600,
             trusted_proxies: Vec::new(),
             public_url: None,
+            tls_cert: None,
+            tls_key: None,
+            tls: None,
+            listen_tls: None,
             root_credentials: None,
             time: None,
         }
@@ -162,7 +176,7 @@ pub fn check_public_url(url: &str) -> Result<String, String> {
 /// none is set: on a wildcard address, the address of the interface that
 /// holds the default route (what another device on the LAN reaches);
 /// loopback when there is no route or the server listens only there.
-pub fn public_url_for(listen: SocketAddr) -> String {
+pub fn public_url_for(listen: SocketAddr, https: bool) -> String {
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, UdpSocket};
     let ip = listen.ip();
     let ip = if !ip.is_unspecified() {
@@ -183,7 +197,8 @@ pub fn public_url_for(listen: SocketAddr) -> String {
             (IpAddr::V4(_), None) => Ipv4Addr::LOCALHOST.into(),
         }
     };
-    format!("http://{}", SocketAddr::new(ip, listen.port()))
+    let scheme = if https { "https" } else { "http" };
+    format!("{scheme}://{}", SocketAddr::new(ip, listen.port()))
 }
 
 /// A file that does not read, and, when it is a matter of permissions,
@@ -219,8 +234,9 @@ mod tests {
         for bad in ["192.168.1.20:9000", "ftp://host", "http://host/path", "http://host?x=1", "http://", "/x"] {
             assert!(check_public_url(bad).is_err(), "{bad}");
         }
-        assert_eq!(public_url_for("127.0.0.1:9000".parse().unwrap()), "http://127.0.0.1:9000");
-        assert!(public_url_for("0.0.0.0:9000".parse().unwrap()).ends_with(":9000"));
+        assert_eq!(public_url_for("127.0.0.1:9000".parse().unwrap(), false), "http://127.0.0.1:9000");
+        assert_eq!(public_url_for("127.0.0.1:9443".parse().unwrap(), true), "https://127.0.0.1:9443");
+        assert!(public_url_for("0.0.0.0:9000".parse().unwrap(), false).ends_with(":9000"));
     }
 
     #[test]

@@ -315,6 +315,16 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     // Scripts and tests wait for this line.
     say!("larder listening on {addr}");
     say!("larder: links start with {} (set public_url to change it)", server.public_url());
+    if let Some(certificates) = server.certificates() {
+        if let Some(tls_addr) = server.tls_addr() {
+            say!("larder: HTTPS on {tls_addr}");
+        }
+        say!(
+            "larder: HTTPS certificate {} (give it to clients to trust), SHA-256 fingerprint {}",
+            certificates.certificate_file().display(),
+            certificates.fingerprint()
+        );
+    }
     server.run_until(shutdown_signal()).await;
     Ok(())
 }

@@ -22,6 +22,7 @@ use crate::s3::{Pace, S3Config, S3};
 use crate::store::{Store, StoreConfig};
 
 mod limits;
+pub mod tls;
 
 /// hyper's read buffer: request heads up to this size reach the S3 layer,
 /// which answers anything over 16 KiB with S3's error document.
@@ -38,6 +39,9 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// [`RunningServer::shutdown`].
 pub struct RunningServer {
     addr: SocketAddr,
+    /// Where HTTPS listens beside HTTP (`listen_tls`).
+    tls_addr: Option<SocketAddr>,
+    certificates: Option<Arc<tls::Certificates>>,
     public_url: String,
     root: Credentials,
     root_source: RootKeySource,
@@ -48,6 +52,16 @@ pub struct RunningServer {
 impl RunningServer {
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where HTTPS listens, when it listens beside plain HTTP.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
+    }
+
+    /// The certificate served over HTTPS, when there is one.
+    pub fn certificates(&self) -> Option<&tls::Certificates> {
+        self.certificates.as_deref()
     }
 
     /// The base of every link the server makes.
@@ -110,7 +124,31 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         .await
         .map_err(|error| StartError(format!("cannot listen on {}: {error}", config.listen)))?;
     let addr = listener.local_addr().map_err(|error| StartError(error.to_string()))?;
-    let public_url = configured_url.unwrap_or_else(|| crate::config::public_url_for(addr));
+    let tls_listener = match config.listen_tls {
+        Some(listen) if config.tls.is_some() || config.tls_cert.is_some() => Some(
+            TcpListener::bind(listen)
+                .await
+                .map_err(|error| StartError(format!("cannot listen on {listen}: {error}")))?,
+        ),
+        _ => None,
+    };
+    let tls_addr = match &tls_listener {
+        Some(listener) => Some(listener.local_addr().map_err(|error| StartError(error.to_string()))?),
+        None => None,
+    };
+    let https = config.tls.is_some() || config.tls_cert.is_some();
+    let public_addr = tls_addr.unwrap_or(addr);
+    let public_url = configured_url.unwrap_or_else(|| crate::config::public_url_for(public_addr, https));
+    let public_host =
+        public_url.split("://").nth(1).and_then(|rest| rest.rsplit_once(':')).map(|(host, _)| host.to_string());
+    let tls = tls::setup(&config, &tls::host_names(public_host.as_deref())).map_err(StartError)?;
+    let certificates = tls.as_ref().map(|(_, certificates)| certificates.clone());
+    // Without listen_tls, `listen` itself speaks HTTPS.
+    let (plain, secure) = match (tls, tls_listener) {
+        (Some((acceptor, _)), Some(tls_listener)) => (Some(listener), Some((tls_listener, acceptor))),
+        (Some((acceptor, _)), None) => (None, Some((listener, acceptor))),
+        (None, _) => (Some(listener), None),
+    };
     let keys = load_keys(&store, &root).await?;
     let clock = Arc::new(match &config.time {
         Some(time) => Clock::with_source(&config.data_dir, time.0.clone()),
@@ -142,9 +180,10 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         tokio::spawn(collect_garbage(store.clone(), stopped.clone()));
     }
     tokio::spawn(heal_store(store.clone(), stopped.clone()));
-    let task = tokio::spawn(accept_loop(listener, s3, store, config, stopped));
+    tokio::spawn(reload_on_hangup(certificates.clone(), stopped.clone()));
+    let task = tokio::spawn(accept_loop(Listeners { plain, secure }, s3, store, config, stopped));
     tracing::info!(%addr, public_url, "larder is serving");
-    Ok(RunningServer { addr, public_url, root, root_source, stop, task })
+    Ok(RunningServer { addr, tls_addr, certificates, public_url, root, root_source, stop, task })
 }
 
 /// The access keys kept in the store; a document that does not read is
@@ -179,6 +218,25 @@ async fn collect_garbage(store: Store, mut stopped: watch::Receiver<bool>) {
         }
         if let Err(error) = store.collect_garbage().await {
             tracing::warn!(%error, "collecting replaced blobs failed");
+        }
+    }
+}
+
+/// SIGHUP (`systemctl reload`) reads the certificate files again (a
+/// renewal); without TLS it does nothing, rather than stop the server.
+async fn reload_on_hangup(certificates: Option<Arc<tls::Certificates>>, mut stopped: watch::Receiver<bool>) {
+    let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
+    loop {
+        tokio::select! {
+            _ = stopped.changed() => return,
+            _ = hangups.recv() => {}
+        }
+        let Some(certificates) = certificates.clone() else { continue };
+        let reloading = certificates.clone();
+        match tokio::task::spawn_blocking(move || reloading.reload()).await {
+            Ok(Ok(())) => tracing::info!(fingerprint = certificates.fingerprint(), "certificate read again"),
+            Ok(Err(error)) => tracing::error!(%error, "the certificate did not read; the old one stays"),
+            Err(_) => {}
         }
     }
 }
@@ -263,8 +321,44 @@ fn refuse(mut stream: tokio::net::TcpStream, refusals: &Arc<Semaphore>) {
     });
 }
 
+/// What the server accepts connections on: plain HTTP, HTTPS, or both.
+struct Listeners {
+    plain: Option<TcpListener>,
+    secure: Option<(TcpListener, tokio_rustls::TlsAcceptor)>,
+}
+
+impl Listeners {
+    /// The next connection on either, and the TLS acceptor if it came on
+    /// the HTTPS one.
+    async fn accept(&self) -> std::io::Result<(tokio::net::TcpStream, SocketAddr, Option<tokio_rustls::TlsAcceptor>)> {
+        let plain = async {
+            match &self.plain {
+                Some(listener) => listener.accept().await,
+                None => std::future::pending().await,
+            }
+        };
+        let secure = async {
+            match &self.secure {
+                Some((listener, _)) => listener.accept().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            accepted = plain => accepted.map(|(stream, peer)| (stream, peer, None)),
+            accepted = secure => {
+                let acceptor = self.secure.as_ref().map(|(_, acceptor)| acceptor.clone());
+                accepted.map(|(stream, peer)| (stream, peer, acceptor))
+            }
+        }
+    }
+}
+
+/// A connection's byte stream, plain or TLS.
+trait Connection: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Connection for T {}
+
 async fn accept_loop(
-    listener: TcpListener,
+    listeners: Listeners,
     s3: Arc<S3>,
     store: Store,
     config: Config,
@@ -280,9 +374,9 @@ async fn accept_loop(
     let header_timeout = Duration::from_secs(config.header_timeout_secs);
     let write_stall_limit = Duration::from_secs(config.body_idle_timeout_secs);
     loop {
-        let (stream, peer) = tokio::select! {
+        let (stream, peer, tls) = tokio::select! {
             _ = stopped.changed() => break,
-            accepted = listener.accept() => match accepted {
+            accepted = listeners.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
                     // Out of file descriptors and the like: wait, do not spin.
@@ -306,19 +400,33 @@ async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         let s3 = s3.clone();
+        let secure = tls.is_some();
         let service = service_fn(move |request| {
             let s3 = s3.clone();
-            async move { Ok::<_, Infallible>(s3.handle(request, peer).await) }
+            async move { Ok::<_, Infallible>(s3.handle(request, peer, secure).await) }
         });
         let io = limits::WriteStallLimit::new(stream, write_stall_limit);
-        let connection = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(header_timeout)
-            .max_buf_size(READ_BUFFER_BYTES)
-            .serve_connection(TokioIo::new(io), service);
-        let connection = graceful.watch(connection);
+        let builder = {
+            let mut builder = http1::Builder::new();
+            builder.timer(TokioTimer::new()).header_read_timeout(header_timeout).max_buf_size(READ_BUFFER_BYTES);
+            builder
+        };
+        let watcher = graceful.watcher();
         let alive = alive.clone();
         tokio::spawn(async move {
+            // The handshake, like a request head, has `header_timeout`.
+            let io: Box<dyn Connection> = match tls {
+                None => Box::new(io),
+                Some(acceptor) => match tokio::time::timeout(header_timeout, acceptor.accept(io)).await {
+                    Ok(Ok(tls)) => Box::new(tls),
+                    Ok(Err(error)) => {
+                        tracing::debug!(%peer, %error, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => return,
+                },
+            };
+            let connection = watcher.watch(builder.serve_connection(TokioIo::new(io), service));
             let open = &crate::metrics::global().open_connections;
             open.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if let Err(error) = connection.await {
@@ -328,7 +436,7 @@ async fn accept_loop(
             drop((permit, slot, alive));
         });
     }
-    drop(listener);
+    drop(listeners);
     let quiet = tokio::time::timeout(SHUTDOWN_GRACE, async {
         graceful.shutdown().await;
         while Arc::strong_count(&alive) > 1 {

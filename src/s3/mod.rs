@@ -130,7 +130,8 @@ impl S3 {
     }
 
     /// Answers one request; never fails and never panics on input.
-    pub async fn handle(&self, request: Request<Incoming>, peer: SocketAddr) -> Response<ResponseBody> {
+    /// `over_tls`: the connection itself is HTTPS.
+    pub async fn handle(&self, request: Request<Incoming>, peer: SocketAddr, over_tls: bool) -> Response<ResponseBody> {
         let request_id = new_request_id();
         let (mut parts, incoming) = request.into_parts();
         // Behind a reverse proxy that rewrites Host, the host the client
@@ -145,7 +146,8 @@ impl S3 {
             .headers
             .get(http::header::EXPECT)
             .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-        let origin = client::Origin::of(peer.ip(), &parts.headers, &self.config.trusted_proxies);
+        let mut origin = client::Origin::of(peer.ip(), &parts.headers, &self.config.trusted_proxies);
+        origin.secure |= over_tls;
         let cors_origin = parts.headers.get(http::header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_string);
         let wants_html = upload_page::wants_html(&parts.headers);
         let client = origin.address;

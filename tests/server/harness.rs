@@ -67,6 +67,11 @@ impl TestServer {
     }
 
     /// Stops the server cleanly, keeping the data folder.
+    /// The server itself (its addresses, certificate, public URL).
+    pub fn running(&self) -> &RunningServer {
+        self.server.as_ref().expect("a running server")
+    }
+
     pub fn stop(mut self) -> PathBuf {
         if let Some(server) = self.server.take() {
             self.runtime.block_on(server.shutdown());

@@ -14,6 +14,7 @@ mod durability;
 #[cfg(feature = "failpoints")]
 mod failpoints;
 mod hostile;
+mod https;
 mod keys;
 mod lan;
 mod listing;
