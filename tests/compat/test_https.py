@@ -56,6 +56,6 @@ def test_boto3_and_aws_cli_over_https(https_larder, tmp_path):
     base = [*aws_cli_command(), "--endpoint-url", server.endpoint]
     run_tool([*base, "--ca-bundle", ca, "s3", "cp", local, "s3://secure/upload.bin"], env=env)
     listed = run_tool([*base, "--ca-bundle", ca, "s3", "ls", "s3://secure/"], env=env)
-    assert "upload.bin" in listed.stdout and "hello.txt" in listed.stdout
+    assert b"upload.bin" in listed.stdout and b"hello.txt" in listed.stdout
     refused = run_tool([*base, "s3", "ls", "s3://secure/"], env=env, check=False)
-    assert refused.returncode != 0 and "certificate" in (refused.stderr + refused.stdout).lower()
+    assert refused.returncode != 0 and b"certificate" in (refused.stderr + refused.stdout).lower()
