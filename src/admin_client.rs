@@ -4,7 +4,11 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::sync::Arc;
 use std::time::Duration;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 
 use http::{HeaderMap, HeaderValue};
 use sha2::{Digest, Sha256};
@@ -20,17 +24,46 @@ pub struct AdminClient {
     pub authority: String,
     pub credentials: Credentials,
     pub region: String,
+    /// For an `https://` endpoint: TLS trusting exactly the server's own
+    /// certificate (see [`AdminClient::trusting`]).
+    tls: Option<Arc<rustls::ClientConfig>>,
+    https: bool,
 }
 
+/// A byte stream to the server, plain or TLS.
+trait Stream: Read + Write {}
+impl<T: Read + Write> Stream for T {}
+
 impl AdminClient {
-    /// `endpoint` is `http://host:port`.
+    /// `endpoint` is `http://host:port` or `https://host:port`.
     pub fn new(endpoint: &str, credentials: Credentials, region: &str) -> Result<AdminClient, String> {
-        let authority = endpoint
-            .strip_prefix("http://")
-            .ok_or_else(|| format!("the endpoint must be http://HOST:PORT, not {endpoint}"))?
-            .trim_end_matches('/')
-            .to_string();
-        Ok(AdminClient { authority, credentials, region: region.to_string() })
+        let (https, rest) = match (endpoint.strip_prefix("http://"), endpoint.strip_prefix("https://")) {
+            (Some(rest), _) => (false, rest),
+            (_, Some(rest)) => (true, rest),
+            _ => return Err(format!("the endpoint must be http://HOST:PORT or https://HOST:PORT, not {endpoint}")),
+        };
+        let authority = rest.trim_end_matches('/').to_string();
+        Ok(AdminClient { authority, credentials, region: region.to_string(), tls: None, https })
+    }
+
+    /// Over HTTPS, trusts the certificate in `file` (the server's own,
+    /// self-signed or not) and nothing else: the command line talks to
+    /// its own server.
+    pub fn trusting(mut self, file: &std::path::Path) -> Result<AdminClient, String> {
+        let pem = std::fs::read(file).map_err(|error| crate::config::cannot_read(file, &error))?;
+        let pinned = rustls_pemfile::certs(&mut pem.as_slice())
+            .next()
+            .ok_or_else(|| format!("{}: no certificate in it", file.display()))?
+            .map_err(|error| format!("{}: {error}", file.display()))?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|error| error.to_string())?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(Pinned { certificate: pinned.to_vec(), provider }))
+            .with_no_client_auth();
+        self.tls = Some(Arc::new(config));
+        Ok(self)
     }
 
     /// The signed request head; the body is `length` bytes whose hash is
@@ -71,7 +104,26 @@ impl AdminClient {
         Ok(request)
     }
 
-    fn connect(&self) -> Result<TcpStream, String> {
+    fn connect(&self) -> Result<Box<dyn Stream>, String> {
+        let tcp = self.connect_tcp()?;
+        if !self.https {
+            return Ok(Box::new(tcp));
+        }
+        let config = self.tls.clone().ok_or_else(|| {
+            format!("{} speaks HTTPS: larder needs its certificate (tls_cert, or tls = \"self-signed\" in the configuration)", self.authority)
+        })?;
+        let host = match self.authority.rsplit_once(':') {
+            Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+            _ => self.authority.as_str(),
+        };
+        let name =
+            rustls::pki_types::ServerName::try_from(host.trim_start_matches('[').trim_end_matches(']').to_string())
+                .map_err(|error| error.to_string())?;
+        let connection = rustls::ClientConnection::new(config, name).map_err(|error| error.to_string())?;
+        Ok(Box::new(rustls::StreamOwned::new(connection, tcp)))
+    }
+
+    fn connect_tcp(&self) -> Result<TcpStream, String> {
         let unreachable = |error: &dyn std::fmt::Display| {
             format!(
                 "cannot reach larder at {}: {error} (is it running? --endpoint, LARDER_ENDPOINT or the \
@@ -216,11 +268,62 @@ impl AdminClient {
 }
 
 /// Reads a whole answer (the request asked the server to close).
-fn read_answer(mut stream: TcpStream) -> Result<(u16, Vec<u8>), String> {
+fn read_answer(mut stream: Box<dyn Stream>) -> Result<(u16, Vec<u8>), String> {
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).map_err(|e| e.to_string())?;
+    match stream.read_to_end(&mut raw) {
+        Ok(_) => {}
+        // A server that closes without TLS's goodbye has still answered.
+        Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof && !raw.is_empty() => {}
+        Err(error) => return Err(error.to_string()),
+    }
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or("no HTTP answer")?;
     let head = String::from_utf8_lossy(&raw[..split]);
     let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or("no HTTP status")?;
     Ok((status, raw[split + 4..].to_vec()))
+}
+
+/// Accepts exactly one certificate: the server's own.
+#[derive(Debug)]
+struct Pinned {
+    certificate: Vec<u8>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if end_entity.as_ref() == self.certificate.as_slice() {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General("not the certificate this server is configured with".into()))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
 }

@@ -134,31 +134,49 @@ struct Target {
     endpoint: String,
     data_dir: PathBuf,
     region: String,
+    /// The server's certificate, when it speaks HTTPS.
+    certificate: Option<PathBuf>,
+}
+
+impl Target {
+    /// The admin client for it, with the root key.
+    fn admin(&self) -> Result<AdminClient, String> {
+        let client = AdminClient::new(&self.endpoint, root_credentials(&self.data_dir)?, &self.region)?;
+        match &self.certificate {
+            Some(certificate) if self.endpoint.starts_with("https://") => client.trusting(certificate),
+            _ => Ok(client),
+        }
+    }
 }
 
 impl ServerArgs {
     fn resolve(&self) -> Result<Target, String> {
         let (config, _) = Config::discover(self.config.as_deref())?;
+        let data_dir = self.data_dir.clone().unwrap_or(config.data_dir);
+        let certificate = match (&config.tls_cert, config.tls.as_deref()) {
+            (Some(cert), _) => Some(cert.clone()),
+            (None, Some(_)) => Some(data_dir.join("tls").join("self-signed.pem")),
+            (None, None) => None,
+        };
+        // HTTPS only when `listen` itself speaks it (no listen_tls beside).
+        let https_only = certificate.is_some() && config.listen_tls.is_none();
         let endpoint = match &self.endpoint {
             Some(endpoint) => endpoint.clone(),
-            None => local_endpoint(config.listen),
+            None => local_endpoint(config.listen, https_only),
         };
-        Ok(Target {
-            endpoint,
-            data_dir: self.data_dir.clone().unwrap_or(config.data_dir),
-            region: self.region.clone().unwrap_or(config.region),
-        })
+        Ok(Target { endpoint, data_dir, region: self.region.clone().unwrap_or(config.region), certificate })
     }
 }
 
 /// Where this machine reaches a server listening on `listen`.
-fn local_endpoint(listen: std::net::SocketAddr) -> String {
+fn local_endpoint(listen: std::net::SocketAddr, https: bool) -> String {
     let ip = match listen.ip() {
         std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
         std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
         ip => ip,
     };
-    format!("http://{}", std::net::SocketAddr::new(ip, listen.port()))
+    let scheme = if https { "https" } else { "http" };
+    format!("{scheme}://{}", std::net::SocketAddr::new(ip, listen.port()))
 }
 
 #[derive(Subcommand)]
@@ -359,7 +377,7 @@ fn print_key(key: &KeyView) {
 
 fn key_command(server: ServerArgs, command: KeyCommand) -> Result<(), String> {
     let server = server.resolve()?;
-    let client = AdminClient::new(&server.endpoint, root_credentials(&server.data_dir)?, &server.region)?;
+    let client = server.admin()?;
     match command {
         KeyCommand::Create { name, grants, expires, allow_from, access_key, secret_key } => {
             let expires = match expires {
@@ -522,7 +540,7 @@ fn share_files(
     if !(1..=larder::sigv4::MAX_EXPIRES_SECS).contains(&lifetime) {
         return Err("a link lasts 1 second to 7 days".into());
     }
-    let client = AdminClient::new(&server.endpoint, root_credentials(&server.data_dir)?, &server.region)?;
+    let client = server.admin()?;
     client.ensure_bucket(bucket)?;
     for path in files {
         let file_name =
@@ -588,7 +606,7 @@ fn share_upload(
         return Err("a link lasts 1 second to 7 days".into());
     }
     let content_type = content_type.map(|t| t.trim_end_matches('*').to_string()).filter(|t| !t.is_empty());
-    let client = AdminClient::new(&server.endpoint, root_credentials(&server.data_dir)?, &server.region)?;
+    let client = server.admin()?;
     client.ensure_bucket(bucket)?;
     let now = larder::timefmt::now();
     let share = client.create_share(&NewShare {
@@ -613,7 +631,7 @@ fn print_json(value: &impl serde::Serialize) -> Result<(), String> {
 
 fn status_command(json: bool, server: ServerArgs) -> Result<(), String> {
     let server = server.resolve()?;
-    let client = AdminClient::new(&server.endpoint, root_credentials(&server.data_dir)?, &server.region)?;
+    let client = server.admin()?;
     let status = client.status()?;
     if json {
         return print_json(&status);
@@ -636,7 +654,7 @@ fn share_command(command: ShareCommand) -> Result<(), String> {
     let server = match &command {
         ShareCommand::List { server, .. } | ShareCommand::Revoke { server, .. } => server.resolve()?,
     };
-    let client = AdminClient::new(&server.endpoint, root_credentials(&server.data_dir)?, &server.region)?;
+    let client = server.admin()?;
     match &command {
         ShareCommand::List { json: true, .. } => print_json(&client.list_shares()?)?,
         ShareCommand::List { json: false, .. } => {

@@ -119,3 +119,52 @@ fn sighup_reads_the_certificate_files_again() {
     stop(child, libc::SIGTERM);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// With HTTPS only, the command line finds the server through the same
+/// configuration, speaks HTTPS to it and trusts exactly its certificate.
+#[test]
+fn the_command_line_speaks_https_to_its_server() {
+    let dir = unique_dir("tls-cli");
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    std::fs::write(
+        dir.join("larder.toml"),
+        format!(
+            "listen = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\ntls = \"self-signed\"\n",
+            dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    let larder = |args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_larder"));
+        command
+            .args(args)
+            .current_dir(&dir)
+            .env_remove("LARDER_CONFIG")
+            .env_remove("LARDER_DATA_DIR")
+            .env_remove("LARDER_ENDPOINT")
+            .env_remove("LARDER_ROOT_ACCESS_KEY")
+            .env_remove("LARDER_ROOT_SECRET_KEY");
+        command
+    };
+    let mut server = larder(&["serve"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let mut reader = std::io::BufReader::new(server.stdout.take().unwrap());
+    let mut line = String::new();
+    while std::io::BufRead::read_line(&mut reader, &mut line).is_ok_and(|read| read > 0) {
+        if line.starts_with("larder listening on") {
+            break;
+        }
+        line.clear();
+    }
+    let file = dir.join("note.txt");
+    std::fs::write(&file, b"shared over https").unwrap();
+    let shared = larder(&["share"]).arg(&file).output().unwrap();
+    let listed = larder(&["key", "list"]).output().unwrap();
+    crate::storage::unsafe_kill(server.id(), libc::SIGTERM);
+    let _ = server.wait();
+    let out = String::from_utf8_lossy(&shared.stdout);
+    assert!(shared.status.success(), "{out}{}", String::from_utf8_lossy(&shared.stderr));
+    assert!(out.contains(&format!("link:    https://")), "{out}");
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+    let _ = std::fs::remove_dir_all(&dir);
+}
