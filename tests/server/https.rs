@@ -164,7 +164,7 @@ fn the_command_line_speaks_https_to_its_server() {
     let _ = server.wait();
     let out = String::from_utf8_lossy(&shared.stdout);
     assert!(shared.status.success(), "{out}{}", String::from_utf8_lossy(&shared.stderr));
-    assert!(out.contains(&format!("link:    https://")), "{out}");
+    assert!(out.contains("link:    https://"), "{out}");
     assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
     let _ = std::fs::remove_dir_all(&dir);
 }
