@@ -76,6 +76,19 @@ impl AdminClient {
         length: u64,
         content_type: &str,
     ) -> Result<String, String> {
+        self.head_with_query(method, path, &[], payload_hash, length, content_type)
+    }
+
+    /// [`AdminClient::head`] with a query string (signed too).
+    fn head_with_query(
+        &self,
+        method: &str,
+        path: &str,
+        query: &[(&str, &str)],
+        payload_hash: &str,
+        length: u64,
+        content_type: &str,
+    ) -> Result<String, String> {
         let now = timefmt::now();
         let amz_date = timefmt::format_amz_date(now);
         let scope = Scope { date: amz_date[..8].to_string(), region: self.region.clone(), service: "s3".into() };
@@ -85,16 +98,27 @@ impl AdminClient {
         headers.insert("host", value(&self.authority)?);
         headers.insert("x-amz-content-sha256", value(payload_hash)?);
         headers.insert("x-amz-date", value(&amz_date)?);
+        let params: Vec<sigv4::QueryParam> = query
+            .iter()
+            .map(|(name, value)| sigv4::QueryParam { name: name.to_string(), value: value.to_string() })
+            .collect();
         let authorization = sigv4::authorization_header(
             method,
             path.as_bytes(),
-            &[],
+            &params,
             &headers,
             &self.credentials.access_key,
             &key,
             &scope,
         );
-        let mut request = format!("{method} {} HTTP/1.1\r\n", sigv4::uri_encode(path.as_bytes(), true));
+        let mut target = sigv4::uri_encode(path.as_bytes(), true);
+        for (i, (name, value)) in query.iter().enumerate() {
+            target.push(if i == 0 { '?' } else { '&' });
+            target.push_str(&sigv4::uri_encode(name.as_bytes(), false));
+            target.push('=');
+            target.push_str(&sigv4::uri_encode(value.as_bytes(), false));
+        }
+        let mut request = format!("{method} {target} HTTP/1.1\r\n");
         for (name, value) in &headers {
             request.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap_or_default()));
         }
@@ -267,8 +291,165 @@ impl AdminClient {
     }
 }
 
+/// Files above this go up in parts, several at a time.
+pub const MULTIPART_THRESHOLD: u64 = 64 * 1024 * 1024;
+/// Parts in flight at once, each streamed from the file (bounded memory).
+const PARTS_IN_FLIGHT: usize = 4;
+
+impl AdminClient {
+    /// Uploads a large file to `bucket/key` as a multipart upload: parts of
+    /// at least 16 MiB (more for files beyond 160 GiB, to stay within
+    /// 10,000 parts), [`PARTS_IN_FLIGHT`] at a time, each streamed from
+    /// the file with a small buffer. `sent` counts the bytes sent so far.
+    pub fn put_file_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        path: &std::path::Path,
+        sent: &std::sync::atomic::AtomicU64,
+    ) -> Result<(), String> {
+        let length = std::fs::metadata(path).map_err(|error| format!("{}: {error}", path.display()))?.len();
+        let part_size = (16 * 1024 * 1024u64).max(length.div_ceil(10_000));
+        let parts = length.div_ceil(part_size).max(1);
+        let object = format!("/{bucket}/{key}");
+        let created = self.call_with_query("POST", &object, &[("uploads", "")], b"")?;
+        let upload_id = xml_field(&created, "UploadId").ok_or("no UploadId in the answer")?;
+        let next = std::sync::atomic::AtomicU64::new(1);
+        let etags = std::sync::Mutex::new(vec![String::new(); parts as usize]);
+        let failed = std::sync::Mutex::new(None::<String>);
+        std::thread::scope(|scope| {
+            for _ in 0..PARTS_IN_FLIGHT.min(parts as usize) {
+                scope.spawn(|| loop {
+                    let number = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if number > parts || failed.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+                        return;
+                    }
+                    let offset = (number - 1) * part_size;
+                    let size = part_size.min(length - offset);
+                    match self.put_part(&object, &upload_id, number, path, offset, size, sent) {
+                        Ok(etag) => etags.lock().unwrap_or_else(|p| p.into_inner())[(number - 1) as usize] = etag,
+                        Err(error) => {
+                            failed.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(error);
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        if let Some(error) = failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            let _ = self.call_with_query("DELETE", &object, &[("uploadId", &upload_id)], b"");
+            return Err(format!("upload failed: {error}"));
+        }
+        let mut document = String::from("<CompleteMultipartUpload>");
+        for (i, etag) in etags.into_inner().unwrap_or_else(|p| p.into_inner()).iter().enumerate() {
+            document.push_str(&format!("<Part><PartNumber>{}</PartNumber><ETag>{etag}</ETag></Part>", i + 1));
+        }
+        document.push_str("</CompleteMultipartUpload>");
+        let completed = self.call_with_query("POST", &object, &[("uploadId", &upload_id)], document.as_bytes())?;
+        if xml_field(&completed, "ETag").is_none() {
+            return Err(format!("completing the upload failed: {}", String::from_utf8_lossy(&completed)));
+        }
+        Ok(())
+    }
+
+    /// One part, streamed from `path` at `offset`; returns its ETag.
+    #[allow(clippy::too_many_arguments)]
+    fn put_part(
+        &self,
+        object: &str,
+        upload_id: &str,
+        number: u64,
+        path: &std::path::Path,
+        offset: u64,
+        size: u64,
+        sent: &std::sync::atomic::AtomicU64,
+    ) -> Result<String, String> {
+        use std::io::{Seek, SeekFrom};
+        let mut file = std::fs::File::open(path).map_err(|error| format!("{}: {error}", path.display()))?;
+        file.seek(SeekFrom::Start(offset)).map_err(|e| e.to_string())?;
+        let number = number.to_string();
+        let query = [("partNumber", number.as_str()), ("uploadId", upload_id)];
+        let head = self.head_with_query(
+            "PUT",
+            object,
+            &query,
+            crate::sigv4::UNSIGNED_PAYLOAD,
+            size,
+            "application/octet-stream",
+        )?;
+        let mut stream = self.connect()?;
+        stream.write_all(head.as_bytes()).map_err(|e| e.to_string())?;
+        let mut buffer = vec![0u8; 256 * 1024];
+        let mut left = size;
+        while left > 0 {
+            let want = buffer.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            let read = file.read(&mut buffer[..want]).map_err(|e| e.to_string())?;
+            if read == 0 {
+                return Err("the file got shorter while it was being sent".into());
+            }
+            stream.write_all(&buffer[..read]).map_err(|e| e.to_string())?;
+            left -= read as u64;
+            sent.fetch_add(read as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+        let (status, body, etag) = read_answer_with_etag(stream)?;
+        match (status, etag) {
+            (200, Some(etag)) => Ok(etag),
+            _ => Err(format!("part {number}: HTTP {status}: {}", String::from_utf8_lossy(&body))),
+        }
+    }
+
+    /// A signed request with a query string; the answer's body if 200.
+    fn call_with_query(
+        &self,
+        method: &str,
+        path: &str,
+        query: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<Vec<u8>, String> {
+        let head = self.head_with_query(
+            method,
+            path,
+            query,
+            &hex::encode(Sha256::digest(body)),
+            body.len() as u64,
+            "application/xml",
+        )?;
+        let mut stream = self.connect()?;
+        stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(body)).map_err(|e| e.to_string())?;
+        let (status, answer) = read_answer(stream)?;
+        if status / 100 == 2 {
+            Ok(answer)
+        } else {
+            Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&answer)))
+        }
+    }
+}
+
+/// The text of the first `<name>` element of an XML answer.
+fn xml_field(xml: &[u8], name: &str) -> Option<String> {
+    let text = String::from_utf8_lossy(xml);
+    let start = text.find(&format!("<{name}>"))? + name.len() + 2;
+    let end = text[start..].find(&format!("</{name}>"))? + start;
+    Some(text[start..end].replace("&quot;", "\""))
+}
+
+/// [`read_answer`], and the answer's ETag header.
+fn read_answer_with_etag(stream: Box<dyn Stream>) -> Result<(u16, Vec<u8>, Option<String>), String> {
+    let (status, body, head) = read_answer_and_head(stream)?;
+    let etag = head.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.trim().eq_ignore_ascii_case("etag").then(|| value.trim().to_string())
+    });
+    Ok((status, body, etag))
+}
+
 /// Reads a whole answer (the request asked the server to close).
-fn read_answer(mut stream: Box<dyn Stream>) -> Result<(u16, Vec<u8>), String> {
+fn read_answer(stream: Box<dyn Stream>) -> Result<(u16, Vec<u8>), String> {
+    read_answer_and_head(stream).map(|(status, body, _)| (status, body))
+}
+
+/// The status, body and head of a whole answer.
+fn read_answer_and_head(mut stream: Box<dyn Stream>) -> Result<(u16, Vec<u8>, String), String> {
     let mut raw = Vec::new();
     match stream.read_to_end(&mut raw) {
         Ok(_) => {}
@@ -277,9 +458,9 @@ fn read_answer(mut stream: Box<dyn Stream>) -> Result<(u16, Vec<u8>), String> {
         Err(error) => return Err(error.to_string()),
     }
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or("no HTTP answer")?;
-    let head = String::from_utf8_lossy(&raw[..split]);
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or("no HTTP status")?;
-    Ok((status, raw[split + 4..].to_vec()))
+    Ok((status, raw[split + 4..].to_vec(), head))
 }
 
 /// Accepts exactly one certificate: the server's own.

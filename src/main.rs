@@ -549,15 +549,22 @@ fn share_files(
         let mut folder = [0u8; 6];
         getrandom::getrandom(&mut folder).map_err(|e| e.to_string())?;
         let key = format!("{}/{file_name}", hex::encode(folder));
-        let mut shown = 0;
-        client.put_file(bucket, &key, path, |sent, total| {
-            let percent = (sent * 100).checked_div(total).unwrap_or(100);
-            if percent >= shown + 5 || sent == total {
-                shown = percent;
-                eprint!("\r{file_name}: {percent:3}%");
-            }
-        })?;
-        eprintln!();
+        let length = std::fs::metadata(path).map_err(|error| format!("{}: {error}", path.display()))?.len();
+        let sent = std::sync::atomic::AtomicU64::new(0);
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let uploaded = std::thread::scope(|scope| {
+            let bar = scope.spawn(|| progress_bar(file_name, length, &sent, &done));
+            let uploaded = if length > larder::admin_client::MULTIPART_THRESHOLD {
+                client.put_file_multipart(bucket, &key, path, &sent)
+            } else {
+                client
+                    .put_file(bucket, &key, path, |so_far, _| sent.store(so_far, std::sync::atomic::Ordering::Relaxed))
+            };
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+            let _ = bar.join();
+            uploaded
+        });
+        uploaded?;
         let now = larder::timefmt::now();
         let share = client.create_share(&NewShare {
             bucket: bucket.to_string(),
@@ -572,6 +579,39 @@ fn share_files(
         links.print(now + lifetime, uses, "download");
     }
     Ok(())
+}
+
+/// Draws `name [#####-----] 45%  12.3 MiB/s  ETA 0:42` on stderr while
+/// an upload runs, only when stderr is a terminal (logs stay clean).
+fn progress_bar(name: &str, total: u64, sent: &std::sync::atomic::AtomicU64, done: &std::sync::atomic::AtomicBool) {
+    use std::sync::atomic::Ordering;
+    if !std::io::stderr().is_terminal() {
+        return;
+    }
+    let started = std::time::Instant::now();
+    let draw = || {
+        let so_far = sent.load(Ordering::Relaxed).min(total);
+        let fraction = if total == 0 { 1.0 } else { so_far as f64 / total as f64 };
+        let filled = (fraction * 30.0) as usize;
+        let secs = started.elapsed().as_secs_f64().max(0.001);
+        let rate = so_far as f64 / secs;
+        let eta = if rate > 0.0 { ((total - so_far) as f64 / rate) as u64 } else { 0 };
+        eprint!(
+            "\r{name} [{}{}] {:3.0}%  {:.1} MiB/s  ETA {}:{:02} ",
+            "#".repeat(filled),
+            "-".repeat(30 - filled),
+            fraction * 100.0,
+            rate / f64::from(1u32 << 20),
+            eta / 60,
+            eta % 60
+        );
+    };
+    while !done.load(Ordering::Relaxed) {
+        draw();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    draw();
+    eprintln!();
 }
 
 /// Reads a size such as `500K`, `200M`, `2G` or plain bytes.

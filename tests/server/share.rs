@@ -146,3 +146,39 @@ fn short_links_stand_for_the_full_link_and_die_with_it() {
     assert_eq!((expired.status, expired.body.clone()), (404, never.body));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A file above 64 MiB goes up as a multipart upload (parts in parallel);
+/// at a terminal a progress bar with rate and ETA shows, and nowhere else.
+#[test]
+fn large_shares_go_up_in_parts_with_a_progress_bar_at_a_terminal() {
+    let server = TestServer::start();
+    let dir = unique_dir("share-large");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("video.mp4");
+    let bytes = pattern(100 << 20, 7);
+    std::fs::write(&path, &bytes).unwrap();
+
+    let (ok, out, err) = larder_cli(&server, &["share", path.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(!err.contains("ETA"), "no bar when stderr is not a terminal: {err}");
+    let full = out.lines().find_map(|l| l.trim().strip_prefix("full:")).unwrap().trim().to_string();
+    let download = fetch(&server, &full, None);
+    download.assert_status(200);
+    assert!(download.body == bytes, "the parts came back whole and in order");
+    assert!(download.header("etag").unwrap().ends_with("-7\""), "7 parts of 16 MiB: {:?}", download.header("etag"));
+
+    // At a terminal (`script` gives the command one), the bar.
+    let credentials = test_credentials();
+    let command =
+        format!("{} share {} --endpoint http://{}", env!("CARGO_BIN_EXE_larder"), path.display(), server.addr);
+    let output = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("LARDER_ROOT_ACCESS_KEY", &credentials.access_key)
+        .env("LARDER_ROOT_SECRET_KEY", &credentials.secret_key)
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{shown}");
+    assert!(shown.contains("100%") && shown.contains("MiB/s") && shown.contains("ETA"), "{shown}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
