@@ -1,0 +1,118 @@
+//! `larder serve` (and bare `larder`): the server, until SIGTERM or
+//! Ctrl-C; and `larder repair`, which reads the same settings.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use larder::config::Config;
+use larder::iam::{Credentials, RootKeySource};
+
+#[derive(clap::Args, Default)]
+pub struct ServeArgs {
+    /// TOML configuration file; flags and environment override it
+    /// [default: ./larder.toml, else /etc/larder/larder.toml, if there]
+    #[arg(long, env = "LARDER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data folder [default: ./larder-data]
+    #[arg(long, env = "LARDER_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on [default: 0.0.0.0:9000]
+    #[arg(long, env = "LARDER_LISTEN")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Region clients must sign for [default: us-east-1]
+    #[arg(long, env = "LARDER_REGION")]
+    pub region: Option<String>,
+    /// The base of every link larder makes, e.g. http://192.168.1.20:9000
+    /// [default: this host's address on its default route]
+    #[arg(long, env = "LARDER_PUBLIC_URL")]
+    pub public_url: Option<String>,
+}
+
+pub fn config_from(args: ServeArgs) -> Result<Config, String> {
+    let (mut config, _) = Config::discover(args.config.as_deref())?;
+    if let Some(data_dir) = args.data_dir {
+        config.data_dir = data_dir;
+    }
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if let Some(region) = args.region {
+        config.region = region;
+    }
+    if let Some(public_url) = args.public_url {
+        config.public_url = Some(public_url);
+    }
+    let access_key = std::env::var("LARDER_ROOT_ACCESS_KEY").ok().filter(|v| !v.is_empty());
+    let secret_key = std::env::var("LARDER_ROOT_SECRET_KEY").ok().filter(|v| !v.is_empty());
+    config.root_credentials = match (access_key, secret_key) {
+        (Some(access_key), Some(secret_key)) => Some(Credentials { access_key, secret_key }),
+        (None, None) => None,
+        _ => return Err("set both LARDER_ROOT_ACCESS_KEY and LARDER_ROOT_SECRET_KEY, or neither".into()),
+    };
+    Ok(config)
+}
+
+pub async fn shutdown_signal() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler works");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}
+
+/// `println!` for a server: a closed stdout (the reader of the first
+/// lines went away) is no reason to stop serving.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+pub async fn serve(args: ServeArgs) -> Result<(), String> {
+    let config = config_from(args)?;
+    let data_dir = config.data_dir.clone();
+    let server = larder::server::start(config).await.map_err(|error| error.to_string())?;
+    let addr = server.local_addr();
+    let key_file = data_dir.join(larder::iam::ROOT_KEY_FILE);
+    // The secret is shown only to a person at a terminal: anywhere else
+    // (systemd's journal, a log file) stdout is a log, and logs are read
+    // by more people than the root key should be.
+    if server.root_key_source() == RootKeySource::Created && !std::io::stdout().is_terminal() {
+        say!(
+            "larder: created the root key {}; its secret is only in {} (mode 0600)",
+            server.root_credentials().access_key,
+            key_file.display()
+        );
+    } else if server.root_key_source() == RootKeySource::Created {
+        let root = server.root_credentials();
+        let public_url = server.public_url();
+        say!(
+            "larder: created the root key; it is shown only now and kept in {}\n\
+             \n    access key: {}\n    secret key: {}\n\
+             \ntry it with the AWS CLI:\n\
+             \n    AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} \\\n      aws --endpoint-url {public_url} s3 ls\n",
+            key_file.display(),
+            root.access_key,
+            root.secret_key,
+            root.access_key,
+            root.secret_key,
+        );
+    }
+    // Scripts and tests wait for this line.
+    say!("larder listening on {addr}");
+    say!("larder: links start with {} (set public_url to change it)", server.public_url());
+    if let Some(certificates) = server.certificates() {
+        if let Some(tls_addr) = server.tls_addr() {
+            say!("larder: HTTPS on {tls_addr}");
+        }
+        say!(
+            "larder: HTTPS certificate {} (give it to clients to trust), SHA-256 fingerprint {}",
+            certificates.certificate_file().display(),
+            certificates.fingerprint()
+        );
+    }
+    server.run_until(shutdown_signal()).await;
+    Ok(())
+}
