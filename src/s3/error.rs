@@ -10,6 +10,9 @@ use crate::timefmt;
 
 use super::xml::escape;
 
+/// The XML namespace of STS answers (errors included).
+pub const STS_NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
+
 #[derive(Debug, Clone)]
 pub struct S3Error {
     pub code: &'static str,
@@ -101,6 +104,15 @@ impl S3Error {
     }
 
     /// No room on the disk for what a write declared.
+    pub fn no_such_upload(id: &str) -> S3Error {
+        S3Error::new(
+            "NoSuchUpload",
+            StatusCode::NOT_FOUND,
+            "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.",
+        )
+        .with("UploadId", id)
+    }
+
     pub fn insufficient_storage() -> S3Error {
         S3Error::new(
             "InsufficientStorage",
@@ -145,7 +157,7 @@ impl S3Error {
             let kind = if self.status.is_server_error() { "Receiver" } else { "Sender" };
             return format!(
                 "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ErrorResponse xmlns=\"{}\"><Error><Type>{kind}</Type><Code>{}</Code><Message>{}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>",
-                super::sts::NAMESPACE,
+                STS_NAMESPACE,
                 self.code,
                 escape(&self.message)
             );
@@ -277,7 +289,7 @@ impl From<StoreError> for S3Error {
                 StatusCode::CONFLICT,
                 "Your previous request to create the named bucket succeeded and you already own it.",
             ),
-            StoreError::NoSuchUpload => super::multipart::no_such_upload(""),
+            StoreError::NoSuchUpload => S3Error::no_such_upload(""),
             StoreError::InvalidPart => S3Error::new(
                 "InvalidPart",
                 StatusCode::BAD_REQUEST,

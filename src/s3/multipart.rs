@@ -23,16 +23,7 @@ const MAX_LISTED: usize = 1000;
 
 fn upload_id(context: &RequestContext) -> Result<BlobId, S3Error> {
     let text = context.query.get("uploadId").unwrap_or_default();
-    BlobId::from_hex(text).ok_or_else(|| no_such_upload(text))
-}
-
-pub fn no_such_upload(id: &str) -> S3Error {
-    S3Error::new(
-        "NoSuchUpload",
-        StatusCode::NOT_FOUND,
-        "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.",
-    )
-    .with("UploadId", id)
+    BlobId::from_hex(text).ok_or_else(|| S3Error::no_such_upload(text))
 }
 
 pub fn part_number(text: Option<&str>) -> Result<u32, S3Error> {
@@ -78,7 +69,8 @@ pub async fn upload_part(s3: &S3, context: &mut RequestContext) -> S3Result {
     let (_, sent_algorithm) = headers::expected_digests(&context.headers, context.auth.as_ref())?;
     // The store hashes what it writes and checks it before the commit.
     let mut expected = context.body.hand_over_check();
-    let upload = s3.store.upload(id, &context.bucket, &context.key).await.map_err(|_| no_such_upload(&id.to_hex()))?;
+    let upload =
+        s3.store.upload(id, &context.bucket, &context.key).await.map_err(|_| S3Error::no_such_upload(&id.to_hex()))?;
     let algorithm = sent_algorithm.or(payload.trailer_checksum()).or(upload.checksum_algorithm);
     let writer = s3.store.begin_part(id, &context.bucket, &context.key, number, expected.digest_set(algorithm)).await?;
     let writer = payload::receive(context, &payload, writer, &mut expected).await?;
@@ -109,7 +101,8 @@ fn copy_range(context: &RequestContext, size: u64) -> Result<(u64, u64), S3Error
 pub async fn upload_part_copy(s3: &S3, context: &mut RequestContext) -> S3Result {
     let number = part_number(context.query.get("partNumber"))?;
     let id = upload_id(context)?;
-    let upload = s3.store.upload(id, &context.bucket, &context.key).await.map_err(|_| no_such_upload(&id.to_hex()))?;
+    let upload =
+        s3.store.upload(id, &context.bucket, &context.key).await.map_err(|_| S3Error::no_such_upload(&id.to_hex()))?;
     let CopySource { record: source, file, .. } = open_copy_source(s3, context).await?;
     let (start, end) = copy_range(context, source.size)?;
     if end - start > MAX_OBJECT_BYTES {
@@ -168,7 +161,7 @@ pub async fn complete_multipart_upload(s3: &S3, context: &mut RequestContext) ->
     let parts = parse_completed_parts(&document)?;
     let record = s3.store.complete_upload(id, &context.bucket, &context.key, parts, condition).await.map_err(
         |error| match error {
-            crate::store::StoreError::NoSuchUpload => no_such_upload(&id.to_hex()),
+            crate::store::StoreError::NoSuchUpload => S3Error::no_such_upload(&id.to_hex()),
             other => other.into(),
         },
     )?;
@@ -189,7 +182,7 @@ pub async fn complete_multipart_upload(s3: &S3, context: &mut RequestContext) ->
 pub async fn abort_multipart_upload(s3: &S3, context: &mut RequestContext) -> S3Result {
     let id = upload_id(context)?;
     s3.store.abort_upload(id, &context.bucket, &context.key).await.map_err(|error| match error {
-        crate::store::StoreError::NoSuchUpload => no_such_upload(&id.to_hex()),
+        crate::store::StoreError::NoSuchUpload => S3Error::no_such_upload(&id.to_hex()),
         other => other.into(),
     })?;
     empty_response(StatusCode::NO_CONTENT)
@@ -218,7 +211,7 @@ pub async fn list_parts(s3: &S3, context: &mut RequestContext) -> S3Result {
         .store
         .list_parts(id, &context.bucket, &context.key, marker, max_parts + 1)
         .await
-        .map_err(|_| no_such_upload(&id.to_hex()))?;
+        .map_err(|_| S3Error::no_such_upload(&id.to_hex()))?;
     let truncated = parts.len() > max_parts;
     parts.truncate(max_parts);
     let mut out = XmlWriter::new("ListPartsResult");

@@ -20,7 +20,7 @@ use super::error::S3Error;
 use super::xml::escape;
 use super::{RequestContext, S3Result, S3};
 
-pub const NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
+pub use super::error::STS_NAMESPACE as NAMESPACE;
 /// The limits S3 documents for temporary credentials.
 const MIN_DURATION_SECS: i64 = 900;
 const MAX_DURATION_SECS: i64 = 129_600;
