@@ -52,6 +52,9 @@ pub struct Config {
     /// pages), e.g. `http://192.168.1.20:9000`. Unset: the address of the
     /// interface that holds the default route (see [`public_url_for`]).
     pub public_url: Option<String>,
+    /// Accept AWS Signature Version 2 (older clients, boto3's default
+    /// presigned URLs for us-east-1); `false` refuses it with a clear error.
+    pub sigv2: bool,
     /// HTTPS with this certificate chain and key (PEM files, read again on
     /// SIGHUP).
     pub tls_cert: Option<PathBuf>,
@@ -117,6 +120,7 @@ impl Default for Config {
             multipart_expiry_secs: 7 * 24 * 3600,
             trusted_proxies: Vec::new(),
             public_url: None,
+            sigv2: true,
             tls_cert: None,
             tls_key: None,
             tls: None,

@@ -168,6 +168,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             admin_from: config.admin_from.clone(),
             public_url: public_url.clone(),
             metrics_from: config.metrics_from.clone(),
+            sigv2: config.sigv2,
             listen: addr,
             data_dir: config.data_dir.clone(),
         },

@@ -150,6 +150,12 @@ impl Keyring {
     }
 
     /// Is `access_key` known and live (not revoked, not expired)?
+    /// The secret of a live key (Signature Version 2 signs with it
+    /// directly).
+    pub fn secret_key(&self, access_key: &str, now: i64) -> Result<String, IamError> {
+        self.secret(access_key, now)
+    }
+
     pub fn check_key(&self, access_key: &str, now: i64) -> Result<(), IamError> {
         self.secret(access_key, now).map(drop)
     }

@@ -17,8 +17,9 @@ pub struct Authenticated {
 
 /// The service a request is signed for.
 pub enum Service<'a> {
-    /// S3 names the payload hash in `x-amz-content-sha256`.
-    S3,
+    /// S3 names the payload hash in `x-amz-content-sha256`; Signature
+    /// Version 2 is accepted if `sigv2`.
+    S3 { sigv2: bool },
     /// STS signs the hash of its (small, form-encoded) body.
     Sts { body_sha256: &'a str },
 }
@@ -36,6 +37,14 @@ pub fn authenticate(
         query: &context.query.0,
         headers: &context.headers,
     };
+    if let Service::S3 { sigv2 } = service {
+        if let Some(parsed) = sigv4::v2::parse(&context.headers, &context.query.0) {
+            if !sigv2 {
+                return Err(sigv4::SigError::SigV2.into());
+            }
+            return authenticate_v2(keyring, now, context, parsed?);
+        }
+    }
     let auth = match sigv4::parse(&request)? {
         Authentication::Anonymous => {
             return Ok(Authenticated { principal: Principal::Anonymous, auth: None, signing_key: None })
@@ -43,7 +52,7 @@ pub fn authenticate(
         Authentication::V4(auth) => *auth,
     };
     match service {
-        Service::S3 => auth.check_scope(region)?,
+        Service::S3 { .. } => auth.check_scope(region)?,
         Service::Sts { .. } => auth.check_scope_of(region, "sts")?,
     }
     keyring.check_key(&auth.access_key, now)?;
@@ -55,8 +64,32 @@ pub fn authenticate(
     // in time and names a live key.
     let key = keyring.signing_key(&auth.access_key, &auth.scope, now)?;
     match service {
-        Service::S3 => sigv4::verify(&auth, &request, &key)?,
+        Service::S3 { .. } => sigv4::verify(&auth, &request, &key)?,
         Service::Sts { body_sha256 } => sigv4::verify_with_payload(&auth, &request, &key, body_sha256)?,
     }
     Ok(Authenticated { principal: Principal::Key(auth.access_key.clone()), auth: Some(auth), signing_key: Some(key) })
+}
+
+/// Signature Version 2, in S3's order: key, time, token, signature. No
+/// payload hash is signed: a body is bound by its Content-MD5 if it has
+/// one (checked as it is read, like every declared digest).
+fn authenticate_v2(
+    keyring: &Keyring,
+    now: i64,
+    context: &RequestContext,
+    auth: sigv4::v2::V2Auth,
+) -> Result<Authenticated, S3Error> {
+    keyring.check_key(&auth.access_key, now)?;
+    sigv4::v2::check_time(&auth, &context.headers, now, timefmt::now())?;
+    keyring.check_session_token(&auth.access_key, auth.security_token.as_deref())?;
+    let secret = keyring.secret_key(&auth.access_key, now)?;
+    let string_to_sign = sigv4::v2::string_to_sign(
+        context.method.as_str(),
+        &context.raw_path,
+        &context.query.0,
+        &context.headers,
+        auth.expires,
+    );
+    sigv4::v2::verify(&auth, &secret, &string_to_sign)?;
+    Ok(Authenticated { principal: Principal::Key(auth.access_key), auth: None, signing_key: None })
 }

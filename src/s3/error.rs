@@ -201,8 +201,9 @@ impl From<SigError> for S3Error {
             SigError::UnsupportedAuthorization => S3Error::invalid_argument("Unsupported Authorization Type"),
             SigError::SigV2 => S3Error::invalid_request(
                 "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256. \
-                 (larder accepts only Signature Version 4; with boto3 set Config(signature_version='s3v4'), \
-                 with the AWS CLI set `s3 = signature_version = s3v4` in ~/.aws/config.)",
+                 (This larder refuses Signature Version 2 (sigv2 = false); with boto3 set \
+                 Config(signature_version='s3v4'), with the AWS CLI set `s3 = signature_version = s3v4` in \
+                 ~/.aws/config.)",
             ),
             SigError::MissingDate => S3Error::new(
                 "AccessDenied",

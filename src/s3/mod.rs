@@ -71,6 +71,8 @@ pub struct S3Config {
     pub public_url: String,
     /// Where `GET /metrics` answers.
     pub metrics_from: Vec<Cidr>,
+    /// Accept Signature Version 2.
+    pub sigv2: bool,
     /// For `larder status`: where the server listens and keeps its data.
     pub listen: SocketAddr,
     pub data_dir: std::path::PathBuf,
@@ -96,6 +98,8 @@ pub struct RequestContext {
     pub query: Query,
     /// The path decoded once, as signed.
     pub path: String,
+    /// The path exactly as the request line sent it (SigV2 signs it so).
+    pub raw_path: String,
     pub bucket: String,
     pub key: String,
     pub body: RequestBody,
@@ -246,6 +250,7 @@ impl S3 {
             method: parts.method,
             headers: parts.headers,
             query: Query(query),
+            raw_path: parts.uri.path().to_string(),
             path,
             bucket,
             key,
@@ -300,8 +305,8 @@ impl S3 {
         ) {
             return operation;
         }
-        let authenticated =
-            auth::authenticate(&self.keyring, &self.config.region, self.clock.now(), context, auth::Service::S3)?;
+        let service = auth::Service::S3 { sigv2: self.config.sigv2 };
+        let authenticated = auth::authenticate(&self.keyring, &self.config.region, self.clock.now(), context, service)?;
         context.principal = authenticated.principal;
         context.auth = authenticated.auth;
         context.signing_key = authenticated.signing_key;

@@ -11,6 +11,7 @@ mod canonical;
 mod chunk;
 mod encode;
 mod sign;
+pub mod v2;
 
 use hmac::{Hmac, Mac};
 use http::HeaderMap;

@@ -133,9 +133,18 @@ fn payload_hash_mismatch_stores_nothing() {
     get(&client, "auth", "mismatch").assert_error(404, "NoSuchKey");
 }
 
+/// With `sigv2 = false`, Signature Version 2 gets an answer that says
+/// what to use instead; with it (the default), an unknown key is just that.
 #[test]
 fn sigv2_gets_a_clear_answer() {
-    let (server, client) = server_with_object();
+    let (open, _) = server_with_object();
+    let raw = format!(
+        "GET /auth/object HTTP/1.1\r\nhost: {}\r\nauthorization: AWS LKX:c2lnbmF0dXJl\r\nconnection: close\r\n\r\n",
+        open.addr
+    );
+    send_raw(open.addr, raw.as_bytes(), false).assert_error(403, "InvalidAccessKeyId");
+    let server = TestServer::start_with(|config| config.sigv2 = false);
+    let client = server.client();
     let raw = format!(
         "GET /auth/object HTTP/1.1\r\nhost: {}\r\nauthorization: AWS LKX:c2lnbmF0dXJl\r\nconnection: close\r\n\r\n",
         server.addr
@@ -274,4 +283,35 @@ fn bucket_names_no_bucket_can_have_are_refused_early() {
     send_raw(client.addr, raw.as_bytes(), false).assert_error(400, "InvalidBucketName");
     let long = "b".repeat(300);
     client.send(&Request::new("GET", &long, "k")).assert_error(400, "InvalidBucketName");
+}
+
+/// A Signature Version 2 presigned URL works, unless `sigv2 = false`,
+/// which refuses it with the error that names SigV4.
+#[test]
+fn sigv2_presigned_urls_and_the_setting_that_refuses_them() {
+    let url_for = |server: &TestServer| {
+        let client = server.client();
+        create_bucket(&client, "vtwo");
+        put(&client, "vtwo", "file", b"v2");
+        let expires = larder::timefmt::now() + 600;
+        let string_to_sign = format!("GET\n\n\n{expires}\n/vtwo/file");
+        let signature = larder::sigv4::v2::sign(&server.credentials.secret_key, &string_to_sign);
+        let signature = larder::sigv4::uri_encode(signature.as_bytes(), false);
+        format!("/vtwo/file?AWSAccessKeyId={}&Expires={expires}&Signature={signature}", server.credentials.access_key)
+    };
+    let fetch = |server: &TestServer, target: &str| {
+        let raw = format!("GET {target} HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n\r\n", server.addr);
+        send_raw(server.addr, raw.as_bytes(), false)
+    };
+    let server = TestServer::start();
+    let target = url_for(&server);
+    let answer = fetch(&server, &target);
+    answer.assert_status(200);
+    assert_eq!(answer.body, b"v2");
+    fetch(&server, &target.replace("/vtwo/file", "/vtwo/other")).assert_error(403, "SignatureDoesNotMatch");
+
+    let refusing = TestServer::start_with(|config| config.sigv2 = false);
+    let answer = fetch(&refusing, &url_for(&refusing));
+    answer.assert_error(400, "InvalidRequest");
+    assert!(answer.text().contains("AWS4-HMAC-SHA256"), "{}", answer.text());
 }
