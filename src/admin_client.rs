@@ -43,6 +43,9 @@ impl AdminClient {
             _ => return Err(format!("the endpoint must be http://HOST:PORT or https://HOST:PORT, not {endpoint}")),
         };
         let authority = rest.trim_end_matches('/').to_string();
+        if authority.is_empty() || authority.contains('/') {
+            return Err(format!("the endpoint must be http(s)://HOST[:PORT], not {endpoint}"));
+        }
         Ok(AdminClient { authority, credentials, region: region.to_string(), tls: None, https })
     }
 
@@ -155,8 +158,17 @@ impl AdminClient {
                 self.authority
             )
         };
+        // `host` alone means the scheme's port.
+        let has_port = self.authority.rsplit_once(':').is_some_and(|(host, port)| {
+            !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) && (!host.contains(':') || host.ends_with(']'))
+        });
+        let target = if has_port {
+            self.authority.clone()
+        } else {
+            format!("{}:{}", self.authority, if self.https { 443 } else { 80 })
+        };
         let addresses =
-            std::net::ToSocketAddrs::to_socket_addrs(self.authority.as_str()).map_err(|error| unreachable(&error))?;
+            std::net::ToSocketAddrs::to_socket_addrs(target.as_str()).map_err(|error| unreachable(&error))?;
         let mut last = None;
         let mut connected = None;
         for address in addresses {
@@ -190,16 +202,7 @@ impl AdminClient {
         if status == ok {
             return Ok(body);
         }
-        let text = String::from_utf8_lossy(&body);
-        let field = |name: &str| {
-            let start = text.find(&format!("<{name}>"))? + name.len() + 2;
-            let end = text[start..].find(&format!("</{name}>"))? + start;
-            Some(text[start..end].to_string())
-        };
-        Err(match (field("Code"), field("Message")) {
-            (Some(code), Some(message)) => format!("{code}: {message}"),
-            _ => format!("HTTP {status}: {text}"),
-        })
+        Err(describe_error(status, &body))
     }
 
     pub fn create(&self, key: &NewKey) -> Result<KeyView, String> {
@@ -394,7 +397,7 @@ impl AdminClient {
         let (status, body, etag) = read_answer_with_etag(stream)?;
         match (status, etag) {
             (200, Some(etag)) => Ok(etag),
-            _ => Err(format!("part {number}: HTTP {status}: {}", String::from_utf8_lossy(&body))),
+            _ => Err(format!("part {number}: {}", describe_error(status, &body))),
         }
     }
 
@@ -420,17 +423,25 @@ impl AdminClient {
         if status / 100 == 2 {
             Ok(answer)
         } else {
-            Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&answer)))
+            Err(describe_error(status, &answer))
         }
     }
 }
 
-/// The text of the first `<name>` element of an XML answer.
+/// The text of the root's child `name` in an XML answer, read with the
+/// same bounded reader the server uses.
 fn xml_field(xml: &[u8], name: &str) -> Option<String> {
-    let text = String::from_utf8_lossy(xml);
-    let start = text.find(&format!("<{name}>"))? + name.len() + 2;
-    let end = text[start..].find(&format!("</{name}>"))? + start;
-    Some(text[start..end].replace("&quot;", "\""))
+    let root = crate::s3::xml::parse(xml).ok()?;
+    root.child(name).map(|element| element.text.clone())
+}
+
+/// An error answer as a line: S3's code and message when it is S3's error
+/// document, else the status and what came.
+fn describe_error(status: u16, body: &[u8]) -> String {
+    match (xml_field(body, "Code"), xml_field(body, "Message")) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        _ => format!("HTTP {status}: {}", String::from_utf8_lossy(body)),
+    }
 }
 
 /// [`read_answer`], and the answer's ETag header.
@@ -460,7 +471,34 @@ fn read_answer_and_head(mut stream: Box<dyn Stream>) -> Result<(u16, Vec<u8>, St
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or("no HTTP answer")?;
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or("no HTTP status")?;
-    Ok((status, raw[split + 4..].to_vec(), head))
+    let chunked = head.lines().any(|line| {
+        line.split_once(':').is_some_and(|(name, value)| {
+            name.trim().eq_ignore_ascii_case("transfer-encoding") && value.to_ascii_lowercase().contains("chunked")
+        })
+    });
+    let body = &raw[split + 4..];
+    let body = if chunked { dechunk(body)? } else { body.to_vec() };
+    Ok((status, body, head))
+}
+
+/// The data of a `Transfer-Encoding: chunked` body.
+fn dechunk(mut raw: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = raw.windows(2).position(|w| w == b"\r\n").ok_or("a chunked answer was cut short")?;
+        let size_text = String::from_utf8_lossy(&raw[..line_end]);
+        let size_text = size_text.split(';').next().unwrap_or_default().trim();
+        let size = usize::from_str_radix(size_text, 16).map_err(|_| "a chunked answer does not read")?;
+        raw = &raw[line_end + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        if raw.len() < size + 2 {
+            return Err("a chunked answer was cut short".into());
+        }
+        out.extend_from_slice(&raw[..size]);
+        raw = &raw[size + 2..];
+    }
 }
 
 /// Accepts exactly one certificate: the server's own.
@@ -506,5 +544,24 @@ impl ServerCertVerifier for Pinned {
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
         self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunked_answers_are_read_whole() {
+        assert_eq!(dechunk(b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\n\r\n").unwrap(), b"hello world");
+        assert!(dechunk(b"5\r\nhel").is_err());
+    }
+
+    #[test]
+    fn errors_are_read_from_s3_error_documents() {
+        let document = b"<?xml version=\"1.0\"?><Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>";
+        assert_eq!(describe_error(404, document), "NoSuchKey: The specified key does not exist.");
+        assert_eq!(describe_error(502, b"bad gateway"), "HTTP 502: bad gateway");
+        assert_eq!(xml_field(b"<R><ETag>&quot;abc&quot;</ETag></R>", "ETag").as_deref(), Some("\"abc\""));
     }
 }
