@@ -105,7 +105,8 @@ pub fn parse_conditions(policy: &Value) -> Result<(i64, Vec<Condition>), S3Error
 
 /// Fields the policy need not mention.
 fn exempt(name: &str) -> bool {
-    matches!(name, "policy" | "x-amz-signature" | "file" | "x-amz-security-token") || name.starts_with("x-ignore-")
+    matches!(name, "policy" | "x-amz-signature" | "file" | "x-amz-security-token" | "awsaccesskeyid" | "signature")
+        || name.starts_with("x-ignore-")
 }
 
 /// Checks every condition, and that every field is covered by one.
@@ -160,6 +161,10 @@ fn authenticate(s3: &S3, form: &Form, policy_b64: &str) -> Result<Principal, S3E
             S3Error::invalid_argument(format!("Bucket POST must contain a field named '{name}'.  If it is specified, please check the order of the fields."))
         })
     };
+    // Signature Version 2: `AWSAccessKeyId` and `signature`, no algorithm.
+    if form.get("x-amz-algorithm").is_none() && form.get("awsaccesskeyid").is_some() {
+        return authenticate_v2(s3, form, policy_b64);
+    }
     if field("x-amz-algorithm")? != sigv4::ALGORITHM {
         return Err(S3Error::invalid_argument("Only AWS4-HMAC-SHA256 is supported for POST policies."));
     }
@@ -184,6 +189,30 @@ fn authenticate(s3: &S3, form: &Form, policy_b64: &str) -> Result<Principal, S3E
             "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
         ));
     }
+    Ok(Principal::Key(access_key))
+}
+
+/// A form signed with Signature Version 2: the signature is base64 of the
+/// policy's HMAC-SHA1 under the secret key, checked in constant time.
+fn authenticate_v2(s3: &S3, form: &Form, policy_b64: &str) -> Result<Principal, S3Error> {
+    if !s3.config.sigv2 {
+        return Err(sigv4::SigError::SigV2.into());
+    }
+    let field = |name: &str| {
+        form.get(name)
+            .ok_or_else(|| S3Error::invalid_argument(format!("Bucket POST must contain a field named '{name}'.")))
+    };
+    let access_key = field("awsaccesskeyid")?.to_string();
+    let auth = sigv4::v2::V2Auth {
+        kind: sigv4::AuthKind::Query,
+        access_key: access_key.clone(),
+        signature: field("signature")?.to_string(),
+        expires: None,
+        security_token: None,
+    };
+    let secret = s3.keyring.secret_key(&access_key, s3.clock.now())?;
+    s3.keyring.check_session_token(&access_key, form.get("x-amz-security-token"))?;
+    sigv4::v2::verify(&auth, &secret, policy_b64)?;
     Ok(Principal::Key(access_key))
 }
 

@@ -178,3 +178,39 @@ fn every_violated_condition_is_refused_and_nothing_stored() {
     let good = signed_fields(&client, "drop", &[("key", "fixed.txt")], policy, 600);
     post(&client, "drop", &good, "f", b"hello").assert_status(204);
 }
+
+/// A form signed with Signature Version 2 (`AWSAccessKeyId`, `signature`
+/// over the policy), as older browser-upload libraries make it.
+#[test]
+fn a_form_signed_with_signature_version_2() {
+    let (server, client) = setup();
+    let now = timefmt::now();
+    let policy = serde_json::json!({
+        "expiration": timefmt::format_iso8601(now + 600),
+        "conditions": [{"bucket": "drop"}, ["starts-with", "$key", "v2/"]],
+    });
+    let policy = base64::engine::general_purpose::STANDARD.encode(policy.to_string());
+    let signature = larder::sigv4::v2::sign(&client.credentials.secret_key, &policy);
+    let fields = |signature: &str| {
+        vec![
+            ("key".to_string(), "v2/${filename}".to_string()),
+            ("AWSAccessKeyId".to_string(), client.credentials.access_key.clone()),
+            ("policy".to_string(), policy.clone()),
+            ("signature".to_string(), signature.to_string()),
+        ]
+    };
+    post(&client, "drop", &fields(&signature), "old.txt", b"posted with v2").assert_status(204);
+    assert_eq!(get(&client, "drop", "v2/old.txt").body, b"posted with v2");
+    let tampered = larder::sigv4::v2::sign("not the secret", &policy);
+    post(&client, "drop", &fields(&tampered), "bad.txt", b"x").assert_error(403, "SignatureDoesNotMatch");
+    get(&client, "drop", "v2/bad.txt").assert_error(404, "NoSuchKey");
+
+    let refusing = TestServer::start_with(|config| config.sigv2 = false);
+    let refusing_client = refusing.client();
+    create_bucket(&refusing_client, "drop");
+    let signature = larder::sigv4::v2::sign(&refusing_client.credentials.secret_key, &policy);
+    let mut fields = fields(&signature);
+    fields[1].1 = refusing_client.credentials.access_key.clone();
+    post(&refusing_client, "drop", &fields, "old.txt", b"x").assert_error(400, "InvalidRequest");
+    drop(server);
+}
