@@ -178,7 +178,7 @@ def test_upload_link_in_browser_uploads_refuses_and_expires(larder, s3, chromium
         # 3. Too big, and not an image: refused on the page, nothing sent.
         items = visit.choose([big_png, notes_txt], settled=5)
         assert [(i["name"], i["cls"], i["note"]) for i in items[3:]] == [
-            ("big.png", "error", "Too big: the limit is 1.0 MB."),
+            ("big.png", "error", "Too big: the limit is 1.0 MiB."),
             ("notes.txt", "error", "Wrong type: only image/* files."),
         ], visit.describe()
         record_property("screenshot_refused", str(visit.shot("refused.png")))
