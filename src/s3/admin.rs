@@ -162,18 +162,24 @@ pub fn is_metrics_scrape(context: &RequestContext) -> bool {
 
 pub const METRICS_PATH: &str = "/_larder/metrics";
 
+/// Objects and bytes stored, over every bucket.
+async fn stored(s3: &S3) -> Result<(u64, u64), S3Error> {
+    let buckets = s3.store.list_buckets().await?;
+    Ok(buckets.iter().fold((0, 0), |(objects, bytes), (_, bucket)| (objects + bucket.objects, bytes + bucket.bytes)))
+}
+
+/// Share links not yet expired.
+fn live_links(s3: &S3) -> u64 {
+    let now = s3.clock.now();
+    s3.keyring.list().iter().filter(|key| key.share.is_some() && !key.is_expired(now)).count() as u64
+}
+
 /// `GET /metrics`: the counters, and what the store and clock say now.
 pub async fn metrics(s3: &S3, context: &RequestContext) -> S3Result {
     if !s3.config.metrics_from.iter().any(|cidr| cidr.contains(context.client)) {
         return Err(S3Error::access_denied());
     }
-    let (objects, bytes_stored) = s3
-        .store
-        .list_buckets()
-        .await?
-        .iter()
-        .fold((0, 0), |(objects, bytes), (_, bucket)| (objects + bucket.objects, bytes + bucket.bytes));
-    let now = s3.clock.now();
+    let (objects, bytes_stored) = stored(s3).await?;
     let (clock_behind_secs, clock_ahead_secs) = match s3.clock.state() {
         ClockState::Ok => (0, 0),
         ClockState::Behind(secs) => (secs, 0),
@@ -185,7 +191,7 @@ pub async fn metrics(s3: &S3, context: &RequestContext) -> S3Result {
         disk_free_bytes: s3.store.free_space(),
         clock_behind_secs,
         clock_ahead_secs,
-        live_links: s3.keyring.list().iter().filter(|key| key.share.is_some() && !key.is_expired(now)).count() as u64,
+        live_links: live_links(s3),
         degraded: s3.store.degraded().is_some(),
     };
     let text = crate::metrics::global().render(&gauges);
@@ -198,14 +204,9 @@ pub async fn metrics(s3: &S3, context: &RequestContext) -> S3Result {
 
 /// `GET /_larder/admin/status`: what `larder status` shows.
 async fn status(s3: &S3) -> S3Result {
-    let (objects, bytes) = s3
-        .store
-        .list_buckets()
-        .await?
-        .iter()
-        .fold((0u64, 0u64), |(objects, bytes), (_, bucket)| (objects + bucket.objects, bytes + bucket.bytes));
+    let (objects, bytes) = stored(s3).await?;
     let now = s3.clock.now();
-    let live_links = s3.keyring.list().iter().filter(|key| key.share.is_some() && !key.is_expired(now)).count();
+    let live_links = live_links(s3);
     let clock = match s3.clock.state() {
         ClockState::Ok => "ok",
         ClockState::Behind(_) => "behind",

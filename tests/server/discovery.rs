@@ -26,14 +26,8 @@ fn start(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> (std::process::Chil
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut reader = std::io::BufReader::new(stdout);
-    let mut line = String::new();
-    while std::io::BufRead::read_line(&mut reader, &mut line).is_ok_and(|read| read > 0) {
-        if let Some(addr) = line.trim().strip_prefix("larder listening on ") {
-            return (child, addr.to_string());
-        }
-        line.clear();
+    if let Some(addr) = listening_address(&mut child) {
+        return (child, addr);
     }
     let _ = child.wait();
     panic!("larder stopped before listening");

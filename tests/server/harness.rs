@@ -564,6 +564,20 @@ pub fn wait_for_recovery(client: &Client) {
     panic!("the check of the blobs did not end");
 }
 
+/// Reads a spawned `larder serve`'s stdout (piped) up to its `larder
+/// listening on ADDR` line; the address, or None if it stopped first.
+pub fn listening_address(child: &mut std::process::Child) -> Option<String> {
+    let mut reader = std::io::BufReader::new(child.stdout.take()?);
+    let mut line = String::new();
+    while std::io::BufRead::read_line(&mut reader, &mut line).is_ok_and(|read| read > 0) {
+        if let Some(addr) = line.trim().strip_prefix("larder listening on ") {
+            return Some(addr.to_string());
+        }
+        line.clear();
+    }
+    None
+}
+
 /// A client of a server started with [`spawn_server`].
 pub fn client_of(addr: SocketAddr) -> Client {
     Client { addr, credentials: test_credentials(), region: "us-east-1".into(), source: None, token: None }

@@ -148,14 +148,7 @@ fn the_command_line_speaks_https_to_its_server() {
         command
     };
     let mut server = larder(&["serve"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
-    let mut reader = std::io::BufReader::new(server.stdout.take().unwrap());
-    let mut line = String::new();
-    while std::io::BufRead::read_line(&mut reader, &mut line).is_ok_and(|read| read > 0) {
-        if line.starts_with("larder listening on") {
-            break;
-        }
-        line.clear();
-    }
+    listening_address(&mut server);
     let file = dir.join("note.txt");
     std::fs::write(&file, b"shared over https").unwrap();
     let shared = larder(&["share"]).arg(&file).output().unwrap();

@@ -173,8 +173,7 @@ fn a_second_device_opens_a_shared_file() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(server.stdout.take().unwrap()), &mut line).unwrap();
+    listening_address(&mut server);
     let download = |url: &str, output: &Path| {
         lan.command(&lan.client, "curl")
             .args(["-sS", "-f", "-L", "--max-time", "30", "-o"])
