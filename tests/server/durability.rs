@@ -201,14 +201,7 @@ fn repair_rebuilds_the_whole_index() {
 fn uploads_reserve_the_space_they_declare() {
     use std::io::Write;
     let mount = unique_dir("small-disk");
-    std::fs::create_dir_all(&mount).unwrap();
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=200m", "tmpfs"])
-        .arg(&mount)
-        .status()
-        .is_ok_and(|status| status.success());
-    if !mounted {
-        eprintln!("skipped: mounting a tmpfs needs root");
+    if !mount_tmpfs(&mount, "200m") {
         return;
     }
     let server = TestServer::start_in(mount.join("data"), |_| {});
@@ -248,7 +241,7 @@ fn uploads_reserve_the_space_they_declare() {
         .send(&Request::new("PUT", "small", "copy").header("x-amz-copy-source", "small/second"))
         .assert_error(507, "InsufficientStorage");
     drop(server);
-    let _ = std::process::Command::new("umount").arg(&mount).status();
+    unmount(&mount);
     let _ = std::fs::remove_dir_all(&mount);
 }
 

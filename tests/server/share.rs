@@ -3,15 +3,10 @@
 
 use crate::harness::*;
 
-/// Shares a file; returns (link, id).
+/// Shares a file; returns (full link, id).
 fn share(server: &TestServer, path: &std::path::Path, extra: &[&str]) -> (String, String) {
-    let mut args = vec!["share", path.to_str().unwrap()];
-    args.extend_from_slice(extra);
-    let (ok, out, err) = larder_cli(server, &args);
-    assert!(ok, "{err}");
-    let field = |name: &str| out.lines().find_map(|l| l.trim().strip_prefix(name)).unwrap().trim().to_string();
-    assert!(out.contains('█') || out.contains('▀') || out.contains('▄'), "a QR code is drawn");
-    (field("full:"), field("id:"))
+    let (_, full, id) = share_short(server, path, extra);
+    (full, id)
 }
 
 fn fetch(server: &TestServer, url: &str, range: Option<&str>) -> Response {
@@ -94,6 +89,7 @@ fn share_short(server: &TestServer, path: &std::path::Path, extra: &[&str]) -> (
     let (ok, out, err) = larder_cli(server, &args);
     assert!(ok, "{err}");
     let field = |name: &str| out.lines().find_map(|l| l.trim().strip_prefix(name)).unwrap().trim().to_string();
+    assert!(out.contains('█') || out.contains('▀') || out.contains('▄'), "a QR code is drawn");
     (field("link:"), field("full:"), field("id:"))
 }
 
