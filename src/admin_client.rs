@@ -14,10 +14,10 @@ use http::{HeaderMap, HeaderValue};
 use sha2::{Digest, Sha256};
 
 use crate::iam::Credentials;
-use crate::s3::admin::{KeyView, NewKey};
 use crate::s3::share::{NewShare, ShareView};
 use crate::sigv4::{self, Scope, SigningKey};
 use crate::timefmt;
+use crate::web::admin::{KeyView, NewKey};
 
 pub struct AdminClient {
     /// `host:port`

@@ -1,13 +1,15 @@
 //! larder: a small S3-compatible object store for single-board computers.
 //!
 //! The request path (see ARCHITECTURE.md): [`server`] accepts connections,
-//! [`s3`] routes and answers S3 operations, authenticating with [`sigv4`]
-//! against keys from [`iam`], and keeps objects in [`store`].
+//! [`edge`] hands each request to larder's own endpoints ([`web`]) or to
+//! [`s3`], which routes and answers S3 operations, authenticating with
+//! [`sigv4`] against keys from [`iam`], and keeps objects in [`store`].
 
 pub mod admin_client;
 pub mod checksum;
 pub mod clock;
 pub mod config;
+pub mod edge;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod iam;
@@ -19,3 +21,4 @@ pub mod server;
 pub mod sigv4;
 pub mod store;
 pub mod timefmt;
+pub mod web;

@@ -1,6 +1,6 @@
 //! The accept loop: connection limit, HTTP/1 with header timeouts and size
 //! limits, graceful shutdown. Knows nothing of S3 beyond handing each
-//! request to [`S3::handle`].
+//! request to [`crate::edge::handle`].
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -404,7 +404,7 @@ async fn accept_loop(
         let secure = tls.is_some();
         let service = service_fn(move |request| {
             let s3 = s3.clone();
-            async move { Ok::<_, Infallible>(s3.handle(request, peer, secure).await) }
+            async move { Ok::<_, Infallible>(crate::edge::handle(&s3, request, peer, secure).await) }
         });
         let io = limits::WriteStallLimit::new(stream, write_stall_limit);
         let builder = {

@@ -1,7 +1,7 @@
 //! `larder key`: create, list, show and revoke access keys.
 
 use clap::Subcommand;
-use larder::s3::admin::{KeyView, NewKey};
+use larder::web::admin::{KeyView, NewKey};
 
 use super::{print_json, ServerArgs};
 

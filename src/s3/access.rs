@@ -62,8 +62,7 @@ pub fn required(operation: &Operation) -> Option<Permission> {
         // The form carries its own signature; the handler authorizes.
         PostObject => None,
         // The page checks that the link's own key asks for it.
-        UploadPage => None,
-        Options | Admin | Health | Metrics | Asset | ShortLink | Sts | NotImplemented(_) => None,
+        Options | Sts | NotImplemented(_) => None,
     }
 }
 

@@ -168,7 +168,7 @@ impl S3 {
 
     /// Adds CORS headers to the answer to an actual request that carries
     /// an `Origin` the bucket's rules allow.
-    pub(super) async fn add_cors_headers(
+    pub(crate) async fn add_cors_headers(
         &self,
         bucket: &str,
         origin: &str,

@@ -1,15 +1,16 @@
 //! The S3 API over HTTP: routing, authentication, one handler per
 //! operation, XML in and out, and the one place where errors from every
 //! layer become S3 error documents. Never touches sled or file paths:
-//! objects go through [`crate::store::Store`].
+//! objects go through [`crate::store::Store`]. The request context, bodies
+//! and error documents defined here serve larder's own endpoints too
+//! (`web/`), which the HTTP edge (`edge.rs`) routes to before this API.
 
 pub mod access;
-pub mod admin;
 mod auth;
-mod body;
+pub(crate) mod body;
 mod bucket;
 pub(crate) mod chunked;
-mod client;
+pub(crate) mod client;
 mod config_cache;
 pub(crate) mod cors;
 mod delete_objects;
@@ -24,25 +25,21 @@ mod policy;
 pub(crate) mod post;
 pub(crate) mod router;
 pub mod share;
-mod short_link;
 mod sts;
 mod subresource;
-mod upload_page;
 pub(crate) mod xml;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
 
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
-use hyper::body::Incoming;
+use http::{HeaderMap, Method, Response, StatusCode};
 
 use crate::clock::Clock;
 use crate::iam::{Action, Cidr, Keyring, Principal};
 use crate::sigv4::{self, ParsedAuth, SigningKey};
 use crate::store::Store;
 
-use body::RequestBody;
+pub(crate) use body::RequestBody;
 pub use body::{Pace, ResponseBody};
 pub use error::S3Error;
 use router::{Operation, Query};
@@ -53,10 +50,6 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 const MAX_BUCKET_NAME_BYTES: usize = 255;
 /// Longest object key, in bytes.
 pub const MAX_KEY_BYTES: usize = 1024;
-/// Bytes of an unread upload body read and dropped before an error answer,
-/// and the time allowed for it.
-const DRAIN_LIMIT: u64 = 8 * 1024 * 1024;
-const DRAIN_TIME: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct S3Config {
@@ -80,14 +73,14 @@ pub struct S3Config {
 
 /// The S3 front end: shared by every connection.
 pub struct S3 {
-    store: Store,
-    keyring: Arc<Keyring>,
-    config: S3Config,
-    clock: Arc<Clock>,
+    pub(crate) store: Store,
+    pub(crate) keyring: Arc<Keyring>,
+    pub(crate) config: S3Config,
+    pub(crate) clock: Arc<Clock>,
     /// Parsed bucket policies and CORS rules by bucket.
     policies: config_cache::ConfigCache<crate::iam::Policy>,
     cors: config_cache::ConfigCache<cors::CorsConfig>,
-    started: std::time::Instant,
+    pub(crate) started: std::time::Instant,
 }
 
 /// One request on its way through a handler.
@@ -133,88 +126,16 @@ impl S3 {
         }
     }
 
-    /// Answers one request; never fails and never panics on input.
-    /// `over_tls`: the connection itself is HTTPS.
-    pub async fn handle(&self, request: Request<Incoming>, peer: SocketAddr, over_tls: bool) -> Response<ResponseBody> {
-        let request_id = new_request_id();
-        let (mut parts, incoming) = request.into_parts();
-        // Behind a reverse proxy that rewrites Host, the host the client
-        // signed is the one the proxy reports.
-        if let Some(host) = client::forwarded_host(peer.ip(), &parts.headers, &self.config.trusted_proxies) {
-            parts.headers.insert(http::header::HOST, host);
-        }
-        let body = RequestBody::new(incoming, self.config.body_pace);
-        let method = parts.method.clone();
-        let resource = parts.uri.path().to_string();
-        let expects_continue = parts
-            .headers
-            .get(http::header::EXPECT)
-            .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-        let mut origin = client::Origin::of(peer.ip(), &parts.headers, &self.config.trusted_proxies);
-        origin.secure |= over_tls;
-        let cors_origin = parts.headers.get(http::header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_string);
-        let wants_html = upload_page::wants_html(&parts.headers);
-        let client = origin.address;
-        let started = std::time::Instant::now();
-        let (result, mut body, operation) = self.dispatch(parts, body, &request_id, origin).await;
-        let mut response = match result {
-            Ok(response) => response,
-            Err(error) => {
-                tracing::debug!(code = error.code, %resource, %client, request_id, "request refused");
-                if !body.touched() && !expects_continue {
-                    let _ = tokio::time::timeout(DRAIN_TIME, body.drain(DRAIN_LIMIT)).await;
-                }
-                // A browser following a dead link gets a page, not XML.
-                if resource.starts_with(upload_page::PAGE_PREFIX) && wants_html {
-                    upload_page::expired_page(error.status)
-                } else {
-                    error_response(&error, &method, &resource, &request_id)
-                }
-            }
-        };
-        if let Some(origin) = cors_origin {
-            if method != Method::OPTIONS {
-                let (bucket, _) = router::split_path(&resource);
-                self.add_cors_headers(bucket.unwrap_or_default(), &origin, &method, &mut response).await;
-            }
-        }
-        let headers = response.headers_mut();
-        if !body.is_complete() {
-            // Unread body bytes would be taken for the next request: the
-            // client must not reuse this connection, and hyper closes it.
-            headers.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
-        }
-        if let Ok(value) = HeaderValue::from_str(&request_id) {
-            headers.insert("x-amz-request-id", value);
-        }
-        headers.insert(http::header::SERVER, HeaderValue::from_static("larder"));
-        count(response, operation, body.received, started)
-    }
-
-    async fn dispatch(
-        &self,
-        parts: http::request::Parts,
-        body: RequestBody,
-        request_id: &str,
-        origin: client::Origin,
-    ) -> (S3Result, RequestBody, &'static str) {
-        let mut context = match self.prepare(parts, body, request_id, origin) {
-            Ok(context) => context,
-            Err((error, body)) => return (Err(error), body, "Unknown"),
-        };
-        let result = match self.route_and_authenticate(&mut context).await {
-            Ok(operation) => match bind_body(&mut context, &operation) {
-                Ok(()) => self.run(operation, &mut context).await,
-                Err(error) => Err(error),
-            },
-            Err(error) => Err(error),
-        };
-        (result, context.body, context.operation)
+    /// An S3 API request, from routing to the handler's answer.
+    pub(crate) async fn serve(&self, context: &mut RequestContext) -> S3Result {
+        let operation = self.route_and_authenticate(context).await?;
+        bind_body(context, &operation)?;
+        self.run(operation, context).await
     }
 
     /// Decodes path and query and checks the head's size.
     #[allow(clippy::result_large_err)]
-    fn prepare(
+    pub(crate) fn prepare(
         &self,
         parts: http::request::Parts,
         body: RequestBody,
@@ -268,48 +189,16 @@ impl S3 {
     async fn route_and_authenticate(&self, context: &mut RequestContext) -> Result<Operation, S3Error> {
         let bucket = Some(context.bucket.as_str()).filter(|b| !b.is_empty());
         let key = Some(context.key.as_str()).filter(|k| !k.is_empty());
-        let operation = if context.path == admin::HEALTH_PATH {
-            Ok(Operation::Health)
-        } else if admin::is_metrics_scrape(context) {
-            Ok(Operation::Metrics)
-        } else if context.path.starts_with(upload_page::ASSET_PREFIX) && context.method == Method::GET {
-            Ok(Operation::Asset)
-        } else if short_link::is_short_link(&context.path) && matches!(context.method, Method::GET | Method::HEAD) {
-            Ok(Operation::ShortLink)
-        } else if context.path.starts_with(upload_page::PAGE_PREFIX) && context.method == Method::GET {
-            Ok(Operation::UploadPage)
-        } else if context.path.starts_with(admin::PATH_PREFIX) {
-            Ok(Operation::Admin)
-        } else {
-            router::route(&context.method, bucket, key, &context.query, &context.headers)
-        };
+        let operation = router::route(&context.method, bucket, key, &context.query, &context.headers);
         if let Ok(operation) = &operation {
             context.operation = operation.name();
         }
-        // Elsewhere the admin API does not exist: a stranger learns neither
-        // whether a key is valid nor whether a signature would pass.
-        if matches!(operation, Ok(Operation::Admin)) && !self.admin_allowed(context) {
-            return Err(S3Error::access_denied());
-        }
         // Preflights carry no credentials; STS authenticates once it has
         // read the body it signs.
-        if matches!(
-            operation,
-            Ok(Operation::Options
-                | Operation::Sts
-                | Operation::Health
-                | Operation::Metrics
-                | Operation::Asset
-                | Operation::ShortLink
-                | Operation::PostObject)
-        ) {
+        if matches!(operation, Ok(Operation::Options | Operation::Sts | Operation::PostObject)) {
             return operation;
         }
-        let service = auth::Service::S3 { sigv2: self.config.sigv2 };
-        let authenticated = auth::authenticate(&self.keyring, &self.config.region, self.clock.now(), context, service)?;
-        context.principal = authenticated.principal;
-        context.auth = authenticated.auth;
-        context.signing_key = authenticated.signing_key;
+        self.authenticate(context)?;
         let operation = match operation {
             Ok(operation) => operation,
             // Strangers learn nothing about what larder would do.
@@ -325,10 +214,6 @@ impl S3 {
                 let bucket = context.bucket.clone();
                 self.authorize(context, permission, &bucket, &target).await?;
             }
-            None if operation == Operation::Admin && !self.keyring.is_root(&context.principal) => {
-                return Err(S3Error::access_denied());
-            }
-            None if operation == Operation::Admin => require_signed_payload(context)?,
             None if context.principal == Principal::Anonymous => return Err(S3Error::access_denied()),
             None => {}
         }
@@ -340,15 +225,16 @@ impl S3 {
         Ok(operation)
     }
 
-    /// May the admin API answer this request? Only from `admin_from`, and
-    /// never through a proxy larder does not trust: a reverse proxy on the
-    /// board itself would otherwise make every client look local.
-    fn admin_allowed(&self, context: &RequestContext) -> bool {
-        let forwarded = ["forwarded", "x-forwarded-for"].iter().any(|name| context.headers.contains_key(*name));
-        if forwarded && !self.config.trusted_proxies.iter().any(|cidr| cidr.contains(context.peer)) {
-            return false;
-        }
-        self.config.admin_from.iter().any(|cidr| cidr.contains(context.client))
+    /// Checks the request's signature, if it has one, and notes who made
+    /// it. Unsigned requests are anonymous; whether that is enough is
+    /// for authorization to say.
+    pub(crate) fn authenticate(&self, context: &mut RequestContext) -> Result<(), S3Error> {
+        let service = auth::Service::S3 { sigv2: self.config.sigv2 };
+        let authenticated = auth::authenticate(&self.keyring, &self.config.region, self.clock.now(), context, service)?;
+        context.principal = authenticated.principal;
+        context.auth = authenticated.auth;
+        context.signing_key = authenticated.signing_key;
+        Ok(())
     }
 
     async fn run(&self, operation: Operation, context: &mut RequestContext) -> S3Result {
@@ -381,14 +267,8 @@ impl S3 {
             PutBucketCors => cors::put_bucket_cors(self, context).await,
             GetBucketCors => cors::get_bucket_cors(self, context).await,
             DeleteBucketCors => cors::delete_bucket_cors(self, context).await,
-            Admin => admin::handle(self, context).await,
-            Health => admin::health(self),
-            Metrics => admin::metrics(self, context).await,
             Sts => sts::handle(self, context).await,
             PostObject => post::post_object(self, context).await,
-            UploadPage => upload_page::upload_page(self, context).await,
-            ShortLink => short_link::follow(self, context).await,
-            Asset => upload_page::asset(&context.path[upload_page::ASSET_PREFIX.len()..]),
             GetAcl => subresource::get_acl(self, context).await,
             PutAcl => subresource::put_acl(self, context).await,
             GetBucketSubresource(name) => subresource::get_bucket_subresource(self, context, name).await,
@@ -405,15 +285,24 @@ impl S3 {
 /// read at the body's end, before the handler can act on it. Once, here,
 /// so that no operation can forget it.
 fn bind_body(context: &mut RequestContext, operation: &Operation) -> Result<(), S3Error> {
-    // GET, HEAD and preflights take no body; POST Object's form carries
-    // its own signed policy and checksums.
-    if matches!(context.method, Method::GET | Method::HEAD | Method::OPTIONS) || *operation == Operation::PostObject {
+    // POST Object's form carries its own signed policy and checksums.
+    if *operation == Operation::PostObject {
+        return Ok(());
+    }
+    // CompleteMultipartUpload's `x-amz-checksum-*` is the whole object's
+    // checksum (the store checks it), not its XML body's.
+    bind_declared_digests(context, *operation != Operation::CompleteMultipartUpload)
+}
+
+/// `bind_body` for any request with a body, larder's own endpoints too.
+/// `checksum_is_the_bodys`: an `x-amz-checksum-*` header covers the body.
+pub(crate) fn bind_declared_digests(context: &mut RequestContext, checksum_is_the_bodys: bool) -> Result<(), S3Error> {
+    // GET, HEAD and preflights take no body.
+    if matches!(context.method, Method::GET | Method::HEAD | Method::OPTIONS) {
         return Ok(());
     }
     let (mut expected, _) = headers::expected_digests(&context.headers, context.auth.as_ref())?;
-    // CompleteMultipartUpload's `x-amz-checksum-*` is the whole object's
-    // checksum (the store checks it), not its XML body's.
-    if *operation == Operation::CompleteMultipartUpload {
+    if !checksum_is_the_bodys {
         expected.checksum = None;
     }
     let aws_chunked = context
@@ -427,23 +316,6 @@ fn bind_body(context: &mut RequestContext, operation: &Operation) -> Result<(), 
         context.body.expect(expected);
     }
     Ok(())
-}
-
-/// The admin API changes who may do what: its requests must be signed in
-/// the header with the payload's hash, never presigned or unsigned, so a
-/// captured request cannot be replayed with another body.
-fn require_signed_payload(context: &RequestContext) -> Result<(), S3Error> {
-    let signed = context.auth.as_ref().is_some_and(|auth| {
-        auth.kind == sigv4::AuthKind::Header && auth.content_sha256.as_deref().is_some_and(sigv4::is_hex_sha256)
-    });
-    if signed {
-        Ok(())
-    } else {
-        Err(S3Error::access_denied().with(
-            "Detail",
-            "The admin API takes only header-signed requests whose x-amz-content-sha256 is the payload's hash.",
-        ))
-    }
 }
 
 /// The whole HTTP answer to a connection refused before any request was
@@ -469,38 +341,18 @@ fn with_names(error: S3Error, context: &RequestContext) -> S3Error {
     }
 }
 
-/// Counts the request in the metrics: its operation and status, the
-/// bytes it read and (as the body goes out) sent, its time to answer.
-fn count(
-    response: Response<ResponseBody>,
-    operation: &'static str,
-    received: u64,
-    started: std::time::Instant,
-) -> Response<ResponseBody> {
-    use std::sync::atomic::Ordering;
-    let metrics = crate::metrics::global();
-    metrics.count_request(operation, response.status().as_u16(), started.elapsed());
-    metrics.bytes_in.fetch_add(received, Ordering::Relaxed);
-    match http_body::Body::size_hint(response.body()).exact() {
-        Some(length) => {
-            metrics.bytes_out.fetch_add(length, Ordering::Relaxed);
-            response
-        }
-        None => response.map(|body| {
-            body::metered(body, |sent| {
-                crate::metrics::global().bytes_out.fetch_add(sent, Ordering::Relaxed);
-            })
-        }),
-    }
-}
-
-fn new_request_id() -> String {
+pub(crate) fn new_request_id() -> String {
     let mut bytes = [0u8; 8];
     getrandom::getrandom(&mut bytes).expect("the OS random source works");
     hex::encode_upper(bytes)
 }
 
-fn error_response(error: &S3Error, method: &Method, resource: &str, request_id: &str) -> Response<ResponseBody> {
+pub(crate) fn error_response(
+    error: &S3Error,
+    method: &Method,
+    resource: &str,
+    request_id: &str,
+) -> Response<ResponseBody> {
     let builder = Response::builder().status(error.status);
     let response = if *method == Method::HEAD {
         builder.body(body::empty())
@@ -522,6 +374,6 @@ fn xml_response(document: String) -> S3Result {
 }
 
 /// An answer with no body.
-fn empty_response(status: StatusCode) -> S3Result {
+pub(crate) fn empty_response(status: StatusCode) -> S3Result {
     Response::builder().status(status).body(body::empty()).map_err(|_| S3Error::internal())
 }

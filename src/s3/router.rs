@@ -56,22 +56,10 @@ pub enum Operation {
     DeleteObject,
     /// A CORS preflight; answered without authentication.
     Options,
-    /// larder's own key administration (root key only).
-    Admin,
-    /// `GET /_larder/health`, for monitoring: no credentials needed.
-    Health,
     /// The STS API (AssumeRole, GetSessionToken): `POST /` with a form.
     Sts,
     /// A browser form upload: `POST /bucket`, multipart/form-data.
     PostObject,
-    /// The page of an upload link (`/_larder/upload/<id>`).
-    UploadPage,
-    /// The page's script and style (`/_larder/static/...`): no credentials.
-    Asset,
-    /// A short link, `/s/<id>`: its id is its credential.
-    ShortLink,
-    /// `GET /metrics` (Prometheus), from `metrics_from` only.
-    Metrics,
     GetAcl,
     PutAcl,
     /// A GET of a bucket subresource larder keeps no configuration for.
@@ -113,14 +101,8 @@ impl Operation {
             HeadObject => "HeadObject",
             DeleteObject => "DeleteObject",
             Options => "Options",
-            Admin => "Admin",
-            Health => "Health",
             Sts => "Sts",
             PostObject => "PostObject",
-            UploadPage => "UploadPage",
-            Asset => "Asset",
-            ShortLink => "ShortLink",
-            Metrics => "Metrics",
             GetAcl => "GetAcl",
             PutAcl => "PutAcl",
             GetObjectTagging => "GetObjectTagging",

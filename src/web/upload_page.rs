@@ -12,10 +12,9 @@ use crate::iam::Principal;
 use crate::sigv4::{Scope, SigningKey, ALGORITHM};
 use crate::timefmt;
 
-use super::body::{self, ResponseBody};
-use super::error::S3Error;
-use super::xml::escape;
-use super::{RequestContext, S3Result, S3};
+use crate::s3::body::{self, ResponseBody};
+use crate::s3::xml::escape;
+use crate::s3::{RequestContext, S3Error, S3Result, S3};
 
 pub const PAGE_PREFIX: &str = "/_larder/upload/";
 pub const ASSET_PREFIX: &str = "/_larder/static/";

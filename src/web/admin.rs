@@ -7,20 +7,21 @@
 //! - `GET /_larder/admin/keys/<access key>`: show one;
 //! - `DELETE /_larder/admin/keys/<access key>`: revoke it, at once.
 
-use http::{Method, Response, StatusCode};
+use http::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::ClockState;
 use crate::iam::{Cidr, Credentials, Grant, KeyRecord, Right};
+use crate::sigv4::{is_hex_sha256, AuthKind};
 use crate::store::Recovery;
 
-use super::body;
-use super::error::S3Error;
-use super::share::{self, NewShare, ShareView};
-use super::{RequestContext, S3Result, S3};
+use crate::s3::share::{self, NewShare, ShareView};
+use crate::s3::{bind_declared_digests, empty_response, RequestContext, S3Error, S3Result, S3};
+
+use super::health::{live_links, stored};
+use super::json_response;
 
 pub const PATH_PREFIX: &str = "/_larder/admin/";
-pub const HEALTH_PATH: &str = "/_larder/health";
 const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
 
 /// A key to create.
@@ -89,119 +90,6 @@ fn view(key: &KeyRecord, with_secret: bool) -> KeyView {
     }
 }
 
-fn json_response(status: StatusCode, value: &impl Serialize) -> S3Result {
-    let body = serde_json::to_vec_pretty(value).map_err(|_| S3Error::internal())?;
-    Response::builder()
-        .status(status)
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .body(body::full(body))
-        .map_err(|_| S3Error::internal())
-}
-
-/// `GET /_larder/health`: is larder up, and is its clock sane?
-pub fn health(s3: &S3) -> S3Result {
-    let (clock, behind, ahead, advice) = match s3.clock.state() {
-        ClockState::Ok => ("ok", 0, 0, None),
-        ClockState::Behind(secs) => (
-            "behind",
-            secs,
-            0,
-            Some("The system clock is behind the last time larder saw; larder keeps that time. Set the clock or start NTP."),
-        ),
-        ClockState::Ahead(secs) => (
-            "ahead",
-            0,
-            secs,
-            Some("The system clock is ahead of the time larder can vouch for. If it is wrong, correct it; if it is right, larder adopts it after 30 minutes."),
-        ),
-    };
-    let (recovery, blobs_checked) = match s3.store.recovery() {
-        Recovery::Done => ("done", None),
-        Recovery::Checking { blobs } => ("checking blobs after an unclean stop", Some(blobs)),
-    };
-    let mut reasons = Vec::new();
-    if let Some(failure) = s3.store.degraded() {
-        reasons.push(failure);
-    }
-    if s3.store.nearly_full() {
-        reasons.push("the disk is nearly full: uploads are refused until space is freed".to_string());
-    }
-    if clock == "behind" {
-        reasons.push("the system clock is behind the time larder last saw".to_string());
-    }
-    json_response(
-        StatusCode::OK,
-        &serde_json::json!({
-            "status": if reasons.is_empty() { "ok" } else { "degraded" },
-            "reasons": reasons,
-            "degraded_reason": s3.store.degraded(),
-            "version": env!("CARGO_PKG_VERSION"),
-            "disk_free_bytes": s3.store.free_space(),
-            "recovery": recovery,
-            "recovery_blobs_checked": blobs_checked,
-            "clock": clock,
-            "clock_behind_secs": behind,
-            "clock_ahead_secs": ahead,
-            "clock_advice": advice,
-        }),
-    )
-}
-
-/// Is this a Prometheus scrape? `GET /metrics` without S3 credentials
-/// (with them, it is a listing of a bucket named `metrics`), or
-/// `GET /_larder/metrics`.
-pub fn is_metrics_scrape(context: &RequestContext) -> bool {
-    if context.method != Method::GET {
-        return false;
-    }
-    let signed = context.headers.contains_key(http::header::AUTHORIZATION)
-        || context.query.get("X-Amz-Signature").is_some()
-        || context.query.get("Signature").is_some();
-    context.path == METRICS_PATH || (context.path == "/metrics" && !signed)
-}
-
-pub const METRICS_PATH: &str = "/_larder/metrics";
-
-/// Objects and bytes stored, over every bucket.
-async fn stored(s3: &S3) -> Result<(u64, u64), S3Error> {
-    let buckets = s3.store.list_buckets().await?;
-    Ok(buckets.iter().fold((0, 0), |(objects, bytes), (_, bucket)| (objects + bucket.objects, bytes + bucket.bytes)))
-}
-
-/// Share links not yet expired.
-fn live_links(s3: &S3) -> u64 {
-    let now = s3.clock.now();
-    s3.keyring.list().iter().filter(|key| key.share.is_some() && !key.is_expired(now)).count() as u64
-}
-
-/// `GET /metrics`: the counters, and what the store and clock say now.
-pub async fn metrics(s3: &S3, context: &RequestContext) -> S3Result {
-    if !s3.config.metrics_from.iter().any(|cidr| cidr.contains(context.client)) {
-        return Err(S3Error::access_denied());
-    }
-    let (objects, bytes_stored) = stored(s3).await?;
-    let (clock_behind_secs, clock_ahead_secs) = match s3.clock.state() {
-        ClockState::Ok => (0, 0),
-        ClockState::Behind(secs) => (secs, 0),
-        ClockState::Ahead(secs) => (0, secs),
-    };
-    let gauges = crate::metrics::Gauges {
-        objects,
-        bytes_stored,
-        disk_free_bytes: s3.store.free_space(),
-        clock_behind_secs,
-        clock_ahead_secs,
-        live_links: live_links(s3),
-        degraded: s3.store.degraded().is_some(),
-    };
-    let text = crate::metrics::global().render(&gauges);
-    Response::builder()
-        .status(StatusCode::OK)
-        .header(http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")
-        .body(body::full(text))
-        .map_err(|_| S3Error::internal())
-}
-
 /// `GET /_larder/admin/status`: what `larder status` shows.
 async fn status(s3: &S3) -> S3Result {
     let (objects, bytes) = stored(s3).await?;
@@ -238,12 +126,52 @@ async fn status(s3: &S3) -> S3Result {
     )
 }
 
+/// May the admin API answer this request? Only from `admin_from`, and
+/// never through a proxy larder does not trust: a reverse proxy on the
+/// board itself would otherwise make every client look local.
+fn allowed_from(s3: &S3, context: &RequestContext) -> bool {
+    let forwarded = ["forwarded", "x-forwarded-for"].iter().any(|name| context.headers.contains_key(*name));
+    if forwarded && !s3.config.trusted_proxies.iter().any(|cidr| cidr.contains(context.peer)) {
+        return false;
+    }
+    s3.config.admin_from.iter().any(|cidr| cidr.contains(context.client))
+}
+
+/// The admin API changes who may do what: its requests must be signed in
+/// the header with the payload's hash, never presigned or unsigned, so a
+/// captured request cannot be replayed with another body.
+fn require_signed_payload(context: &RequestContext) -> Result<(), S3Error> {
+    let signed = context
+        .auth
+        .as_ref()
+        .is_some_and(|auth| auth.kind == AuthKind::Header && auth.content_sha256.as_deref().is_some_and(is_hex_sha256));
+    if signed {
+        Ok(())
+    } else {
+        Err(S3Error::access_denied().with(
+            "Detail",
+            "The admin API takes only header-signed requests whose x-amz-content-sha256 is the payload's hash.",
+        ))
+    }
+}
+
 fn no_such_access_key(access_key: &str) -> S3Error {
     S3Error::new("NoSuchAccessKey", StatusCode::NOT_FOUND, "The access key does not exist.")
         .with("AWSAccessKeyId", access_key)
 }
 
 pub async fn handle(s3: &S3, context: &mut RequestContext) -> S3Result {
+    // Elsewhere the admin API does not exist: a stranger learns neither
+    // whether a key is valid nor whether a signature would pass.
+    if !allowed_from(s3, context) {
+        return Err(S3Error::access_denied());
+    }
+    s3.authenticate(context)?;
+    if !s3.keyring.is_root(&context.principal) {
+        return Err(S3Error::access_denied());
+    }
+    require_signed_payload(context)?;
+    bind_declared_digests(context, true)?;
     let rest = context.path[PATH_PREFIX.len()..].trim_end_matches('/').to_string();
     let (collection, item) = rest.split_once('/').unwrap_or((rest.as_str(), ""));
     if collection == "status" && context.method == Method::GET {
@@ -277,7 +205,7 @@ pub async fn handle(s3: &S3, context: &mut RequestContext) -> S3Result {
                 s3.keyring.remove(&session.access_key);
             }
             tracing::info!(access_key, "key revoked");
-            super::empty_response(StatusCode::NO_CONTENT)
+            empty_response(StatusCode::NO_CONTENT)
         }
         _ => Err(S3Error::method_not_allowed()),
     }
@@ -337,7 +265,7 @@ async fn shares(s3: &S3, context: &mut RequestContext, id: &str) -> S3Result {
             }
             s3.keyring.remove(id);
             tracing::info!(id, "share link revoked");
-            super::empty_response(StatusCode::NO_CONTENT)
+            empty_response(StatusCode::NO_CONTENT)
         }
         _ => Err(S3Error::method_not_allowed()),
     }

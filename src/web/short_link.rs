@@ -15,9 +15,11 @@ use crate::iam::{Credentials, KeyRecord};
 use crate::presign::{presign, PresignRequest};
 use crate::sigv4::MAX_EXPIRES_SECS;
 
-use super::body::{self, ResponseBody};
+use crate::s3::body::{self, ResponseBody};
+use crate::s3::xml::escape;
+use crate::s3::{RequestContext, S3Error, S3Result, S3};
+
 use super::upload_page::{document, page};
-use super::{RequestContext, S3Result, S3};
 
 /// Where short links live: `s` cannot be a bucket (names have at least
 /// three characters). Upper case too, as phones may open a QR code's text.
@@ -47,11 +49,11 @@ pub async fn follow(s3: &S3, context: &RequestContext) -> S3Result {
             (share.bucket.clone(), share.key.clone())
         }
     };
-    let url = full_url(s3, &key, &bucket, &object_key, now).map_err(|_| super::S3Error::internal())?;
-    let mut response = Response::new(body::full(format!("<a href=\"{}\">Continue</a>\n", super::xml::escape(&url))));
+    let url = full_url(s3, &key, &bucket, &object_key, now).map_err(|_| S3Error::internal())?;
+    let mut response = Response::new(body::full(format!("<a href=\"{}\">Continue</a>\n", escape(&url))));
     *response.status_mut() = StatusCode::FOUND;
     let headers = response.headers_mut();
-    headers.insert(http::header::LOCATION, HeaderValue::from_str(&url).map_err(|_| super::S3Error::internal())?);
+    headers.insert(http::header::LOCATION, HeaderValue::from_str(&url).map_err(|_| S3Error::internal())?);
     headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     headers.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
