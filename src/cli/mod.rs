@@ -2,6 +2,7 @@
 //! finding the server (flags, environment, the configuration `serve`
 //! reads) and its root key.
 
+pub mod client;
 pub mod key;
 pub mod presign;
 pub mod serve;
@@ -10,9 +11,10 @@ pub mod status;
 
 use std::path::PathBuf;
 
-use larder::admin_client::AdminClient;
 use larder::config::Config;
 use larder::iam::Credentials;
+
+use client::AdminClient;
 
 /// How the command line reaches a running server: flags and environment
 /// first, then the configuration file `serve` reads (see

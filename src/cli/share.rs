@@ -119,16 +119,11 @@ pub fn share_files(
         getrandom::getrandom(&mut folder).map_err(|e| e.to_string())?;
         let key = format!("{}/{file_name}", hex::encode(folder));
         let length = std::fs::metadata(path).map_err(|error| format!("{}: {error}", path.display()))?.len();
-        let sent = std::sync::atomic::AtomicU64::new(0);
+        let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let done = std::sync::atomic::AtomicBool::new(false);
         let uploaded = std::thread::scope(|scope| {
             let bar = scope.spawn(|| progress_bar(file_name, length, &sent, &done));
-            let uploaded = if length > larder::admin_client::MULTIPART_THRESHOLD {
-                client.put_file_multipart(bucket, &key, path, &sent)
-            } else {
-                client
-                    .put_file(bucket, &key, path, |so_far, _| sent.store(so_far, std::sync::atomic::Ordering::Relaxed))
-            };
+            let uploaded = client.put_file(bucket, &key, path, sent.clone());
             done.store(true, std::sync::atomic::Ordering::Relaxed);
             let _ = bar.join();
             uploaded

@@ -27,7 +27,7 @@ pub(crate) mod router;
 pub mod share;
 mod sts;
 mod subresource;
-pub(crate) mod xml;
+pub mod xml;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
