@@ -21,7 +21,12 @@ fn main() {
         .unwrap_or(if bench { 100_000 } else { 300 });
     let dir = std::env::temp_dir().join(format!("larder-repair-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let config = StoreConfig { data_dir: dir.clone(), durability: Durability::Relaxed, index_cache_bytes: 64 << 20 };
+    let config = StoreConfig {
+        data_dir: dir.clone(),
+        durability: Durability::Relaxed,
+        index_cache_bytes: 64 << 20,
+        group_access: false,
+    };
 
     let started = Instant::now();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();

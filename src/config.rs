@@ -55,6 +55,11 @@ pub struct Config {
     /// Accept AWS Signature Version 2 (older clients, boto3's default
     /// presigned URLs for us-east-1); `false` refuses it with a clear error.
     pub sigv2: bool,
+    /// Members of the data folder's group may read the root key file (and
+    /// so run `larder key`, `share` and `status` without root): the folder
+    /// is 0750 and root-key.toml 0640 instead of 0700 and 0600. Others
+    /// never get in.
+    pub group_access: bool,
     /// HTTPS with this certificate chain and key (PEM files, read again on
     /// SIGHUP).
     pub tls_cert: Option<PathBuf>,
@@ -121,6 +126,7 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             public_url: None,
             sigv2: true,
+            group_access: false,
             tls_cert: None,
             tls_key: None,
             tls: None,

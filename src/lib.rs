@@ -13,6 +13,7 @@ pub mod edge;
 pub mod fuzzing;
 pub mod iam;
 pub mod metrics;
+pub mod notify;
 pub mod presign;
 pub mod repair;
 pub mod s3;

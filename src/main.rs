@@ -113,13 +113,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging();
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve(cli.serve));
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("the tokio runtime starts");
@@ -158,5 +152,24 @@ fn main() -> ExitCode {
             eprintln!("larder: {message}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Logs go to stderr. Colours only for a person at a terminal; under
+/// systemd (`JOURNAL_STREAM`) no timestamps either, as the journal adds
+/// its own.
+fn init_logging() {
+    use std::io::IsTerminal;
+    let journal = std::env::var_os("JOURNAL_STREAM").is_some();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logger = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && !journal);
+    if journal {
+        logger.without_time().init();
+    } else {
+        logger.init();
     }
 }

@@ -19,6 +19,7 @@ pub fn run(config: &Config, mode: Mode) -> Result<(), String> {
         data_dir: config.data_dir.clone(),
         durability: config.durability.into(),
         index_cache_bytes: config.index_cache_mib * 1024 * 1024,
+        group_access: config.group_access,
     };
     let dir = store.data_dir.display().to_string();
     match mode {

@@ -113,13 +113,15 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         data_dir: config.data_dir.clone(),
         durability: config.durability.into(),
         index_cache_bytes: config.index_cache_mib * 1024 * 1024,
+        group_access: config.group_access,
     };
     let store = tokio::task::spawn_blocking(move || Store::open(&store_config))
         .await
         .map_err(|error| StartError(error.to_string()))?
         .map_err(|error| StartError(error.to_string()))?;
-    let (root, root_source) = iam::load_or_create_root_key(&config.data_dir, config.root_credentials.clone())
-        .map_err(|error| StartError(format!("root key: {error}")))?;
+    let (root, root_source) =
+        iam::load_or_create_root_key(&config.data_dir, config.root_credentials.clone(), config.group_access)
+            .map_err(|error| StartError(format!("root key: {error}")))?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|error| StartError(format!("cannot listen on {}: {error}", config.listen)))?;

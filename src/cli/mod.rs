@@ -43,12 +43,14 @@ pub struct Target {
     pub region: String,
     /// The server's certificate, when it speaks HTTPS.
     pub certificate: Option<PathBuf>,
+    /// May the data folder's group read the root key? (`group_access`)
+    pub group_access: bool,
 }
 
 impl Target {
     /// The admin client for it, with the root key.
     pub fn admin(&self) -> Result<AdminClient, String> {
-        let client = AdminClient::new(&self.endpoint, root_credentials(&self.data_dir)?, &self.region)?;
+        let client = AdminClient::new(&self.endpoint, root_credentials(self)?, &self.region)?;
         match &self.certificate {
             Some(certificate) if self.endpoint.starts_with("https://") => client.trusting(certificate),
             _ => Ok(client),
@@ -71,7 +73,8 @@ impl ServerArgs {
             Some(endpoint) => endpoint.clone(),
             None => local_endpoint(config.listen, https_only),
         };
-        Ok(Target { endpoint, data_dir, region: self.region.clone().unwrap_or(config.region), certificate })
+        let region = self.region.clone().unwrap_or(config.region);
+        Ok(Target { endpoint, data_dir, region, certificate, group_access: config.group_access })
     }
 }
 
@@ -86,13 +89,14 @@ pub fn local_endpoint(listen: std::net::SocketAddr, https: bool) -> String {
     format!("{scheme}://{}", std::net::SocketAddr::new(ip, listen.port()))
 }
 
-pub fn root_credentials(data_dir: &std::path::Path) -> Result<Credentials, String> {
+pub fn root_credentials(server: &Target) -> Result<Credentials, String> {
+    let data_dir = &server.data_dir;
     let access_key = std::env::var("LARDER_ROOT_ACCESS_KEY").ok().filter(|v| !v.is_empty());
     let secret_key = std::env::var("LARDER_ROOT_SECRET_KEY").ok().filter(|v| !v.is_empty());
     if let (Some(access_key), Some(secret_key)) = (access_key, secret_key) {
         return Ok(Credentials { access_key, secret_key });
     }
-    larder::iam::read_root_key(data_dir)
+    larder::iam::read_root_key(data_dir, server.group_access)
         .map_err(|error| larder::config::cannot_read(&data_dir.join(larder::iam::ROOT_KEY_FILE), &error))?
         .ok_or_else(|| format!("no root key: set LARDER_ROOT_ACCESS_KEY and LARDER_ROOT_SECRET_KEY, or point --data-dir at the server's data folder ({} has no root-key.toml)", data_dir.display()))
 }

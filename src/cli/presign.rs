@@ -8,7 +8,7 @@ use super::{root_credentials, ServerArgs};
 
 /// The key that signs presigned URLs: LARDER_ACCESS_KEY/LARDER_SECRET_KEY,
 /// else the root key.
-pub fn signing_credentials(data_dir: &std::path::Path, profile: Option<&str>) -> Result<Credentials, String> {
+pub fn signing_credentials(server: &super::Target, profile: Option<&str>) -> Result<Credentials, String> {
     if let Some(profile) = profile {
         let path = std::env::var_os("AWS_SHARED_CREDENTIALS_FILE").map(PathBuf::from).unwrap_or_else(|| {
             PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".aws").join("credentials")
@@ -21,7 +21,7 @@ pub fn signing_credentials(data_dir: &std::path::Path, profile: Option<&str>) ->
     let secret_key = std::env::var("LARDER_SECRET_KEY").ok().filter(|v| !v.is_empty());
     match (access_key, secret_key) {
         (Some(access_key), Some(secret_key)) => Ok(Credentials { access_key, secret_key }),
-        _ => root_credentials(data_dir),
+        _ => root_credentials(server),
     }
 }
 
@@ -46,8 +46,7 @@ pub fn presign_command(
         content_type,
         content_length,
     };
-    let url =
-        larder::presign::presign(&request, &signing_credentials(&server.data_dir, profile)?, larder::timefmt::now())?;
+    let url = larder::presign::presign(&request, &signing_credentials(server, profile)?, larder::timefmt::now())?;
     println!("{url}");
     Ok(())
 }

@@ -113,6 +113,28 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
             certificates.fingerprint()
         );
     }
-    server.run_until(shutdown_signal()).await;
+    // systemd (Type=notify) starts what depends on larder only now.
+    let notifier = larder::notify::Notifier::from_env().map(std::sync::Arc::new);
+    if let Some(notifier) = &notifier {
+        notifier.send(&format!("READY=1\nSTATUS=serving on {addr}"));
+        if let Some(interval) = larder::notify::watchdog_interval() {
+            // Runs on the server's runtime: if that stalls, so does this.
+            let notifier = notifier.clone();
+            tokio::spawn(async move {
+                loop {
+                    notifier.send("WATCHDOG=1");
+                    tokio::time::sleep(interval).await;
+                }
+            });
+        }
+    }
+    server
+        .run_until(async {
+            shutdown_signal().await;
+            if let Some(notifier) = &notifier {
+                notifier.send("STOPPING=1\nSTATUS=finishing open requests");
+            }
+        })
+        .await;
     Ok(())
 }

@@ -81,7 +81,7 @@ pub fn setup(config: &Config, names: &[String]) -> Result<Option<(TlsAcceptor, A
     };
     if let Source::SelfSigned { cert, key } = &source {
         if !cert.exists() || !key.exists() {
-            make_self_signed(cert, key, names)?;
+            make_self_signed(cert, key, names, config.group_access)?;
         }
     }
     let (cert, key) = match &source {
@@ -134,29 +134,31 @@ fn load(cert_path: &Path, key_path: &Path) -> Result<(CertifiedKey, String), Str
 
 /// Makes a self-signed certificate for `names` (host names and
 /// addresses), valid far beyond any board's wrong clock, and keeps it
-/// with its key (0600) in the data folder.
-fn make_self_signed(cert_path: &Path, key_path: &Path, names: &[String]) -> Result<(), String> {
+/// with its key (0600) in the data folder. The certificate is public
+/// (0644): with group access, the group's command lines trust it.
+fn make_self_signed(cert_path: &Path, key_path: &Path, names: &[String], group_access: bool) -> Result<(), String> {
     let mut params =
         rcgen::CertificateParams::new(names.to_vec()).map_err(|error| format!("self-signed certificate: {error}"))?;
     params.distinguished_name.push(rcgen::DnType::CommonName, "larder");
     let key = rcgen::KeyPair::generate().map_err(|error| format!("self-signed certificate: {error}"))?;
     let cert = params.self_signed(&key).map_err(|error| format!("self-signed certificate: {error}"))?;
     let dir = cert_path.parent().expect("a path in the data folder");
-    std::os::unix::fs::DirBuilderExt::mode(fs::DirBuilder::new().recursive(true), 0o700)
+    let dir_mode = if group_access { 0o750 } else { 0o700 };
+    std::os::unix::fs::DirBuilderExt::mode(fs::DirBuilder::new().recursive(true), dir_mode)
         .create(dir)
         .map_err(|error| format!("{}: {error}", dir.display()))?;
-    let write = |path: &Path, text: String| {
+    let write = |path: &Path, text: String, mode: u32| {
         use std::io::Write;
         let mut file = std::os::unix::fs::OpenOptionsExt::mode(
             fs::OpenOptions::new().write(true).create(true).truncate(true),
-            0o600,
+            mode,
         )
         .open(path)?;
         file.write_all(text.as_bytes())?;
         file.sync_all()
     };
-    write(key_path, key.serialize_pem()).map_err(|error| format!("{}: {error}", key_path.display()))?;
-    write(cert_path, cert.pem()).map_err(|error| format!("{}: {error}", cert_path.display()))?;
+    write(key_path, key.serialize_pem(), 0o600).map_err(|error| format!("{}: {error}", key_path.display()))?;
+    write(cert_path, cert.pem(), 0o644).map_err(|error| format!("{}: {error}", cert_path.display()))?;
     tracing::info!(file = %cert_path.display(), names = ?names, "made a self-signed certificate");
     Ok(())
 }

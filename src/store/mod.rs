@@ -115,6 +115,9 @@ pub struct StoreConfig {
     pub data_dir: PathBuf,
     pub durability: Durability,
     pub index_cache_bytes: u64,
+    /// The folder's group may enter it (to read the root key file, see
+    /// `group_access` in the configuration); others never may.
+    pub group_access: bool,
 }
 
 /// A conditional write: S3's `If-None-Match: *` and `If-Match` on PUT.
@@ -295,26 +298,28 @@ impl Drop for SpaceReservation {
 }
 
 /// Tightens a data folder that others may read (made by hand, or by an
-/// older larder) to 0700, or refuses to open it.
-fn keep_private(dir: &Path) -> Result<(), StoreError> {
+/// older larder) to `wanted` (0700, or 0750 with group access), or
+/// refuses to open it.
+fn keep_private(dir: &Path, wanted: u32) -> Result<(), StoreError> {
     use std::os::unix::fs::PermissionsExt;
     let mode = fs::metadata(dir)?.permissions().mode();
-    if mode & 0o077 == 0 {
+    if mode & 0o777 & !wanted == 0 {
         return Ok(());
     }
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(|error| {
+    fs::set_permissions(dir, fs::Permissions::from_mode(wanted)).map_err(|error| {
         StoreError::Io(io::Error::new(
             error.kind(),
             format!(
                 "the data folder {} is open to other users (mode {:o}) and cannot be made private: {error}; \
-                 run `chmod 700 {}` as its owner",
+                 run `chmod {:o} {}` as its owner",
                 dir.display(),
                 mode & 0o777,
+                wanted,
                 dir.display()
             ),
         ))
     })?;
-    tracing::warn!(dir = %dir.display(), was = format!("{:o}", mode & 0o777), "the data folder was open to other users; it is now 0700");
+    tracing::warn!(dir = %dir.display(), was = format!("{:o}", mode & 0o777), now = format!("{wanted:o}"), "the data folder was open to other users; it is now private");
     Ok(())
 }
 
@@ -333,12 +338,14 @@ impl Store {
     /// removed and, after an unclean stop, unreferenced blobs swept.
     pub fn open(config: &StoreConfig) -> Result<Store, StoreError> {
         let layout = Layout::new(&config.data_dir);
-        // The folder holds keys and secrets: only its owner may look in.
+        // The folder holds keys and secrets: only its owner (and, with
+        // group access, its group) may look in.
+        let mode = if config.group_access { 0o750 } else { 0o700 };
         if !layout.root().exists() {
-            std::os::unix::fs::DirBuilderExt::mode(fs::DirBuilder::new().recursive(true), 0o700)
+            std::os::unix::fs::DirBuilderExt::mode(fs::DirBuilder::new().recursive(true), mode)
                 .create(layout.root())?;
         }
-        keep_private(layout.root())?;
+        keep_private(layout.root(), mode)?;
         for dir in [layout.blobs_dir(), layout.tmp_dir(), layout.buckets_dir()] {
             std::os::unix::fs::DirBuilderExt::mode(fs::DirBuilder::new().recursive(true), 0o700).create(&dir)?;
         }
@@ -745,7 +752,12 @@ mod tests {
     use super::*;
 
     fn config(dir: &Path) -> StoreConfig {
-        StoreConfig { data_dir: dir.to_path_buf(), durability: Durability::Full, index_cache_bytes: 4 << 20 }
+        StoreConfig {
+            data_dir: dir.to_path_buf(),
+            durability: Durability::Full,
+            index_cache_bytes: 4 << 20,
+            group_access: false,
+        }
     }
 
     async fn put(store: &Store, key: &str, body: &[u8]) -> ObjectRecord {

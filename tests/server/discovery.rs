@@ -3,7 +3,7 @@
 //! commands read the configuration `serve` reads to find the server.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use crate::harness::*;
 
@@ -14,7 +14,7 @@ fn free_port() -> u16 {
 
 /// Starts `larder ARGS` in `cwd`; returns it and the address it printed.
 fn start(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> (std::process::Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_larder"))
+    let mut child = crate::harness::larder_command()
         .args(args)
         .current_dir(cwd)
         .env_remove("LARDER_CONFIG")
@@ -34,7 +34,7 @@ fn start(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> (std::process::Chil
 }
 
 fn run(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_larder"))
+    let output = crate::harness::larder_command()
         .args(args)
         .current_dir(cwd)
         .env_remove("LARDER_CONFIG")

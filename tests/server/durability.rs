@@ -127,12 +127,7 @@ fn an_overwrite_never_cuts_a_multipart_download_short() {
 }
 
 fn larder(args: &[&str], dir: &Path) -> (bool, String) {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_larder"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(dir)
-        .output()
-        .unwrap();
+    let output = crate::harness::larder_command().args(args).arg("--data-dir").arg(dir).output().unwrap();
     (
         output.status.success(),
         String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr),

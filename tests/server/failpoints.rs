@@ -142,11 +142,8 @@ fn every_write_survives_a_crash_at_every_step() {
             let (child, _) = spawn_server(&dir);
             stop(child, libc::SIGTERM);
             assert_eq!(blob_files(&dir).len(), expected, "{what}: orphans among {keys:?}");
-            let check = std::process::Command::new(env!("CARGO_BIN_EXE_larder"))
-                .args(["repair", "--check", "--data-dir"])
-                .arg(&dir)
-                .output()
-                .unwrap();
+            let check =
+                crate::harness::larder_command().args(["repair", "--check", "--data-dir"]).arg(&dir).output().unwrap();
             assert!(
                 check.status.success(),
                 "{what}: larder repair --check: {}",

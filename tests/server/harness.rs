@@ -479,7 +479,7 @@ pub fn md5_hex(data: &[u8]) -> String {
 /// Runs `larder ARGS --endpoint <server>` with the server's root key in
 /// the environment; returns success, standard output and standard error.
 pub fn larder_cli(server: &TestServer, args: &[&str]) -> (bool, String, String) {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_larder"))
+    let output = crate::harness::larder_command()
         .args(args)
         .args(["--endpoint", &format!("http://{}", server.addr)])
         .env("LARDER_ROOT_ACCESS_KEY", &server.credentials.access_key)
@@ -523,6 +523,28 @@ pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
     (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 8) as u8).collect()
 }
 
+/// The `larder` binary as a command: the one cargo built, or `LARDER_BIN`
+/// (e.g. a cross-built binary), run through `LARDER_RUNNER` if set (e.g.
+/// `qemu-aarch64 -L /usr/aarch64-linux-gnu`).
+pub fn larder_command() -> std::process::Command {
+    let argv = larder_argv();
+    let mut command = std::process::Command::new(&argv[0]);
+    command.args(&argv[1..]);
+    command
+}
+
+/// [`larder_command`] as words: the runner's, then the binary.
+pub fn larder_argv() -> Vec<String> {
+    let binary = std::env::var("LARDER_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_larder").to_string());
+    let runner = std::env::var("LARDER_RUNNER").unwrap_or_default();
+    runner.split_whitespace().map(str::to_string).chain([binary]).collect()
+}
+
+/// [`larder_argv`] as a shell command line.
+pub fn larder_shell_words() -> String {
+    larder_argv().join(" ")
+}
+
 /// Starts the `larder` binary on 127.0.0.1:0 with the test root key;
 /// returns the process and the address it listens on.
 pub fn spawn_server(dir: &std::path::Path) -> (std::process::Child, SocketAddr) {
@@ -532,7 +554,7 @@ pub fn spawn_server(dir: &std::path::Path) -> (std::process::Child, SocketAddr) 
 /// [`spawn_server`] with more environment variables.
 pub fn spawn_server_with(dir: &std::path::Path, env: &[(&str, &str)]) -> (std::process::Child, SocketAddr) {
     let credentials = test_credentials();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_larder"))
+    let mut child = crate::harness::larder_command()
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
         .env("LARDER_ROOT_ACCESS_KEY", &credentials.access_key)

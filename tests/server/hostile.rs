@@ -258,7 +258,7 @@ fn admin_api_answers_only_where_allowed() {
 }
 
 fn start_binary(dir: &std::path::Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_larder"));
+    let mut command = crate::harness::larder_command();
     command
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
@@ -309,7 +309,7 @@ fn the_root_secret_is_shown_only_on_a_terminal() {
     let mut command = Command::new("script");
     let line = format!(
         "env -u LARDER_ROOT_ACCESS_KEY -u LARDER_ROOT_SECRET_KEY {} serve --listen 127.0.0.1:0 --data-dir {}",
-        env!("CARGO_BIN_EXE_larder"),
+        crate::harness::larder_shell_words(),
         dir.display()
     );
     command.args(["-qfec", &line, "/dev/null"]);

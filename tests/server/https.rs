@@ -60,7 +60,7 @@ fn bad_tls_settings_stop_startup_with_one_clear_line() {
     let config = dir.join("larder.toml");
     let run = |toml: &str| {
         std::fs::write(&config, toml).unwrap();
-        let output = Command::new(env!("CARGO_BIN_EXE_larder"))
+        let output = crate::harness::larder_command()
             .args(["serve", "--listen", "127.0.0.1:0", "--config"])
             .arg(&config)
             .arg("--data-dir")
@@ -136,7 +136,7 @@ fn the_command_line_speaks_https_to_its_server() {
     )
     .unwrap();
     let larder = |args: &[&str]| {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_larder"));
+        let mut command = crate::harness::larder_command();
         command
             .args(args)
             .current_dir(&dir)

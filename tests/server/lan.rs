@@ -53,9 +53,9 @@ impl Lan {
         Some(lan)
     }
 
-    fn command(&self, namespace: &str, program: &str) -> Command {
+    fn command(&self, namespace: &str, argv: &[String]) -> Command {
         let mut command = Command::new("ip");
-        command.args(["netns", "exec", namespace, program]);
+        command.args(["netns", "exec", namespace]).args(argv);
         command
     }
 }
@@ -109,7 +109,7 @@ fn decode_qr(drawing: &str) -> (String, usize) {
 }
 
 fn larder_in(lan: &Lan, namespace: &str, args: &[&str], dir: &Path) -> Command {
-    let mut command = lan.command(namespace, env!("CARGO_BIN_EXE_larder"));
+    let mut command = lan.command(namespace, &crate::harness::larder_argv());
     let credentials = test_credentials();
     command
         .args(args)
@@ -175,7 +175,7 @@ fn a_second_device_opens_a_shared_file() {
         .unwrap();
     listening_address(&mut server);
     let download = |url: &str, output: &Path| {
-        lan.command(&lan.client, "curl")
+        lan.command(&lan.client, &["curl".to_string()])
             .args(["-sS", "-f", "-L", "--max-time", "30", "-o"])
             .arg(output)
             .arg(url)

@@ -26,4 +26,5 @@ mod presign;
 mod share;
 mod storage;
 mod sts;
+mod systemd;
 mod upload_page;

@@ -166,7 +166,7 @@ fn large_shares_go_up_in_parts_with_a_progress_bar_at_a_terminal() {
     // At a terminal (`script` gives the command one), the bar.
     let credentials = test_credentials();
     let command =
-        format!("{} share {} --endpoint http://{}", env!("CARGO_BIN_EXE_larder"), path.display(), server.addr);
+        format!("{} share {} --endpoint http://{}", crate::harness::larder_shell_words(), path.display(), server.addr);
     let output = std::process::Command::new("script")
         .args(["-qec", &command, "/dev/null"])
         .env("LARDER_ROOT_ACCESS_KEY", &credentials.access_key)

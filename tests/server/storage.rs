@@ -1,6 +1,6 @@
 //! The data folder: persistence across restarts, the LOCK, startup repair.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use crate::harness::*;
 
@@ -54,7 +54,7 @@ fn a_second_server_cannot_share_the_data_folder() {
     let error = runtime.block_on(larder::server::start(config)).err().expect("the second server must not start");
     assert!(error.to_string().contains("LOCK"), "{error}");
 
-    let output = Command::new(env!("CARGO_BIN_EXE_larder"))
+    let output = crate::harness::larder_command()
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(&server.dir)
         .stdout(Stdio::piped())
