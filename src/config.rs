@@ -4,13 +4,15 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::clock::TimeOverride;
 use crate::iam::{Cidr, Credentials};
 use crate::store::Durability;
 
-#[derive(Debug, Clone, Deserialize)]
+/// Serializes to the TOML it reads (less what the file never holds: the
+/// root key from the environment, a test clock).
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Address and port to listen on.
@@ -79,7 +81,7 @@ pub struct Config {
     pub time: Option<TimeOverride>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum DurabilitySetting {
     Full,

@@ -52,12 +52,18 @@ pub fn config_from(args: ServeArgs) -> Result<Config, String> {
     Ok(config)
 }
 
-pub async fn shutdown_signal() {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing a SIGTERM handler works");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
+/// Completes at SIGTERM or Ctrl-C. The handlers are in place once this
+/// returns, before anyone is told the server is up: a stop that comes at
+/// once is still a clean stop.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate()).expect("installing a SIGTERM handler works");
+    let mut interrupt = signal(SignalKind::interrupt()).expect("installing a SIGINT handler works");
+    async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
     }
 }
 
@@ -74,6 +80,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
     let config = config_from(args)?;
     let data_dir = config.data_dir.clone();
     let server = larder::server::start(config).await.map_err(|error| error.to_string())?;
+    let stop = shutdown_signal();
     let addr = server.local_addr();
     let key_file = data_dir.join(larder::iam::ROOT_KEY_FILE);
     // The secret is shown only to a person at a terminal: anywhere else
@@ -130,7 +137,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
     }
     server
         .run_until(async {
-            shutdown_signal().await;
+            stop.await;
             if let Some(notifier) = &notifier {
                 notifier.send("STOPPING=1\nSTATUS=finishing open requests");
             }

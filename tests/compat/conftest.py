@@ -5,7 +5,9 @@ loopback port with a fresh data folder and a random root key.  Tests drive
 it with boto3, the AWS CLI (v1) and rclone.
 
 Environment:
-  LARDER_BIN   the server binary (default: <repo>/target/debug/larder)
+  LARDER_BIN     the server binary (default: <repo>/target/debug/larder)
+  LARDER_RUNNER  a command that runs it (e.g. ``qemu-aarch64 -L /usr/aarch64-linux-gnu``
+                 for an ARM build); words split on spaces
 """
 
 from __future__ import annotations
@@ -67,6 +69,8 @@ class LarderServer:
         self.killed_after_timeout = False
         self.region = REGION
         self.binary = Path(os.environ.get("LARDER_BIN") or REPO / "target" / "debug" / "larder")
+        # What runs the binary: the runner's words, then the binary.
+        self.command = [*os.environ.get("LARDER_RUNNER", "").split(), str(self.binary)]
         self.proc: subprocess.Popen | None = None
         self.port: int | None = None
         self.endpoint: str = ""
@@ -95,7 +99,7 @@ class LarderServer:
         env.pop("LARDER_REGION", None)
         self._stderr_file = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(
-            [str(self.binary), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(self.data_dir)],
+            [*self.command, "serve", "--listen", "127.0.0.1:0", "--data-dir", str(self.data_dir)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=self._stderr_file,
@@ -144,7 +148,7 @@ class LarderServer:
         self.stop()
         pytest.fail(
             f"larder did not start: {why}\n"
-            f"command: {self.binary} serve --listen 127.0.0.1:0 --data-dir {self.data_dir}\n"
+            f"command: {' '.join(self.command)} serve --listen 127.0.0.1:0 --data-dir {self.data_dir}\n"
             f"--- stdout ---\n" + "\n".join(stdout_lines) + "\n"
             f"--- stderr ---\n{self.read_stderr()}",
             pytrace=False,
@@ -369,7 +373,7 @@ def larder_cli(larder, *args, check=True, env_extra=None):
         env.pop(name, None)
     env.update(LARDER_ROOT_ACCESS_KEY=larder.access_key, LARDER_ROOT_SECRET_KEY=larder.secret_key, NO_COLOR="1")
     env.update(env_extra or {})
-    return run_tool([larder.binary, *args, "--endpoint", larder.endpoint], env=env, timeout=60, check=check)
+    return run_tool([*larder.command, *args, "--endpoint", larder.endpoint], env=env, timeout=60, check=check)
 
 
 @pytest.fixture

@@ -27,9 +27,15 @@ pub fn test_credentials() -> Credentials {
     }
 }
 
+/// The server under test: in this process (the library), or, when
+/// `LARDER_BIN` names a binary, that binary as a process of its own (run
+/// through `LARDER_RUNNER`, e.g. qemu-user for an ARM build), with the
+/// same configuration written to a file.
 pub struct TestServer {
     runtime: tokio::runtime::Runtime,
     server: Option<RunningServer>,
+    process: Option<std::process::Child>,
+    config_file: Option<PathBuf>,
     pub addr: SocketAddr,
     pub dir: PathBuf,
     pub credentials: Credentials,
@@ -46,37 +52,107 @@ impl TestServer {
     }
 
     pub fn start_in(dir: PathBuf, adjust: impl FnOnce(&mut Config)) -> TestServer {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let config = Self::config(&dir, adjust);
+        // A test clock cannot be handed to another process.
+        if std::env::var_os("LARDER_BIN").is_some() && config.time.is_none() {
+            return Self::spawn(dir, config);
+        }
+        Self::in_process(dir, config)
+    }
+
+    /// In this process whatever `LARDER_BIN` says, for tests that look at
+    /// the running server's insides ([`TestServer::running`]).
+    pub fn start_in_process(dir: PathBuf, adjust: impl FnOnce(&mut Config)) -> TestServer {
+        let config = Self::config(&dir, adjust);
+        Self::in_process(dir, config)
+    }
+
+    fn config(dir: &std::path::Path, adjust: impl FnOnce(&mut Config)) -> Config {
         let mut config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
-            data_dir: dir.clone(),
+            data_dir: dir.to_path_buf(),
             root_credentials: Some(test_credentials()),
             ..Config::default()
         };
         adjust(&mut config);
+        config
+    }
+
+    fn in_process(dir: PathBuf, config: Config) -> TestServer {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let region = config.region.clone();
         let server = runtime.block_on(larder::server::start(config)).expect("the server starts");
         TestServer {
             addr: server.local_addr(),
             credentials: server.root_credentials().clone(),
             server: Some(server),
+            process: None,
+            config_file: None,
             runtime,
             dir,
             region,
         }
     }
 
+    fn spawn(dir: PathBuf, config: Config) -> TestServer {
+        let config_file = PathBuf::from(format!("{}.toml", dir.display()));
+        std::fs::write(&config_file, toml::to_string(&config).unwrap()).unwrap();
+        let mut command = larder_command();
+        command.arg("serve").arg("--config").arg(&config_file);
+        if let Some(root) = &config.root_credentials {
+            command.env("LARDER_ROOT_ACCESS_KEY", &root.access_key).env("LARDER_ROOT_SECRET_KEY", &root.secret_key);
+        } else {
+            command.env_remove("LARDER_ROOT_ACCESS_KEY").env_remove("LARDER_ROOT_SECRET_KEY");
+        }
+        let mut process = command
+            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+            .env_remove("LARDER_LISTEN")
+            .env_remove("LARDER_DATA_DIR")
+            .env_remove("LARDER_PUBLIC_URL")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let addr = listening_address(&mut process).expect("the server starts").parse().unwrap();
+        let credentials = match config.root_credentials {
+            Some(credentials) => credentials,
+            None => larder::iam::read_root_key(&dir, config.group_access).unwrap().expect("a root key"),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        TestServer {
+            runtime,
+            server: None,
+            process: Some(process),
+            config_file: Some(config_file),
+            addr,
+            dir,
+            credentials,
+            region: config.region,
+        }
+    }
+
     /// Stops the server cleanly, keeping the data folder.
     /// The server itself (its addresses, certificate, public URL).
     pub fn running(&self) -> &RunningServer {
-        self.server.as_ref().expect("a running server")
+        self.server.as_ref().expect("a server in this process (TestServer::start_in_process)")
     }
 
     pub fn stop(mut self) -> PathBuf {
+        self.shut_down();
+        std::mem::take(&mut self.dir)
+    }
+
+    /// A clean stop: `shutdown` in process, SIGTERM to a process.
+    fn shut_down(&mut self) {
         if let Some(server) = self.server.take() {
             self.runtime.block_on(server.shutdown());
         }
-        std::mem::take(&mut self.dir)
+        if let Some(mut process) = self.process.take() {
+            let _ = std::process::Command::new("kill").args(["-TERM", &process.id().to_string()]).status();
+            let _ = process.wait();
+        }
+        if let Some(file) = self.config_file.take() {
+            let _ = std::fs::remove_file(file);
+        }
     }
 
     pub fn client(&self) -> Client {
@@ -92,9 +168,7 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        if let Some(server) = self.server.take() {
-            self.runtime.block_on(server.shutdown());
-        }
+        self.shut_down();
         if !self.dir.as_os_str().is_empty() {
             let _ = std::fs::remove_dir_all(&self.dir);
         }

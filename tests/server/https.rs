@@ -13,7 +13,7 @@ fn curl(args: &[&str]) -> (bool, Vec<u8>, String) {
 
 #[test]
 fn https_beside_http_with_a_self_signed_certificate() {
-    let server = TestServer::start_with(|config| {
+    let server = TestServer::start_in_process(unique_dir("https"), |config| {
         config.tls = Some("self-signed".into());
         config.listen_tls = Some("127.0.0.1:0".parse().unwrap());
     });
@@ -46,7 +46,7 @@ fn https_beside_http_with_a_self_signed_certificate() {
 
     // The certificate is made once and kept.
     let dir = server.stop();
-    let again = TestServer::start_in(dir, |config| {
+    let again = TestServer::start_in_process(dir, |config| {
         config.tls = Some("self-signed".into());
         config.listen_tls = Some("127.0.0.1:0".parse().unwrap());
     });
