@@ -2,8 +2,9 @@
 # Installs what larder's tests need and the machine lacks: Debian's cross
 # toolchains, qemu-user, rclone, socat with openssl (a TLS relay for the
 # HTTPS client tests), and Chromium (the browser test); the Rust targets and components; the
-# nightly toolchain and cargo-fuzz (scripts/fuzz.sh); a Python venv (.venv) with boto3, the
-# AWS CLI and pytest. Idempotent.
+# nightly toolchain and cargo-fuzz (scripts/fuzz.sh); cargo-zigbuild and cargo-deb
+# (scripts/release.sh); a Python venv (.venv) with boto3, the AWS CLI, pytest and zig.
+# Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,7 +27,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 installed_targets=$(rustup target list --installed)
-for target in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf; do
+for target in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf aarch64-unknown-linux-musl; do
     grep -qx "$target" <<<"$installed_targets" || rustup target add "$target"
 done
 installed_components=$(rustup component list --installed)
@@ -39,6 +40,9 @@ grep -q '^nightly' <<<"$(rustup toolchain list)" || rustup toolchain install nig
 if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked
 fi
+# Releases (scripts/release.sh): zig links for each target and glibc floor.
+command -v cargo-zigbuild >/dev/null || cargo install cargo-zigbuild --locked
+command -v cargo-deb >/dev/null || cargo install cargo-deb --locked
 
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv

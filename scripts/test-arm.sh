@@ -2,6 +2,7 @@
 # The integration tests (and, with --clients, the boto3 / AWS CLI / rclone
 # suite) against larder built for ARM and run under qemu-user: the tests
 # stay native, the server is the ARM binary (LARDER_BIN, LARDER_RUNNER).
+# (`larder bench --json` among them, on each ARM binary.)
 #
 #   scripts/test-arm.sh [--clients] [aarch64|armv7]...   (default: both)
 set -euo pipefail

@@ -2,6 +2,8 @@
 //! finding the server (flags, environment, the configuration `serve`
 //! reads) and its root key.
 
+pub mod args;
+pub mod bench;
 pub mod client;
 pub mod key;
 pub mod presign;

@@ -8,6 +8,9 @@ Environment:
   LARDER_BIN     the server binary (default: <repo>/target/debug/larder)
   LARDER_RUNNER  a command that runs it (e.g. ``qemu-aarch64 -L /usr/aarch64-linux-gnu``
                  for an ARM build); words split on spaces
+  LARDER_ENDPOINT  a server already running elsewhere (e.g. in a VM), used
+                 instead of starting one, with LARDER_ROOT_ACCESS_KEY and
+                 LARDER_ROOT_SECRET_KEY its root key
 """
 
 from __future__ import annotations
@@ -79,6 +82,13 @@ class LarderServer:
         self.rclone_config_path = workdir / "rclone.conf"
 
     # -- lifecycle -----------------------------------------------------
+
+    def attach(self, endpoint: str, access_key: str, secret_key: str) -> None:
+        """Uses a server that runs elsewhere (LARDER_ENDPOINT)."""
+        self.endpoint = endpoint.rstrip("/")
+        self.port = int(self.endpoint.rpartition(":")[2])
+        self.access_key, self.secret_key = access_key, secret_key
+        self._write_client_configs()
 
     def start(self) -> None:
         if not self.binary.is_file():
@@ -271,12 +281,17 @@ def larder(tmp_path_factory):
     global _SERVER
     workdir = tmp_path_factory.mktemp("larder")
     server = LarderServer(workdir)
+    elsewhere = os.environ.get("LARDER_ENDPOINT")
+    root = (os.environ.get("LARDER_ROOT_ACCESS_KEY"), os.environ.get("LARDER_ROOT_SECRET_KEY"))
     # boto3 in this process must not read the machine's AWS settings either.
     saved = dict(os.environ)
     for name in list(os.environ):
         if name.startswith(_SCRUBBED_PREFIXES) or name in _SCRUBBED_NAMES:
             del os.environ[name]
-    server.start()
+    if elsewhere:
+        server.attach(elsewhere, *root)
+    else:
+        server.start()
     os.environ["AWS_CONFIG_FILE"] = str(server.aws_config_path)
     os.environ["AWS_SHARED_CREDENTIALS_FILE"] = str(server.aws_credentials_path)
     os.environ["AWS_EC2_METADATA_DISABLED"] = "true"

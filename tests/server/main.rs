@@ -4,6 +4,7 @@ mod harness;
 
 mod auth;
 mod bad_input;
+mod bench;
 mod buckets;
 mod chunked;
 mod conditional;
