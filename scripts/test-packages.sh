@@ -34,7 +34,10 @@ for arch in arm64 armhf amd64; do
     root="$work/$arch"
     dpkg-deb -x "$deb" "$root"
     dpkg-deb -e "$deb" "$root/DEBIAN"
-    unit=$(ls "$root"/lib/systemd/system/larder.service "$root"/usr/lib/systemd/system/larder.service 2>/dev/null | head -1)
+    unit=""
+    for candidate in "$root"/lib/systemd/system/larder.service "$root"/usr/lib/systemd/system/larder.service; do
+        [ -f "$candidate" ] && unit="$candidate"
+    done
     [ -n "$unit" ] || fail "$deb: no larder.service"
     grep -q '^Type=notify$' "$unit" || fail "$deb: the unit is not Type=notify"
     grep -q '^User=larder$' "$unit" || fail "$deb: the unit does not run as larder"

@@ -28,6 +28,12 @@ done
 echo "== integration tests against the aarch64 and armv7 servers under qemu-user"
 scripts/test-arm.sh aarch64 armv7
 
+# The release profile's fat LTO takes minutes per target: CI builds the
+# same code with release-check, which is enough to check the packaging.
+echo "== release files and Debian packages: built, taken apart, installed"
+scripts/release.sh --profile release-check
+scripts/test-packages.sh
+
 echo "== fuzzing: each target briefly on its seeds"
 scripts/fuzz.sh 20
 

@@ -18,6 +18,7 @@ mod hostile;
 mod https;
 mod keys;
 mod lan;
+mod large_objects;
 mod listing;
 mod multipart;
 mod objects;
