@@ -59,6 +59,10 @@ for arch in "${arches[@]}"; do
     binary="target/$target/$profile/larder"
     # The glibc floor is what the binary asks for, not what we hoped.
     newest=$( (objdump -T "$binary" 2>/dev/null || true) | { grep -o 'GLIBC_[0-9.]*' || true; } | sort -V | tail -1)
+    if [ -z "$newest" ] && [ "$arch" != aarch64 ]; then
+        echo "$binary: no glibc symbol versions found (is objdump installed?)" >&2
+        exit 1
+    fi
     case "$newest" in
         "" | GLIBC_2.[0-9] | GLIBC_2.1[0-9] | GLIBC_2.2[0-8] | GLIBC_2.2.* | GLIBC_2.[0-9].*) ;;
         *) echo "$binary needs $newest, above the 2.28 floor" >&2; exit 1 ;;

@@ -38,7 +38,7 @@ for arch in "${arches[@]}"; do
     $runner "$binary" --version
 
     echo "== $arch: integration tests against the $arch server under qemu-user"
-    # One test at a time: emulation is slow, and the tests' time limits
+    # Two tests at a time: emulation is slow, and the tests' time limits
     # are meant for a real core each.
     LARDER_BIN="$binary" LARDER_RUNNER="$runner" LARDER_LARGE_OBJECTS=$large cargo test --test server -- --test-threads=2
 

@@ -13,12 +13,17 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 work=$(mktemp -d)
 server_pid=""
+# Set once this script's own dpkg -i has run: only then is what the
+# package made ours to remove (never a real installation's data).
+installed_here=""
 cleanup() {
     [ -z "$server_pid" ] || kill "$server_pid" 2>/dev/null || true
-    if dpkg -s larder >/dev/null 2>&1; then dpkg --purge larder >/dev/null 2>&1 || true; fi
-    rm -rf /var/lib/larder
-    getent passwd larder >/dev/null && userdel larder 2>/dev/null || true
-    getent group larder >/dev/null && groupdel larder 2>/dev/null || true
+    if [ -n "$installed_here" ]; then
+        dpkg --purge larder >/dev/null 2>&1 || true
+        rm -rf /var/lib/larder
+        getent passwd larder >/dev/null && userdel larder 2>/dev/null || true
+        getent group larder >/dev/null && groupdel larder 2>/dev/null || true
+    fi
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -60,18 +65,24 @@ for arch in arm64 armhf amd64; do
     esac
     reported=$($runner "$root/usr/bin/larder" --version)
     [ "$reported" = "larder $version" ] || fail "$deb: the binary says '$reported'"
-    file "$root/usr/bin/larder" | grep -q stripped || fail "$deb: the binary is not stripped"
+    if file "$root/usr/bin/larder" | grep -q 'not stripped'; then fail "$deb: the binary is not stripped"; fi
     echo "   files, modes, conffile, unit and binary ($reported) as they should be"
 done
 
 echo "== dpkg -i the amd64 package"
 [ "$(id -u)" -eq 0 ] || fail "installing the package needs root"
-if dpkg -s larder >/dev/null 2>&1; then fail "larder is already installed here; not touching it"; fi
+if dpkg -s larder >/dev/null 2>&1 || getent passwd larder >/dev/null || [ -e /var/lib/larder ]; then
+    fail "larder (or its user, or /var/lib/larder) is already here; not touching it"
+fi
+installed_here=yes
 dpkg -i "dist/larder_${version}-1_amd64.deb" >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log"; fail "dpkg -i failed"; }
 getent passwd larder >/dev/null || fail "no larder user"
 getent group larder >/dev/null || fail "no larder group"
 [ "$(stat -c '%U:%G %a' /var/lib/larder)" = "larder:larder 750" ] || fail "/var/lib/larder is $(stat -c '%U:%G %a' /var/lib/larder)"
 command -v larder >/dev/null || fail "larder is not on PATH"
+# Where systemd runs, the package started the service: stop it, so the
+# test's own server can take the data folder.
+if [ -d /run/systemd/system ]; then systemctl stop larder || true; fi
 man -w larder >/dev/null 2>&1 || [ -f /usr/share/man/man1/larder.1.gz ] || fail "no manual page"
 
 echo "== larder serve as the larder user (the unit's user and configuration)"

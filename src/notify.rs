@@ -1,8 +1,9 @@
 //! systemd's notification protocol (`Type=notify`), without libsystemd:
 //! one datagram per state change to the Unix socket named by
 //! `NOTIFY_SOCKET` (a path, or `@name` in the abstract namespace).
-//! `READY=1` once the port is open, `STOPPING=1` when a stop begins,
-//! `WATCHDOG=1` at half the `WatchdogSec` systemd asks for. Without
+//! `EXTEND_TIMEOUT_USEC` while starting, `READY=1` once the port is open,
+//! `STOPPING=1` when a stop begins, `WATCHDOG=1` at half the
+//! `WatchdogSec` systemd asks for. Without
 //! `NOTIFY_SOCKET` (not under systemd) every call does nothing.
 
 use std::os::unix::net::{SocketAddr, UnixDatagram};

@@ -102,7 +102,7 @@ pub enum Command {
         server: ServerArgs,
     },
     /// Measure what this board sustains: processor, the data folder's disk,
-    /// and a server on loopback (about half a minute; files removed after).
+    /// and a server on loopback (about ten seconds; files removed after).
     Bench(BenchArgs),
     /// Manage access keys on a running server (uses the root key).
     Key {

@@ -6,7 +6,7 @@
 
 use std::io::{Seek, SeekFrom};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -175,8 +175,10 @@ impl AdminClient {
     }
 
     async fn connect(&self) -> Result<Box<dyn Connection>, String> {
-        let addresses = tokio::net::lookup_host((self.endpoint.host.as_str(), self.endpoint.port))
+        let lookup = tokio::net::lookup_host((self.endpoint.host.as_str(), self.endpoint.port));
+        let addresses = tokio::time::timeout(CONNECT_TIMEOUT, lookup)
             .await
+            .map_err(|_| self.unreachable(&"the name did not resolve in time"))?
             .map_err(|error| self.unreachable(&error))?;
         let mut last_error = "the name has no address".to_string();
         let mut connected = None;
@@ -401,37 +403,56 @@ impl AdminClient {
 
     /// A multipart upload: parts of at least 16 MiB (more for files
     /// beyond 160 GiB, to stay within 10,000 parts), [`PARTS_IN_FLIGHT`]
-    /// at a time, each streamed from the file. On failure the upload is
-    /// aborted, so no parts are left behind.
+    /// at a time, each streamed from the file. If a part or the
+    /// completion fails, the upload is aborted: no parts are left behind.
     async fn put_multipart(&self, object: &str, path: &Path, length: u64, sent: Arc<AtomicU64>) -> Result<(), String> {
-        let part_size = (16 * 1024 * 1024u64).max(length.div_ceil(10_000));
-        let parts = length.div_ceil(part_size).max(1);
         let created = self.call(Method::POST, object, &[("uploads", "")], "application/xml", b"").await?;
         let created = created.expect(StatusCode::OK)?;
         let upload_id = xml_field(&created, "UploadId").ok_or("no UploadId in the answer")?;
+        let uploaded = self.put_parts_and_complete(object, &upload_id, path, length, sent).await;
+        if uploaded.is_err() {
+            let query = [("uploadId", upload_id.as_str())];
+            let _ = self.call(Method::DELETE, object, &query, "application/xml", b"").await;
+        }
+        uploaded
+    }
+
+    async fn put_parts_and_complete(
+        &self,
+        object: &str,
+        upload_id: &str,
+        path: &Path,
+        length: u64,
+        sent: Arc<AtomicU64>,
+    ) -> Result<(), String> {
+        let part_size = (16 * 1024 * 1024u64).max(length.div_ceil(10_000));
+        let parts = length.div_ceil(part_size).max(1);
         let next = AtomicU64::new(1);
+        // Once a part fails, the others take no new parts.
+        let failed = AtomicBool::new(false);
         let etags = Mutex::new(vec![String::new(); parts as usize]);
         let worker = || async {
             loop {
                 let number = next.fetch_add(1, Ordering::Relaxed);
-                if number > parts {
+                if number > parts || failed.load(Ordering::Relaxed) {
                     return Ok(());
                 }
                 let offset = (number - 1) * part_size;
                 let size = part_size.min(length - offset);
                 let number_text = number.to_string();
-                let query = [("partNumber", number_text.as_str()), ("uploadId", upload_id.as_str())];
-                let etag = self
-                    .put_range(object, &query, path, offset, size, sent.clone())
-                    .await
-                    .map_err(|error| format!("part {number}: {error}"))?;
-                etags.lock().unwrap_or_else(|p| p.into_inner())[(number - 1) as usize] = etag;
+                let query = [("partNumber", number_text.as_str()), ("uploadId", upload_id)];
+                match self.put_range(object, &query, path, offset, size, sent.clone()).await {
+                    Ok(etag) => etags.lock().unwrap_or_else(|p| p.into_inner())[(number - 1) as usize] = etag,
+                    Err(error) => {
+                        failed.store(true, Ordering::Relaxed);
+                        return Err(format!("part {number}: {error}"));
+                    }
+                }
             }
         };
         let workers = (0..PARTS_IN_FLIGHT.min(parts as usize)).map(|_| worker());
         let results: Vec<Result<(), String>> = futures_util::future::join_all(workers).await;
         if let Some(Err(error)) = results.into_iter().find(Result::is_err) {
-            let _ = self.call(Method::DELETE, object, &[("uploadId", &upload_id)], "application/xml", b"").await;
             return Err(error);
         }
         let mut document = String::from("<CompleteMultipartUpload>");
@@ -439,7 +460,7 @@ impl AdminClient {
             document.push_str(&format!("<Part><PartNumber>{}</PartNumber><ETag>{etag}</ETag></Part>", i + 1));
         }
         document.push_str("</CompleteMultipartUpload>");
-        let query = [("uploadId", upload_id.as_str())];
+        let query = [("uploadId", upload_id)];
         let completed = self.call(Method::POST, object, &query, "application/xml", document.as_bytes()).await?;
         // S3 may answer 200 with an error document once it has started.
         let completed = completed.expect(StatusCode::OK)?;

@@ -79,7 +79,26 @@ macro_rules! say {
 pub async fn serve(args: ServeArgs) -> Result<(), String> {
     let config = config_from(args)?;
     let data_dir = config.data_dir.clone();
-    let server = larder::server::start(config).await.map_err(|error| error.to_string())?;
+    let notifier = larder::notify::Notifier::from_env().map(std::sync::Arc::new);
+    // Starting can take minutes (a new index is rebuilt from the blobs
+    // before the port opens): while larder runs, systemd is asked for 30 s
+    // more every 10 s, so that its start timeout does not kill a slow
+    // start on an SD card.
+    let starting = notifier.clone().map(|notifier| {
+        let extend = "EXTEND_TIMEOUT_USEC=30000000\nSTATUS=starting: opening the index and checking the data folder";
+        notifier.send(extend);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+                notifier.send(extend);
+            }
+        })
+    });
+    let started = larder::server::start(config).await;
+    if let Some(task) = starting {
+        task.abort();
+    }
+    let server = started.map_err(|error| error.to_string())?;
     let stop = shutdown_signal();
     let addr = server.local_addr();
     let key_file = data_dir.join(larder::iam::ROOT_KEY_FILE);
@@ -88,7 +107,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
     // by more people than the root key should be.
     if server.root_key_source() == RootKeySource::Created && !std::io::stdout().is_terminal() {
         say!(
-            "larder: created the root key {}; its secret is only in {} (mode 0600)",
+            "larder: created the root key {}; its secret is only in {} (readable by its owner only, or with group_access its group)",
             server.root_credentials().access_key,
             key_file.display()
         );
@@ -121,7 +140,6 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
         );
     }
     // systemd (Type=notify) starts what depends on larder only now.
-    let notifier = larder::notify::Notifier::from_env().map(std::sync::Arc::new);
     if let Some(notifier) = &notifier {
         notifier.send(&format!("READY=1\nSTATUS=serving on {addr}"));
         if let Some(interval) = larder::notify::watchdog_interval() {

@@ -81,8 +81,13 @@ pub fn load_or_create_root_key(
     }
     let mode = key_file_mode(group_access);
     if let Some(credentials) = read_root_key(data_dir, group_access)? {
-        // Group access turned on after the key was made.
-        fs::set_permissions(data_dir.join(ROOT_KEY_FILE), fs::Permissions::from_mode(mode))?;
+        // Group access turned on (or off) after the key was made.
+        let path = data_dir.join(ROOT_KEY_FILE);
+        if fs::metadata(&path)?.permissions().mode() & 0o777 != mode {
+            if let Err(error) = fs::set_permissions(&path, fs::Permissions::from_mode(mode)) {
+                tracing::warn!(file = %path.display(), %error, wanted = format!("{mode:o}"), "cannot set the root key file's mode");
+            }
+        }
         return Ok((credentials, RootKeySource::Stored));
     }
     fs::create_dir_all(data_dir)?;

@@ -61,7 +61,6 @@ pub fn required(operation: &Operation) -> Option<Permission> {
         GetObjectTagging => Some(READ_OBJECT),
         // The form carries its own signature; the handler authorizes.
         PostObject => None,
-        // The page checks that the link's own key asks for it.
         Options | Sts | NotImplemented(_) => None,
     }
 }

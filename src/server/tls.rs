@@ -82,6 +82,16 @@ pub fn setup(config: &Config, names: &[String]) -> Result<Option<(TlsAcceptor, A
     if let Source::SelfSigned { cert, key } = &source {
         if !cert.exists() || !key.exists() {
             make_self_signed(cert, key, names, config.group_access)?;
+        } else if config.group_access {
+            // Made before group access was turned on: the group's command
+            // lines need the certificate (public) to trust the server.
+            use std::os::unix::fs::PermissionsExt;
+            let open = |path: &Path, mode: u32| {
+                fs::set_permissions(path, fs::Permissions::from_mode(mode))
+                    .map_err(|error| format!("{}: {error}", path.display()))
+            };
+            open(cert.parent().expect("a path in the data folder"), 0o750)?;
+            open(cert, 0o644)?;
         }
     }
     let (cert, key) = match &source {

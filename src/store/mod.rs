@@ -297,13 +297,21 @@ impl Drop for SpaceReservation {
     }
 }
 
-/// Tightens a data folder that others may read (made by hand, or by an
-/// older larder) to `wanted` (0700, or 0750 with group access), or
-/// refuses to open it.
+/// Sets the data folder to `wanted` (0700, or 0750 with group access):
+/// tightens one that others may read (made by hand, or by an older
+/// larder), or refuses to open it; opens a 0700 one to the group when
+/// group access is turned on.
 fn keep_private(dir: &Path, wanted: u32) -> Result<(), StoreError> {
     use std::os::unix::fs::PermissionsExt;
     let mode = fs::metadata(dir)?.permissions().mode();
+    if mode & 0o777 == wanted {
+        return Ok(());
+    }
     if mode & 0o777 & !wanted == 0 {
+        // Narrower than wanted: only group access turned on widens it.
+        if wanted & 0o070 != 0 {
+            fs::set_permissions(dir, fs::Permissions::from_mode(wanted))?;
+        }
         return Ok(());
     }
     fs::set_permissions(dir, fs::Permissions::from_mode(wanted)).map_err(|error| {

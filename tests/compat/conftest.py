@@ -189,6 +189,14 @@ class LarderServer:
         self._stderr_file.close()
 
     def alive(self) -> bool:
+        if self.proc is None and self.endpoint:
+            # A server elsewhere (LARDER_ENDPOINT): alive while it answers.
+            import urllib.request
+            try:
+                with urllib.request.urlopen(f"{self.endpoint}/_larder/health", timeout=30) as answer:
+                    return answer.status == 200
+            except OSError:
+                return False
         return self.proc is not None and self.proc.poll() is None
 
     # -- logs ----------------------------------------------------------

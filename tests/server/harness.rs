@@ -148,6 +148,12 @@ impl TestServer {
         }
         if let Some(mut process) = self.process.take() {
             let _ = std::process::Command::new("kill").args(["-TERM", &process.id().to_string()]).status();
+            // A server that does not stop must not hang the suite.
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            while process.try_wait().ok().flatten().is_none() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = process.kill();
             let _ = process.wait();
         }
         if let Some(file) = self.config_file.take() {

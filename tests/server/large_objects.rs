@@ -4,7 +4,8 @@
 //! bodies are generated as they are sent, so memory stays small.
 //!
 //! They write 9.5 GiB, so they run only with `LARDER_LARGE_OBJECTS=1`
-//! (scripts/test-arm.sh sets it for the armv7 server).
+//! (`scripts/test-arm.sh --large armv7` sets it, for the ARMv7 server
+//! where it matters most).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;

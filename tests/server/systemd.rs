@@ -68,6 +68,8 @@ fn ready_watchdog_and_stopping_reach_the_notify_socket() {
     // READY=1 comes once the port is open, then the watchdog every 0.2 s.
     let received = receive_until(&socket, "READY=1", Duration::from_secs(20));
     let ready = received.iter().find(|m| m.lines().any(|l| l == "READY=1")).expect("READY=1 arrives");
+    // Before it is ready, larder asks systemd for more time to start.
+    assert!(received[0].starts_with("EXTEND_TIMEOUT_USEC="), "{received:?}");
     assert!(ready.contains(&format!("STATUS=serving on {addr}")), "{ready}");
     std::net::TcpStream::connect(&addr).expect("ready means the port answers");
     let pings = receive_until(&socket, "never", Duration::from_secs(2));
@@ -132,14 +134,23 @@ fn logs_for_the_journal_carry_no_colours_or_timestamps() {
 fn group_access_lets_the_group_use_the_command_line() {
     use std::os::unix::fs::PermissionsExt;
     let mode = |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
-    let server = crate::harness::TestServer::start_with(|config| {
-        config.root_credentials = None;
-        config.group_access = true;
-        config.tls = Some("self-signed".into());
-        config.listen_tls = Some("127.0.0.1:0".parse().unwrap());
-    });
-    let key_file = server.dir.join("root-key.toml");
+    let settings = |group_access: bool| {
+        move |config: &mut larder::config::Config| {
+            config.root_credentials = None;
+            config.group_access = group_access;
+            config.tls = Some("self-signed".into());
+            config.listen_tls = Some("127.0.0.1:0".parse().unwrap());
+        }
+    };
+    // Made without group access: the owner's alone.
+    let private = crate::harness::TestServer::start_in(unique_dir("group"), settings(false));
+    let key_file = private.dir.join("root-key.toml");
+    assert_eq!((mode(&private.dir), mode(&key_file)), (0o700, 0o600));
+    assert_eq!(mode(&private.dir.join("tls")), 0o700);
+    // Turned on later, it opens the folder, key and certificate to the group.
+    let server = crate::harness::TestServer::start_in(private.stop(), settings(true));
     assert_eq!((mode(&server.dir), mode(&key_file)), (0o750, 0o640));
+    assert_eq!(mode(&server.dir.join("tls")), 0o750);
     assert_eq!(mode(&server.dir.join("tls/self-signed.pem")), 0o644);
     assert_eq!(mode(&server.dir.join("tls/self-signed.key")), 0o600);
     assert_eq!(mode(&server.dir.join("blobs")), 0o700);
