@@ -41,7 +41,7 @@ file "$BINARY" | grep -q "ARM aarch64" || { echo "$BINARY is not an aarch64 bina
 
 echo "== Debian's $flavour kernel and busybox for arm64"
 if [ ! -f "$WORK/$flavour/ok" ]; then
-    package=$(apt-cache depends "linux-image-$flavour:arm64" 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}')
+    package=$( (apt-cache depends "linux-image-$flavour:arm64" 2>/dev/null || true) | awk '/Depends: linux-image-/ {print $2; exit}')
     # Debian 12 has the 16k flavour only as versioned packages (6.12).
     [ -n "$package" ] || package=$(apt-cache search --names-only "^linux-image-[0-9].*-$flavour-unsigned\$" |
         awk '{print $1}' | sort -V | tail -1)
