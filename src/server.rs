@@ -92,6 +92,18 @@ impl RunningServer {
     }
 }
 
+/// The socket systemd opened for `listen`, else `listen` bound now.
+async fn bind(inherited: Option<std::net::TcpListener>, listen: SocketAddr) -> Result<TcpListener, StartError> {
+    match inherited {
+        Some(socket) => {
+            TcpListener::from_std(socket).map_err(|error| StartError(format!("socket activation: {error}")))
+        }
+        None => {
+            TcpListener::bind(listen).await.map_err(|error| StartError(format!("cannot listen on {listen}: {error}")))
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct StartError(pub String);
 
@@ -122,16 +134,15 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let (root, root_source) =
         iam::load_or_create_root_key(&config.data_dir, config.root_credentials.clone(), config.group_access)
             .map_err(|error| StartError(format!("root key: {error}")))?;
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|error| StartError(format!("cannot listen on {}: {error}", config.listen)))?;
+    // Under socket activation systemd has opened the ports: the first
+    // socket serves `listen`, a second `listen_tls`.
+    let mut inherited = crate::systemd::inherited_listeners().map_err(StartError)?.into_iter();
+    let listener = bind(inherited.next(), config.listen).await?;
     let addr = listener.local_addr().map_err(|error| StartError(error.to_string()))?;
     let tls_listener = match config.listen_tls {
-        Some(listen) if config.tls.is_some() || config.tls_cert.is_some() => Some(
-            TcpListener::bind(listen)
-                .await
-                .map_err(|error| StartError(format!("cannot listen on {listen}: {error}")))?,
-        ),
+        Some(listen) if config.tls.is_some() || config.tls_cert.is_some() => {
+            Some(bind(inherited.next(), listen).await?)
+        }
         _ => None,
     };
     let tls_addr = match &tls_listener {

@@ -79,7 +79,7 @@ macro_rules! say {
 pub async fn serve(args: ServeArgs) -> Result<(), String> {
     let config = config_from(args)?;
     let data_dir = config.data_dir.clone();
-    let notifier = larder::notify::Notifier::from_env().map(std::sync::Arc::new);
+    let notifier = larder::systemd::Notifier::from_env().map(std::sync::Arc::new);
     // Starting can take minutes (a new index is rebuilt from the blobs
     // before the port opens): while larder runs, systemd is asked for 30 s
     // more every 10 s, so that its start timeout does not kill a slow
@@ -142,7 +142,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
     // systemd (Type=notify) starts what depends on larder only now.
     if let Some(notifier) = &notifier {
         notifier.send(&format!("READY=1\nSTATUS=serving on {addr}"));
-        if let Some(interval) = larder::notify::watchdog_interval() {
+        if let Some(interval) = larder::systemd::watchdog_interval() {
             // Runs on the server's runtime: if that stalls, so does this.
             let notifier = notifier.clone();
             tokio::spawn(async move {

@@ -200,3 +200,45 @@ fn effective_uid() -> u32 {
     let line = status.lines().find(|line| line.starts_with("Uid:")).unwrap();
     line.split_whitespace().nth(2).unwrap().parse().unwrap()
 }
+
+/// Socket activation: systemd (here `systemd-socket-activate`, which
+/// passes a socket the way systemd does) opens the port; larder serves on
+/// the socket it is given, whatever `listen` says.
+#[test]
+fn a_socket_systemd_opened_is_served() {
+    if std::process::Command::new("systemd-socket-activate").arg("--version").output().is_err() {
+        panic!("systemd-socket-activate is missing (Debian package systemd; scripts/install-deps.sh installs it)");
+    }
+    let dir = unique_dir("socket-activation");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let credentials = test_credentials();
+    let mut activator = Command::new("systemd-socket-activate")
+        .args(["-l", &format!("127.0.0.1:{port}")])
+        .arg(format!("--setenv=LARDER_ROOT_ACCESS_KEY={}", credentials.access_key))
+        .arg(format!("--setenv=LARDER_ROOT_SECRET_KEY={}", credentials.secret_key))
+        .arg("--setenv=RUST_LOG=warn")
+        .args(crate::harness::larder_argv())
+        // A port nobody could serve: the inherited socket must be used.
+        .args(["serve", "--listen", "127.0.0.1:1", "--data-dir"])
+        .arg(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // systemd-socket-activate listens first; the first connection starts
+    // larder, which answers on the socket.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "systemd-socket-activate did not listen");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let client = crate::harness::client_of(format!("127.0.0.1:{port}").parse().unwrap());
+    crate::harness::create_bucket(&client, "activated");
+    let health = client.send(&crate::harness::Request::new("GET", "_larder", "health"));
+    health.assert_status(200);
+    let line = listening_address(&mut activator).expect("larder says where it listens");
+    assert_eq!(line, format!("127.0.0.1:{port}"));
+    terminate(&activator);
+    let _ = activator.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}
