@@ -31,6 +31,9 @@ pub fn check_bucket_name(name: &str) -> Result<(), S3Error> {
         || !alphanumeric(bytes.first())
         || !alphanumeric(bytes.last())
         || name.contains("..")
+        // A dot next to a hyphen makes a DNS label start or end with '-'.
+        || name.contains(".-")
+        || name.contains("-.")
         || looks_like_ip
         || reserved_prefix
         || reserved_suffix
@@ -153,6 +156,8 @@ mod tests {
             "-abc",
             "abc-",
             "a..b",
+            "a.-b",
+            "a-.b",
             "192.168.1.1",
             "xn--abc",
             "a_b",

@@ -53,7 +53,7 @@ fn create_errors() {
     let client = server.client();
     create_bucket(&client, "taken");
     client.send(&Request::new("PUT", "taken", "")).assert_error(409, "BucketAlreadyOwnedByYou");
-    for bad in ["ab", "UPPER", "under_score", "-dash", "dash-", "a..b", "10.0.0.1", "xn--punycode"] {
+    for bad in ["ab", "UPPER", "under_score", "-dash", "dash-", "a..b", "a.-b", "a-.b", "10.0.0.1", "xn--punycode"] {
         let response = client.send(&Request::new("PUT", bad, ""));
         response.assert_error(400, "InvalidBucketName");
     }
