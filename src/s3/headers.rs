@@ -123,11 +123,20 @@ pub fn expected_digests(
     Ok((expected, requested))
 }
 
-/// `If-None-Match: *` or `If-Match: <etag>` on a write.
+/// `If-None-Match: *` (no object yet), `If-None-Match: <etag>[, ...]`
+/// (not that version) or `If-Match: <etag>` on a write.
 pub fn write_condition(headers: &HeaderMap) -> Result<WriteCondition, S3Error> {
     match (header(headers, "if-none-match"), header(headers, "if-match")) {
         (Some(value), _) if value.trim() == "*" => Ok(WriteCondition::Absent),
-        (Some(_), _) => Err(S3Error::not_implemented().with("Header", "If-None-Match")),
+        (Some(list), _) => Ok(WriteCondition::EtagIsNoneOf(
+            list.split(',')
+                .map(|etag| {
+                    let etag = etag.trim();
+                    etag.strip_prefix("W/").unwrap_or(etag).trim_matches('"').to_string()
+                })
+                .filter(|etag| !etag.is_empty())
+                .collect(),
+        )),
         (None, Some(etag)) => {
             let etag = etag.trim();
             Ok(WriteCondition::EtagMatches(etag.strip_prefix("W/").unwrap_or(etag).trim_matches('"').to_string()))

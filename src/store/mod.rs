@@ -129,6 +129,8 @@ pub enum WriteCondition {
     Absent,
     /// Only if the current object has this ETag (unquoted).
     EtagMatches(String),
+    /// Only if there is no object, or its ETag is none of these (unquoted).
+    EtagIsNoneOf(Vec<String>),
 }
 
 impl WriteCondition {
@@ -141,6 +143,10 @@ impl WriteCondition {
             (WriteCondition::EtagMatches(_), None) => Err(StoreError::NoSuchKey),
             (WriteCondition::EtagMatches(etag), Some(record)) if &record.etag == etag => Ok(()),
             (WriteCondition::EtagMatches(_), Some(_)) => Err(StoreError::PreconditionFailed),
+            (WriteCondition::EtagIsNoneOf(etags), Some(record)) if etags.contains(&record.etag) => {
+                Err(StoreError::PreconditionFailed)
+            }
+            (WriteCondition::EtagIsNoneOf(_), _) => Ok(()),
         }
     }
 }
