@@ -315,3 +315,30 @@ fn stale_uploads_expire() {
     }
     assert_eq!(crate::storage::count_blobs(&server.dir), 0);
 }
+
+/// A part sent again under the same number (a retry after a timeout):
+/// the last one is the part; Complete with its ETag uses it, and the
+/// first one's ETag no longer completes.
+#[test]
+fn a_part_uploaded_twice_counts_once_the_last_time() {
+    let (_server, client) = setup();
+    let id = create(&client, "retried", &[]);
+    let first = pattern(5 * MIB, 7);
+    let again = pattern(5 * MIB, 8);
+    let last = pattern(100, 9);
+    let first_etag = upload_part(&client, "retried", &id, 1, &first).header("etag").unwrap().to_string();
+    let again_etag = upload_part(&client, "retried", &id, 1, &again).header("etag").unwrap().to_string();
+    let last_etag = upload_part(&client, "retried", &id, 2, &last).header("etag").unwrap().to_string();
+    let listed = client.send(&Request::new("GET", "mpu", "retried").query("uploadId", &id));
+    listed.assert_status(200);
+    assert_eq!(listed.xml_all("PartNumber"), ["1", "2"]);
+    assert_eq!(listed.xml_all("ETag")[0], again_etag);
+    complete(&client, "retried", &id, &[(1, &first_etag), (2, &last_etag)]).assert_error(400, "InvalidPart");
+    let done = complete(&client, "retried", &id, &[(1, &again_etag), (2, &last_etag)]);
+    done.assert_status(200);
+    let body = get(&client, "mpu", "retried").body;
+    assert!(
+        body.len() == again.len() + last.len() && body[..again.len()] == again[..] && body[again.len()..] == last[..]
+    );
+    assert_eq!(done.xml("ETag").as_deref(), Some(multipart_etag(&[&again, &last]).as_str()));
+}
