@@ -56,19 +56,52 @@ pub fn write_owner(out: &mut XmlWriter, principal: &Principal) {
     out.open("Owner").element("ID", &owner_id(principal)).element("DisplayName", "larder").close("Owner");
 }
 
+/// ListBuckets, with the paging S3 added in 2024: `prefix`,
+/// `max-buckets` (1 to 10,000) and `continuation-token` (opaque: the last
+/// name of the previous page, base64). Without `max-buckets`, every bucket.
 pub async fn list_buckets(s3: &S3, context: &mut RequestContext) -> S3Result {
+    use base64::Engine;
+    let base64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let prefix = context.query.get("prefix").unwrap_or_default().to_string();
+    let max_buckets = match context.query.get("max-buckets") {
+        None => None,
+        Some(text) => match text.parse::<usize>() {
+            Ok(count) if (1..=10_000).contains(&count) => Some(count),
+            _ => return Err(S3Error::invalid_argument("Argument max-buckets must be an integer between 1 and 10000.")),
+        },
+    };
+    let after = match context.query.get("continuation-token") {
+        None => None,
+        Some(token) => {
+            let name = base64.decode(token).ok().and_then(|bytes| String::from_utf8(bytes).ok());
+            Some(name.ok_or_else(|| S3Error::invalid_argument("The continuation token provided is incorrect"))?)
+        }
+    };
     let buckets = s3.store.list_buckets().await?;
+    let visible: Vec<_> = buckets
+        .into_iter()
+        .filter(|(name, _)| name.starts_with(&prefix))
+        .filter(|(name, _)| after.as_ref().is_none_or(|after| name > after))
+        .filter(|(name, _)| s3.keyring.sees_bucket(&context.principal, name))
+        .collect();
+    let page = &visible[..max_buckets.unwrap_or(usize::MAX).min(visible.len())];
     let mut out = XmlWriter::new("ListAllMyBucketsResult");
     write_owner(&mut out, &context.principal);
     out.open("Buckets");
-    for (name, record) in buckets.into_iter().filter(|(name, _)| s3.keyring.sees_bucket(&context.principal, name)) {
+    for (name, record) in page {
         out.open("Bucket")
-            .element("Name", &name)
+            .element("Name", name)
             .element("CreationDate", &timefmt::format_iso8601(record.created))
             .element("BucketRegion", &s3.config.region)
             .close("Bucket");
     }
     out.close("Buckets");
+    if context.query.get("prefix").is_some() {
+        out.element("Prefix", &prefix);
+    }
+    if let (true, Some((last, _))) = (page.len() < visible.len(), page.last()) {
+        out.element("ContinuationToken", &base64.encode(last));
+    }
     xml_response(out.finish("ListAllMyBucketsResult"))
 }
 

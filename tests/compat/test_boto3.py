@@ -875,3 +875,20 @@ def test_unknown_access_key_is_invalid_access_key_id(larder, bucket):
     unknown = larder.client(access_key="AKIAUNKNOWNUNKNOWN00", secret_key=larder.secret_key)
     expect_error("InvalidAccessKeyId", 403, unknown.list_buckets)
     expect_error("InvalidAccessKeyId", 403, unknown.get_object, Bucket=bucket, Key="k")
+
+
+def test_list_buckets_pages_with_max_buckets_and_prefix(s3, bucket_name):
+    """boto3's ListBuckets paginator (MaxBuckets, ContinuationToken, Prefix)."""
+    stem = bucket_name("pg")
+    names = [f"{stem}-{i}" for i in range(5)]
+    for name in names:
+        s3.create_bucket(Bucket=name)
+    try:
+        pages = list(s3.get_paginator("list_buckets").paginate(Prefix=stem, PaginationConfig={"PageSize": 2}))
+        assert [len(page["Buckets"]) for page in pages] == [2, 2, 1]
+        assert [b["Name"] for page in pages for b in page["Buckets"]] == names
+        assert all(page.get("Prefix") == stem for page in pages)
+        assert "ContinuationToken" not in pages[-1]
+    finally:
+        for name in names:
+            empty_and_delete_bucket(s3, name)

@@ -116,3 +116,43 @@ fn unconfigured_subresources_and_acls_answer_as_s3_does() {
     assert!(tags.text().contains("<TagSet></TagSet>"));
     client.send(&Request::new("GET", "probe", "missing").query("tagging", "")).assert_error(404, "NoSuchKey");
 }
+
+/// ListBuckets pages as S3 has since 2024: `max-buckets`, an opaque
+/// `continuation-token`, `prefix`; without them, every bucket.
+#[test]
+fn list_buckets_pages_with_prefix_and_continuation() {
+    let server = TestServer::start();
+    let client = server.client();
+    for name in ["backup-a", "backup-b", "backup-c", "media", "backup-d"] {
+        create_bucket(&client, name);
+    }
+    let all = client.send(&Request::new("GET", "", ""));
+    all.assert_status(200);
+    assert_eq!(all.xml_all("Name"), ["backup-a", "backup-b", "backup-c", "backup-d", "media"]);
+    assert_eq!(all.xml("ContinuationToken"), None);
+
+    let mut seen = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut request = Request::new("GET", "", "").query("max-buckets", "2").query("prefix", "backup-");
+        if let Some(token) = &token {
+            request = request.query("continuation-token", token);
+        }
+        let page = client.send(&request);
+        page.assert_status(200);
+        assert_eq!(page.xml("Prefix").as_deref(), Some("backup-"));
+        let names = page.xml_all("Name");
+        assert!(names.len() <= 2, "{names:?}");
+        seen.extend(names);
+        token = page.xml("ContinuationToken");
+        if token.is_none() {
+            break;
+        }
+    }
+    assert_eq!(seen, ["backup-a", "backup-b", "backup-c", "backup-d"]);
+
+    for bad in ["0", "10001", "many"] {
+        client.send(&Request::new("GET", "", "").query("max-buckets", bad)).assert_error(400, "InvalidArgument");
+    }
+    client.send(&Request::new("GET", "", "").query("continuation-token", "%%%")).assert_error(400, "InvalidArgument");
+}
