@@ -32,7 +32,7 @@ fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(async {
         let store = Store::open(&config).unwrap();
-        store.create_bucket("bench").await.unwrap();
+        store.create_bucket("bench", false).await.unwrap();
         let body = Bytes::from(vec![7u8; 1024]);
         for i in 0..objects {
             let key = format!("folder-{:03}/object-{i:07}", i % 997);

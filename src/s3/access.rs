@@ -38,6 +38,7 @@ pub fn required(operation: &Operation) -> Option<Permission> {
         HeadBucket => needs(Action::InspectBucket, "s3:ListBucket"),
         GetBucketLocation => needs(Action::InspectBucket, "s3:GetBucketLocation"),
         GetBucketVersioning => needs(Action::InspectBucket, "s3:GetBucketVersioning"),
+        PutBucketVersioning => needs(Action::ConfigureBucket, "s3:PutBucketVersioning"),
         PutBucketPolicy => needs(Action::ConfigureBucket, "s3:PutBucketPolicy"),
         GetBucketPolicy => needs(Action::ConfigureBucket, "s3:GetBucketPolicy"),
         DeleteBucketPolicy => needs(Action::ConfigureBucket, "s3:DeleteBucketPolicy"),

@@ -1,5 +1,5 @@
 //! Bucket operations: ListBuckets, CreateBucket, DeleteBucket, HeadBucket,
-//! GetBucketLocation, GetBucketVersioning, and the CORS preflight.
+//! GetBucketLocation, and the CORS preflight.
 
 use http::{Response, StatusCode};
 use sha2::{Digest, Sha256};
@@ -128,7 +128,7 @@ pub async fn create_bucket(s3: &S3, context: &mut RequestContext) -> S3Result {
     {
         return Err(S3Error::not_implemented().with("Operation", "object lock"));
     }
-    s3.store.create_bucket(&context.bucket).await?;
+    s3.store.create_bucket(&context.bucket, false).await?;
     s3.forget_bucket_config(&context.bucket);
     Response::builder()
         .status(StatusCode::OK)
@@ -164,13 +164,6 @@ pub async fn get_bucket_location(s3: &S3, context: &mut RequestContext) -> S3Res
         xml::escape(region)
     );
     xml_response(document)
-}
-
-/// Buckets are never versioned: an empty configuration, as S3 answers
-/// for a bucket whose versioning was never enabled.
-pub async fn get_bucket_versioning(s3: &S3, context: &mut RequestContext) -> S3Result {
-    s3.store.bucket(&context.bucket).await?;
-    xml_response(XmlWriter::new("VersioningConfiguration").finish("VersioningConfiguration"))
 }
 
 #[cfg(test)]

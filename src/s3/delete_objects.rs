@@ -1,5 +1,7 @@
 //! DeleteObjects: up to 1000 keys in one XML request, quiet or verbose.
 
+use crate::store::Selector;
+
 use super::error::S3Error;
 use super::headers::expected_digests;
 use super::xml::{self, XmlWriter};
@@ -39,31 +41,40 @@ pub async fn delete_objects(s3: &S3, context: &mut RequestContext) -> S3Result {
 
     let mut out = XmlWriter::new("DeleteResult");
     for (key, version) in targets {
-        let refused = if key.is_empty() || key.len() > MAX_KEY_BYTES {
-            Some(("InvalidArgument", "Invalid key"))
+        let which = super::object::selector(version.as_deref());
+        let outcome = if key.is_empty() || key.len() > MAX_KEY_BYTES {
+            Err(("InvalidArgument", "Invalid key"))
         } else if s3.authorize(context, super::access::DELETE_OBJECT, &context.bucket, &key).await.is_err() {
-            Some(("AccessDenied", "Access Denied"))
-        } else if version.as_deref().is_some_and(|v| v != "null") {
-            Some(("NoSuchVersion", "The specified version does not exist."))
+            Err(("AccessDenied", "Access Denied"))
         } else {
-            match s3.store.delete_object(&context.bucket, &key).await {
-                Ok(()) => None,
-                Err(error) => {
+            let deleted = match which {
+                Err(_) => Err(("NoSuchVersion", "The specified version does not exist.")),
+                Ok(Selector::Current) => Ok(s3.store.delete_object(&context.bucket, &key).await),
+                Ok(Selector::Version(id)) => Ok(s3.store.delete_version(&context.bucket, &key, id).await),
+            };
+            match deleted {
+                Err(refusal) => Err(refusal),
+                Ok(Ok(deleted)) => Ok(deleted),
+                Ok(Err(error)) => {
                     tracing::error!(%error, "delete failed");
-                    Some(("InternalError", "We encountered an internal error. Please try again."))
+                    Err(("InternalError", "We encountered an internal error. Please try again."))
                 }
             }
         };
-        match refused {
-            None if quiet => {}
-            None => {
+        match outcome {
+            Ok(_) if quiet => {}
+            Ok(deleted) => {
                 out.open("Deleted").element("Key", &key);
                 if let Some(version) = &version {
                     out.element("VersionId", version);
                 }
+                if deleted.delete_marker {
+                    out.element("DeleteMarker", "true")
+                        .element("DeleteMarkerVersionId", &super::object::version_text(deleted.version));
+                }
                 out.close("Deleted");
             }
-            Some((code, message)) => {
+            Err((code, message)) => {
                 out.open("Error").element("Key", &key);
                 if let Some(version) = &version {
                     out.element("VersionId", version);

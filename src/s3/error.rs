@@ -22,11 +22,18 @@ pub struct S3Error {
     pub extra: Vec<(&'static str, String)>,
     /// STS answers errors in the AWS query-protocol document.
     pub sts: bool,
+    /// Response headers the refusal carries (a delete marker's, say).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl S3Error {
     pub fn new(code: &'static str, status: StatusCode, message: impl Into<String>) -> S3Error {
-        S3Error { code, status, message: message.into(), extra: Vec::new(), sts: false }
+        S3Error { code, status, message: message.into(), extra: Vec::new(), sts: false, headers: Vec::new() }
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> S3Error {
+        self.headers.push((name, value.into()));
+        self
     }
 
     pub fn with(mut self, name: &'static str, value: impl Into<String>) -> S3Error {
@@ -285,6 +292,21 @@ impl From<StoreError> for S3Error {
         match error {
             StoreError::NoSuchBucket => S3Error::no_such_bucket(),
             StoreError::NoSuchKey => S3Error::no_such_key(),
+            StoreError::NoSuchVersion => {
+                S3Error::new("NoSuchVersion", StatusCode::NOT_FOUND, "The specified version does not exist.")
+            }
+            // The current version is a delete marker: the key looks absent,
+            // and says why. Asked for by version id: 405, as S3 answers.
+            StoreError::DeleteMarker { record, current } => {
+                let error = if current { S3Error::no_such_key() } else { S3Error::method_not_allowed() };
+                let version = record.version.map_or_else(|| "null".to_string(), |id| id.to_string());
+                let error = error.with_header("x-amz-delete-marker", "true").with_header("x-amz-version-id", version);
+                if current {
+                    error
+                } else {
+                    error.with_header("last-modified", timefmt::format_http_date(record.last_modified))
+                }
+            }
             StoreError::BucketAlreadyOwnedByYou => S3Error::new(
                 "BucketAlreadyOwnedByYou",
                 StatusCode::CONFLICT,

@@ -1,5 +1,5 @@
-//! ListObjectsV2, ListObjects (v1) and ListObjectVersions (every object is
-//! its own null version): one paging engine, three documents.
+//! ListObjectsV2 and ListObjects (v1): one paging engine, two documents.
+//! (ListObjectVersions is in `versions.rs`.)
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as TOKEN;
 use base64::Engine;
@@ -107,7 +107,7 @@ async fn collect_page(
     }
 }
 
-fn parse_max_keys(context: &RequestContext) -> Result<usize, S3Error> {
+pub(super) fn parse_max_keys(context: &RequestContext) -> Result<usize, S3Error> {
     match context.query.get("max-keys") {
         None => Ok(MAX_KEYS),
         Some(text) => match text.trim().parse::<i64>() {
@@ -124,20 +124,23 @@ fn parse_max_keys(context: &RequestContext) -> Result<usize, S3Error> {
     }
 }
 
+/// `encoding-type=url`: keys come back URL-encoded.
+pub(super) fn url_encoded(context: &RequestContext) -> Result<bool, S3Error> {
+    match context.query.get("encoding-type") {
+        None => Ok(false),
+        Some(value) if value.eq_ignore_ascii_case("url") => Ok(true),
+        Some(value) => Err(S3Error::invalid_argument("Invalid Encoding Method specified in Request")
+            .with("ArgumentName", "encoding-type")
+            .with("ArgumentValue", value)),
+    }
+}
+
 pub async fn list_objects(s3: &S3, context: &mut RequestContext, version: ListVersion) -> S3Result {
     let query = &context.query;
     let prefix = query.get("prefix").unwrap_or_default();
     let delimiter = query.get("delimiter").unwrap_or_default();
     let max_keys = parse_max_keys(context)?;
-    let url_encoded = match query.get("encoding-type") {
-        None => false,
-        Some(value) if value.eq_ignore_ascii_case("url") => true,
-        Some(value) => {
-            return Err(S3Error::invalid_argument("Invalid Encoding Method specified in Request")
-                .with("ArgumentName", "encoding-type")
-                .with("ArgumentValue", value))
-        }
-    };
+    let url_encoded = url_encoded(context)?;
     let encode = |text: &str| if url_encoded { uri_encode(text.as_bytes(), true) } else { text.to_string() };
     let token = match (version, query.get("continuation-token")) {
         (ListVersion::V2, Some(token)) => {
@@ -150,16 +153,12 @@ pub async fn list_objects(s3: &S3, context: &mut RequestContext, version: ListVe
     };
     let start = match version {
         ListVersion::V2 => token.clone().or_else(|| query.get("start-after").map(str::to_string)),
-        ListVersion::V1 => query.get("marker").map(str::to_string),
-        ListVersion::Versions => query.get("key-marker").map(str::to_string),
+        ListVersion::V1 | ListVersion::Versions => query.get("marker").map(str::to_string),
     }
     .filter(|start| !start.is_empty());
     let page = collect_page(&s3.store, &context.bucket, prefix, delimiter, start.as_deref(), max_keys).await?;
 
-    let root = match version {
-        ListVersion::V2 | ListVersion::V1 => "ListBucketResult",
-        ListVersion::Versions => "ListVersionsResult",
-    };
+    let root = "ListBucketResult";
     let mut out = XmlWriter::new(root);
     out.element("Name", &context.bucket).element("Prefix", &encode(prefix));
     match version {
@@ -177,20 +176,11 @@ pub async fn list_objects(s3: &S3, context: &mut RequestContext, version: ListVe
                 }
             }
         }
-        ListVersion::V1 => {
+        ListVersion::V1 | ListVersion::Versions => {
             out.element("Marker", &encode(query.get("marker").unwrap_or_default()));
             if page.truncated && !delimiter.is_empty() {
                 if let Some(last) = &page.last {
                     out.element("NextMarker", &encode(last));
-                }
-            }
-        }
-        ListVersion::Versions => {
-            out.element("KeyMarker", &encode(query.get("key-marker").unwrap_or_default()))
-                .element("VersionIdMarker", query.get("version-id-marker").unwrap_or_default());
-            if page.truncated {
-                if let Some(last) = &page.last {
-                    out.element("NextKeyMarker", &encode(last)).element("NextVersionIdMarker", "null");
                 }
             }
         }
@@ -206,11 +196,7 @@ pub async fn list_objects(s3: &S3, context: &mut RequestContext, version: ListVe
     out.element("IsTruncated", if page.truncated { "true" } else { "false" });
     let with_owner = version != ListVersion::V2 || query.get("fetch-owner") == Some("true");
     for (key, record) in &page.objects {
-        if version == ListVersion::Versions {
-            out.open("Version").element("Key", &encode(key)).element("VersionId", "null").element("IsLatest", "true");
-        } else {
-            out.open("Contents").element("Key", &encode(key));
-        }
+        out.open("Contents").element("Key", &encode(key));
         out.element("LastModified", &timefmt::format_iso8601(record.last_modified))
             .element("ETag", &format!("\"{}\"", record.etag));
         if let Some(checksum) = &record.checksum {
@@ -220,7 +206,7 @@ pub async fn list_objects(s3: &S3, context: &mut RequestContext, version: ListVe
         if with_owner {
             write_owner(&mut out, &context.principal);
         }
-        out.close(if version == ListVersion::Versions { "Version" } else { "Contents" });
+        out.close("Contents");
     }
     for common in &page.prefixes {
         out.open("CommonPrefixes").element("Prefix", &encode(common)).close("CommonPrefixes");

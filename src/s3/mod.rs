@@ -27,6 +27,7 @@ pub(crate) mod router;
 pub mod share;
 mod sts;
 mod subresource;
+mod versions;
 pub mod xml;
 
 use std::net::{IpAddr, SocketAddr};
@@ -42,7 +43,7 @@ use crate::store::Store;
 pub(crate) use body::RequestBody;
 pub use body::{Pace, ResponseBody};
 pub use error::S3Error;
-use router::{Operation, Query};
+use router::{ListVersion, Operation, Query};
 
 /// Largest request head accepted, in bytes of header names and values.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
@@ -245,10 +246,12 @@ impl S3 {
             DeleteBucket => bucket::delete_bucket(self, context).await,
             HeadBucket => bucket::head_bucket(self, context).await,
             GetBucketLocation => bucket::get_bucket_location(self, context).await,
-            GetBucketVersioning => bucket::get_bucket_versioning(self, context).await,
+            GetBucketVersioning => versions::get_bucket_versioning(self, context).await,
+            PutBucketVersioning => versions::put_bucket_versioning(self, context).await,
             PutBucketPolicy => policy::put_bucket_policy(self, context).await,
             GetBucketPolicy => policy::get_bucket_policy(self, context).await,
             DeleteBucketPolicy => policy::delete_bucket_policy(self, context).await,
+            ListObjects(ListVersion::Versions) => versions::list_object_versions(self, context).await,
             ListObjects(version) => list::list_objects(self, context, version).await,
             DeleteObjects => delete_objects::delete_objects(self, context).await,
             ListMultipartUploads => multipart::list_multipart_uploads(self, context).await,
@@ -353,7 +356,10 @@ pub(crate) fn error_response(
     resource: &str,
     request_id: &str,
 ) -> Response<ResponseBody> {
-    let builder = Response::builder().status(error.status);
+    let mut builder = Response::builder().status(error.status);
+    for (name, value) in &error.headers {
+        builder = builder.header(*name, value);
+    }
     let response = if *method == Method::HEAD {
         builder.body(body::empty())
     } else {

@@ -103,7 +103,9 @@ pub async fn upload_part_copy(s3: &S3, context: &mut RequestContext) -> S3Result
     let id = upload_id(context)?;
     let upload =
         s3.store.upload(id, &context.bucket, &context.key).await.map_err(|_| S3Error::no_such_upload(&id.to_hex()))?;
-    let CopySource { record: source, file, .. } = open_copy_source(s3, context).await?;
+    let copy_source = open_copy_source(s3, context).await?;
+    let source_version = copy_source.version_header();
+    let CopySource { record: source, file, .. } = copy_source;
     let (start, end) = copy_range(context, source.size)?;
     if end - start > MAX_OBJECT_BYTES {
         return Err(S3Error::invalid_request(
@@ -121,7 +123,11 @@ pub async fn upload_part_copy(s3: &S3, context: &mut RequestContext) -> S3Result
     if let Some(checksum) = &part.checksum {
         out.element(&checksum_element(checksum.algorithm), &checksum.to_base64());
     }
-    xml_response(out.finish("CopyPartResult"))
+    let mut response = xml_response(out.finish("CopyPartResult"))?;
+    if let Some(version) = source_version {
+        response.headers_mut().insert("x-amz-copy-source-version-id", version);
+    }
+    Ok(response)
 }
 
 /// Reads the part list of a CompleteMultipartUpload document.
@@ -176,7 +182,7 @@ pub async fn complete_multipart_upload(s3: &S3, context: &mut RequestContext) ->
         out.element(&checksum_element(checksum.algorithm), &format!("{}-{}", checksum.to_base64(), record.parts.len()))
             .element("ChecksumType", "COMPOSITE");
     }
-    xml_response(out.finish("CompleteMultipartUploadResult"))
+    super::object::with_version_header(xml_response(out.finish("CompleteMultipartUploadResult"))?, &record)
 }
 
 pub async fn abort_multipart_upload(s3: &S3, context: &mut RequestContext) -> S3Result {

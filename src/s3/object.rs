@@ -5,7 +5,10 @@ use http::{HeaderValue, Response, StatusCode};
 
 use crate::checksum::{Checksum, ChecksumAlgorithm, DigestSet};
 use crate::sigv4;
-use crate::store::{ExpectedDigests, ObjectFile, ObjectRecord, StoreError, Upload, WriteCondition};
+use crate::store::{
+    Deleted, ExpectedDigests, ObjectFile, ObjectRecord, Selector, StoreError, Upload, VersionId, Versioning,
+    WriteCondition,
+};
 use crate::timefmt;
 
 use super::body;
@@ -16,12 +19,36 @@ use super::{empty_response, payload, xml_response, RequestContext, S3Result, S3}
 
 /// Largest single PUT (and copy source), as S3 allows.
 pub const MAX_OBJECT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
-/// Only the null version exists: buckets are not versioned.
-fn check_version_id(context: &RequestContext) -> Result<(), S3Error> {
-    match context.query.get("versionId") {
-        None | Some("null") => Ok(()),
-        Some(_) => Err(S3Error::invalid_argument("Invalid version id specified")),
+/// The version a `versionId` names: absent, the current one; `null`, the
+/// null version.
+pub fn selector(version: Option<&str>) -> Result<Selector, S3Error> {
+    let invalid = |message: &str, text: &str| {
+        S3Error::invalid_argument(message).with("ArgumentName", "versionId").with("ArgumentValue", text)
+    };
+    match version {
+        None => Ok(Selector::Current),
+        Some("") => Err(invalid("Version id cannot be the empty string", "")),
+        Some("null") => Ok(Selector::Version(None)),
+        Some(text) => match VersionId::parse(text) {
+            Some(id) => Ok(Selector::Version(Some(id))),
+            None => Err(invalid("Invalid version id specified", text)),
+        },
     }
+}
+
+/// How S3 writes a version id: the null version is `null`.
+pub fn version_text(version: Option<VersionId>) -> String {
+    version.map_or_else(|| "null".to_string(), |id| id.to_string())
+}
+
+/// Adds `x-amz-version-id` to a write's answer when the write made a
+/// version (versioning enabled).
+pub fn with_version_header(mut response: Response<body::ResponseBody>, record: &ObjectRecord) -> S3Result {
+    if let Some(version) = record.version {
+        let value = HeaderValue::from_str(&version.to_string()).map_err(|_| S3Error::internal())?;
+        response.headers_mut().insert("x-amz-version-id", value);
+    }
+    Ok(response)
 }
 
 /// Fails a conditional write from its head, before the body is read; the
@@ -63,10 +90,11 @@ pub async fn put_object(s3: &S3, context: &mut RequestContext) -> S3Result {
     let upload = s3.store.begin_upload(&context.bucket, &context.key, expected.digest_set(store_checksum)).await?;
     let upload = payload::receive(context, &payload, upload, &mut expected).await?;
     let record = upload.commit_if(meta, expected, condition).await?;
-    with_checksum_header(Response::builder().status(StatusCode::OK), record.checksum.as_ref())
+    let response = with_checksum_header(Response::builder().status(StatusCode::OK), record.checksum.as_ref())
         .header(http::header::ETAG, format!("\"{}\"", record.etag))
         .body(body::empty())
-        .map_err(|_| S3Error::internal())
+        .map_err(|_| S3Error::internal())?;
+    with_version_header(response, &record)
 }
 
 /// S3 tells only those who may list the bucket that a key is missing;
@@ -99,7 +127,7 @@ fn part_range(record: &ObjectRecord, number: u32) -> Result<RangeRequest, S3Erro
 }
 
 pub async fn get_object(s3: &S3, context: &mut RequestContext, include_body: bool) -> S3Result {
-    check_version_id(context)?;
+    let which = selector(context.query.get("versionId"))?;
     // Rewriting a public object's headers (say, as text/html) is for
     // signed requests only, as in S3.
     if context.principal == crate::iam::Principal::Anonymous
@@ -114,9 +142,9 @@ pub async fn get_object(s3: &S3, context: &mut RequestContext, include_body: boo
         None => None,
     };
     let found = if include_body {
-        s3.store.open_object(&context.bucket, &context.key).await.map(|(record, file)| (record, Some(file)))
+        s3.store.open_version(&context.bucket, &context.key, which).await.map(|(record, file)| (record, Some(file)))
     } else {
-        s3.store.head_object(&context.bucket, &context.key).await.map(|record| (record, None))
+        s3.store.head_version(&context.bucket, &context.key, which).await.map(|record| (record, None))
     };
     let (record, file) = match found {
         Ok(found) => found,
@@ -163,6 +191,18 @@ pub async fn get_object(s3: &S3, context: &mut RequestContext, include_body: boo
     *response.status_mut() = status;
     let response_headers = response.headers_mut();
     headers::object_headers(response_headers, &record, &context.query, with_checksum);
+    // The null version is named only in a bucket that has had versioning.
+    let named = match (record.version, which) {
+        (Some(_), _) => true,
+        (None, Selector::Version(None)) => {
+            s3.store.bucket(&context.bucket).await?.versioning != Versioning::Unversioned
+        }
+        (None, _) => false,
+    };
+    if named {
+        let version = HeaderValue::from_str(&version_text(record.version)).map_err(|_| S3Error::internal())?;
+        response_headers.insert("x-amz-version-id", version);
+    }
     let reservation = s3.through_share(context, (start, end, record.size), response_headers).await?;
 
     response_headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(end - start));
@@ -186,9 +226,21 @@ pub async fn get_object(s3: &S3, context: &mut RequestContext, include_body: boo
 }
 
 pub async fn delete_object(s3: &S3, context: &mut RequestContext) -> S3Result {
-    check_version_id(context)?;
-    s3.store.delete_object(&context.bucket, &context.key).await?;
-    empty_response(StatusCode::NO_CONTENT)
+    let deleted = match selector(context.query.get("versionId"))? {
+        Selector::Current => s3.store.delete_object(&context.bucket, &context.key).await?,
+        Selector::Version(version) => s3.store.delete_version(&context.bucket, &context.key, version).await?,
+    };
+    let mut response = empty_response(StatusCode::NO_CONTENT)?;
+    let Deleted { version, delete_marker, versioned } = deleted;
+    let headers = response.headers_mut();
+    if delete_marker {
+        headers.insert("x-amz-delete-marker", HeaderValue::from_static("true"));
+    }
+    if versioned {
+        let version = HeaderValue::from_str(&version_text(version)).map_err(|_| S3Error::internal())?;
+        headers.insert("x-amz-version-id", version);
+    }
+    Ok(response)
 }
 
 /// Sets `bytes` aside on the disk for a write (see `Store::reserve_space`).
@@ -196,8 +248,8 @@ pub fn reserve(s3: &S3, bytes: u64) -> Result<crate::store::SpaceReservation, S3
     s3.store.reserve_space(bytes).ok_or_else(S3Error::insufficient_storage)
 }
 
-/// Reads `x-amz-copy-source`: `[/]bucket/key[?versionId=null]`, URL-encoded.
-fn copy_source(context: &RequestContext) -> Result<(String, String), S3Error> {
+/// Reads `x-amz-copy-source`: `[/]bucket/key[?versionId=...]`, URL-encoded.
+fn copy_source(context: &RequestContext) -> Result<(String, String, Selector), S3Error> {
     let invalid =
         || S3Error::invalid_argument("Copy Source must mention the source bucket and key: sourcebucket/sourcekey");
     let raw = header(&context.headers, "x-amz-copy-source").ok_or_else(invalid)?;
@@ -205,14 +257,14 @@ fn copy_source(context: &RequestContext) -> Result<(String, String), S3Error> {
         Some((path, version)) => (path, Some(version)),
         None => (raw, None),
     };
-    if version.is_some_and(|version| version != "null") {
-        return Err(S3Error::invalid_argument("Invalid version id specified"));
-    }
+    let which = selector(version)?;
     let decoded = sigv4::percent_decode(path, false).map_err(|_| invalid())?;
     let decoded = String::from_utf8(decoded).map_err(|_| invalid())?;
     let decoded = decoded.strip_prefix('/').unwrap_or(&decoded);
     match decoded.split_once('/') {
-        Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => Ok((bucket.to_string(), key.to_string())),
+        Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => {
+            Ok((bucket.to_string(), key.to_string(), which))
+        }
         _ => Err(invalid()),
     }
 }
@@ -224,20 +276,37 @@ pub struct CopySource {
     pub key: String,
     pub record: ObjectRecord,
     pub file: ObjectFile,
+    /// Named by version id: S3 then names the source's version in its answer.
+    pub by_version: bool,
+}
+
+impl CopySource {
+    /// `x-amz-copy-source-version-id`, when S3 sends it.
+    pub fn version_header(&self) -> Option<HeaderValue> {
+        (self.by_version || self.record.version.is_some())
+            .then(|| HeaderValue::from_str(&version_text(self.record.version)).ok())
+            .flatten()
+    }
 }
 
 pub async fn open_copy_source(s3: &S3, context: &RequestContext) -> Result<CopySource, S3Error> {
-    let (bucket, key) = copy_source(context)?;
+    let (bucket, key, which) = copy_source(context)?;
     s3.authorize(context, super::access::READ_OBJECT, &bucket, &key).await?;
-    let (record, file) = s3.store.open_object(&bucket, &key).await.map_err(|error| match error {
+    let (record, file) = s3.store.open_version(&bucket, &key, which).await.map_err(|error| match error {
         StoreError::NoSuchKey => S3Error::no_such_key().with("Key", key.clone()),
         StoreError::NoSuchBucket => S3Error::no_such_bucket().with("BucketName", bucket.clone()),
+        // A delete marker cannot be copied: S3 answers 400 for a version
+        // id, and as a missing key for the current one.
+        StoreError::DeleteMarker { current: false, .. } => S3Error::invalid_request(
+            "The source of a copy request may not specifically refer to a delete marker by version id.",
+        ),
+        StoreError::DeleteMarker { current: true, .. } => S3Error::no_such_key().with("Key", key.clone()),
         other => other.into(),
     })?;
     if evaluate_conditions(&context.headers, "x-amz-copy-source-", &record) != Condition::Proceed {
         return Err(S3Error::precondition_failed("x-amz-copy-source-If"));
     }
-    Ok(CopySource { bucket, key, record, file })
+    Ok(CopySource { bucket, key, record, file, by_version: which != Selector::Current })
 }
 
 /// Streams `[start, end)` of a copy source into an upload; on failure the
@@ -267,9 +336,11 @@ pub async fn copy_object(s3: &S3, context: &mut RequestContext) -> S3Result {
         Some(value) if value.eq_ignore_ascii_case("REPLACE") => true,
         Some(_) => return Err(S3Error::invalid_argument("Unknown metadata directive.")),
     };
-    let CopySource { bucket: source_bucket, key: source_key, record: source, file } =
-        open_copy_source(s3, context).await?;
-    if source_bucket == context.bucket && source_key == context.key && !replace {
+    let copy_source = open_copy_source(s3, context).await?;
+    let source_version = copy_source.version_header();
+    let CopySource { bucket: source_bucket, key: source_key, record: source, file, by_version } = copy_source;
+    // Copying an older version over its key restores it: that is allowed.
+    if source_bucket == context.bucket && source_key == context.key && !replace && !by_version {
         return Err(S3Error::invalid_request(
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
         ));
@@ -297,5 +368,9 @@ pub async fn copy_object(s3: &S3, context: &mut RequestContext) -> S3Result {
     if let Some(checksum) = &record.checksum {
         out.element(&super::multipart::checksum_element(checksum.algorithm), &checksum.to_base64());
     }
-    xml_response(out.finish("CopyObjectResult"))
+    let mut response = with_version_header(xml_response(out.finish("CopyObjectResult"))?, &record)?;
+    if let Some(version) = source_version {
+        response.headers_mut().insert("x-amz-copy-source-version-id", version);
+    }
+    Ok(response)
 }

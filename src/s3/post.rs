@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::iam::Principal;
 use crate::sigv4::{self, Scope};
-use crate::store::{ExpectedDigests, ObjectMeta, StoreError, Upload, WriteCondition};
+use crate::store::{ExpectedDigests, ObjectMeta, ObjectRecord, StoreError, Upload, WriteCondition};
 use crate::timefmt;
 
 use super::access::Permission;
@@ -407,6 +407,12 @@ async fn post_with(s3: &S3, context: &mut RequestContext, body: &mut RequestBody
             return Err(error.into());
         }
     };
+    let response = post_answer(&form, &record, &bucket, &key)?;
+    super::object::with_version_header(response, &record)
+}
+
+/// What a successful POST answers: the redirect, or the status the form asked for.
+fn post_answer(form: &Form, record: &ObjectRecord, bucket: &str, key: &str) -> S3Result {
     let etag = format!("\"{}\"", record.etag);
     let location = format!("/{bucket}/{}", sigv4::uri_encode(key.as_bytes(), true));
 
@@ -430,7 +436,7 @@ async fn post_with(s3: &S3, context: &mut RequestContext, body: &mut RequestBody
     match form.get("success_action_status") {
         Some("201") => {
             let mut out = XmlWriter::new("PostResponse");
-            out.element("Location", &location).element("Bucket", &bucket).element("Key", &key).element("ETag", &etag);
+            out.element("Location", &location).element("Bucket", bucket).element("Key", key).element("ETag", &etag);
             let mut response = xml_response(out.finish("PostResponse"))?;
             *response.status_mut() = StatusCode::CREATED;
             response

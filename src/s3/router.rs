@@ -34,6 +34,7 @@ pub enum Operation {
     HeadBucket,
     GetBucketLocation,
     GetBucketVersioning,
+    PutBucketVersioning,
     PutBucketPolicy,
     GetBucketPolicy,
     DeleteBucketPolicy,
@@ -81,6 +82,7 @@ impl Operation {
             HeadBucket => "HeadBucket",
             GetBucketLocation => "GetBucketLocation",
             GetBucketVersioning => "GetBucketVersioning",
+            PutBucketVersioning => "PutBucketVersioning",
             PutBucketPolicy => "PutBucketPolicy",
             GetBucketPolicy => "GetBucketPolicy",
             DeleteBucketPolicy => "DeleteBucketPolicy",
@@ -171,6 +173,7 @@ pub fn route(
         return Ok(match (method.clone(), unsupported) {
             (Method::GET, _) if query.has("location") => GetBucketLocation,
             (Method::GET, _) if query.has("versioning") => GetBucketVersioning,
+            (Method::PUT, _) if query.has("versioning") => PutBucketVersioning,
             (Method::GET, _) if query.has("versions") => ListObjects(ListVersion::Versions),
             (Method::GET, _) if query.has("acl") => GetAcl,
             (Method::PUT, _) if query.has("acl") => PutAcl,

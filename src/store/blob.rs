@@ -206,6 +206,8 @@ mod tests {
             etag: "e".into(),
             last_modified: 1,
             sequence: 2,
+            version: None,
+            delete_marker: false,
             checksum: None,
             meta: ObjectMeta::default(),
             parts: Vec::new(),

@@ -9,7 +9,11 @@ use std::path::Path;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
-use super::record::{BlobId, BucketRecord, CompletedRecord, ObjectRecord, PartRecord, UploadRecord};
+use sled::transaction::TransactionalTree;
+
+use super::record::{
+    BlobId, BucketRecord, CompletedRecord, ObjectRecord, PartRecord, UploadRecord, VersionId, Versioning,
+};
 use super::StoreError;
 use super::WriteCondition;
 
@@ -21,8 +25,14 @@ pub trait Index: Send + Sync + 'static {
     /// Fails with NoSuchBucket or BucketNotEmpty.
     fn delete_bucket(&self, name: &str) -> Result<(), StoreError>;
     fn object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, StoreError>;
-    /// Inserts or replaces if `condition` holds (checked in the same
-    /// transaction); the replaced record's blob joins the garbage list.
+    /// Sets a bucket's versioning state (and Object Lock flag); fails with
+    /// NoSuchBucket.
+    fn set_versioning(&self, bucket: &str, versioning: Versioning, object_lock: bool) -> Result<(), StoreError>;
+    /// Makes `record` the key's newest version (an object, or a delete
+    /// marker) if `condition` holds (checked in the same transaction). The
+    /// version it displaces stays as a noncurrent one, unless both are the
+    /// null version: a new null version replaces the old one wherever it
+    /// is, and the replaced record (returned) joins the garbage list.
     /// Fails with NoSuchBucket, PreconditionFailed or NoSuchKey.
     fn put_object(
         &self,
@@ -31,8 +41,47 @@ pub trait Index: Send + Sync + 'static {
         record: &ObjectRecord,
         condition: &WriteCondition,
     ) -> Result<Option<ObjectRecord>, StoreError>;
-    /// Removes; the blob joins the garbage list. Fails with NoSuchBucket.
-    fn delete_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, StoreError>;
+    /// Removes one version (`None`: the null version), current or not; its
+    /// blobs join the garbage list. When it was the current one, the next
+    /// newest becomes current. Fails with NoSuchBucket.
+    fn remove_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<VersionId>,
+    ) -> Result<Option<ObjectRecord>, StoreError>;
+    /// One version of a key (`None`: the null version), and whether it is
+    /// the current object.
+    fn version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<VersionId>,
+    ) -> Result<Option<(ObjectRecord, bool)>, StoreError>;
+    /// The key's versions other than the current object (noncurrent ones
+    /// and delete markers), newest first.
+    fn noncurrent(&self, bucket: &str, key: &str) -> Result<Vec<ObjectRecord>, StoreError>;
+    /// Up to `limit` versions and delete markers under `prefix`, by key and
+    /// then newest first, with whether each is its key's latest; after
+    /// `after`: a key (all its versions), or a key and a sequence (its
+    /// versions older than that).
+    fn list_versions(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: Option<(&[u8], Option<u64>)>,
+        limit: usize,
+    ) -> Result<Vec<(String, ObjectRecord, bool)>, StoreError>;
+    /// For the startup sweep: puts a version found in a blob where its
+    /// sequence places it among the key's versions. `None` when the index
+    /// holds the same or a newer null version (the blob is garbage), else
+    /// the older null version it replaced, if any.
+    fn place_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        record: &ObjectRecord,
+    ) -> Result<Option<Option<ObjectRecord>>, StoreError>;
     /// Up to `limit` objects whose keys start with `prefix`, in key order,
     /// strictly after `after` when given.
     fn list(
@@ -106,6 +155,9 @@ pub trait Index: Send + Sync + 'static {
     fn forget_garbage(&self, blob: BlobId) -> Result<(), StoreError>;
     /// A number larger than any handed out before, across restarts.
     fn next_sequence(&self) -> Result<u64, StoreError>;
+    /// Makes every later [`Index::next_sequence`] larger than `seen` (a
+    /// rebuilt index continues after the blobs' sequences).
+    fn raise_sequence(&self, seen: u64) -> Result<(), StoreError>;
     /// Makes every change so far durable.
     fn flush(&self) -> Result<(), StoreError>;
 }
@@ -113,7 +165,18 @@ pub trait Index: Send + Sync + 'static {
 pub struct SledIndex {
     db: sled::Db,
     buckets: sled::Tree,
+    /// `bucket \0 key` -> the current version, unless that is a delete marker.
     objects: sled::Tree,
+    /// `bucket \0 key \0 !sequence (u64 BE)` -> every other version and
+    /// every delete marker, newest first within a key.
+    versions: sled::Tree,
+    /// `sequence-base` -> what `next_sequence` adds to sled's counter.
+    meta: sled::Tree,
+    sequence_base: std::sync::atomic::AtomicU64,
+    /// Changes to one key's versions read the key's noncurrent versions
+    /// before their transaction (sled's transactions cannot scan): one
+    /// key's changes take its stripe, so nothing moves in between.
+    stripes: Vec<std::sync::Mutex<()>>,
     garbage: sled::Tree,
     /// upload id -> UploadRecord
     uploads: sled::Tree,
@@ -230,6 +293,103 @@ fn object_key(bucket: &str, key: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Where a noncurrent version or delete marker sorts: after its key's
+/// current object, newest first.
+fn version_key(bucket: &str, key: &[u8], sequence: u64) -> Vec<u8> {
+    let mut out = version_prefix(bucket, key);
+    out.extend_from_slice(&(!sequence).to_be_bytes());
+    out
+}
+
+fn version_prefix(bucket: &str, key: &[u8]) -> Vec<u8> {
+    let mut out = object_key(bucket, key);
+    out.push(0);
+    out
+}
+
+/// The key part of a `versions` tree key.
+fn key_of_version<'a>(id: &'a [u8], bucket: &str) -> &'a [u8] {
+    &id[bucket.len() + 1..id.len().saturating_sub(9).max(bucket.len() + 1)]
+}
+
+fn decode_object(bytes: &[u8], key: &str) -> Result<ObjectRecord, Abort> {
+    ObjectRecord::decode(bytes).map_err(|_| Abort::Abort(corrupt(key)))
+}
+
+fn decode_bucket(bytes: Option<sled::IVec>, bucket: &str) -> Result<BucketRecord, Abort> {
+    let Some(bytes) = bytes else { return Err(Abort::Abort(StoreError::NoSuchBucket)) };
+    BucketRecord::decode(&bytes).map_err(|_| Abort::Abort(corrupt(bucket)))
+}
+
+fn to_garbage(garbage: &TransactionalTree, record: &ObjectRecord) -> Result<(), Abort> {
+    for blob in record.blobs() {
+        garbage.insert(&blob.0[..], &[][..])?;
+    }
+    Ok(())
+}
+
+/// The trees a change to a key's versions touches, inside a transaction.
+struct VersionTrees<'a> {
+    objects: &'a TransactionalTree,
+    versions: &'a TransactionalTree,
+    garbage: &'a TransactionalTree,
+}
+
+impl VersionTrees<'_> {
+    /// Makes `record` the newest version of `key` (see [`Index::put_object`]);
+    /// `noncurrent` was read under the key's stripe. Returns the replaced
+    /// null version, whose blobs are now garbage.
+    fn install(
+        &self,
+        totals: &mut BucketRecord,
+        bucket: &str,
+        key: &str,
+        current: Option<ObjectRecord>,
+        noncurrent: &[ObjectRecord],
+        record: &ObjectRecord,
+    ) -> Result<Option<ObjectRecord>, Abort> {
+        let id = object_key(bucket, key.as_bytes());
+        let mut replaced = None;
+        if let Some(current) = current {
+            if current.version.is_none() && record.version.is_none() {
+                replaced = Some(current);
+            } else {
+                self.versions.insert(version_key(bucket, key.as_bytes(), current.sequence), current.encode())?;
+            }
+        }
+        if record.version.is_none() {
+            if let Some(null) = noncurrent.iter().find(|version| version.version.is_none()) {
+                self.versions.remove(version_key(bucket, key.as_bytes(), null.sequence))?;
+                replaced = Some(null.clone());
+            }
+        }
+        if let Some(old) = &replaced {
+            to_garbage(self.garbage, old)?;
+            totals.objects = totals.objects.saturating_sub(1);
+            totals.bytes = totals.bytes.saturating_sub(old.size);
+        }
+        if record.delete_marker {
+            self.objects.remove(id.as_slice())?;
+            self.versions.insert(version_key(bucket, key.as_bytes(), record.sequence), record.encode())?;
+        } else {
+            self.objects.insert(id.as_slice(), record.encode())?;
+        }
+        totals.objects += 1;
+        totals.bytes += record.size;
+        Ok(replaced)
+    }
+
+    /// After the current object went: the newest noncurrent version (of
+    /// `rest`, newest first) becomes current, unless it is a delete marker.
+    fn promote(&self, bucket: &str, key: &str, rest: &[&ObjectRecord]) -> Result<(), Abort> {
+        if let Some(next) = rest.first().filter(|next| !next.delete_marker) {
+            self.versions.remove(version_key(bucket, key.as_bytes(), next.sequence))?;
+            self.objects.insert(object_key(bucket, key.as_bytes()), next.encode())?;
+        }
+        Ok(())
+    }
+}
+
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(format!("index record for {what} does not decode"))
 }
@@ -276,9 +436,18 @@ impl SledIndex {
             .flush_every_ms(Some(500))
             .open()
             .map_err(from_sled)?;
+        let meta = db.open_tree("meta").map_err(from_sled)?;
+        let base = match meta.get("sequence-base").map_err(from_sled)? {
+            Some(bytes) => u64::from_le_bytes(bytes.as_ref().try_into().map_err(|_| corrupt("the sequence base"))?),
+            None => 0,
+        };
         Ok(SledIndex {
             buckets: db.open_tree("buckets").map_err(from_sled)?,
             objects: db.open_tree("objects").map_err(from_sled)?,
+            versions: db.open_tree("versions").map_err(from_sled)?,
+            meta,
+            sequence_base: std::sync::atomic::AtomicU64::new(base),
+            stripes: (0..64).map(|_| std::sync::Mutex::new(())).collect(),
             garbage: db.open_tree("garbage").map_err(from_sled)?,
             uploads: db.open_tree("uploads").map_err(from_sled)?,
             upload_keys: db.open_tree("upload_keys").map_err(from_sled)?,
@@ -289,6 +458,16 @@ impl SledIndex {
             files: SledFiles::open(path)?,
             db,
         })
+    }
+}
+
+impl SledIndex {
+    fn stripe(&self, bucket: &str, key: &str) -> std::sync::MutexGuard<'_, ()> {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (bucket, key).hash(&mut hasher);
+        let stripe = &self.stripes[(hasher.finish() % self.stripes.len() as u64) as usize];
+        stripe.lock().unwrap_or_else(|poison| poison.into_inner())
     }
 }
 
@@ -313,7 +492,7 @@ impl Index for SledIndex {
     }
 
     fn create_bucket(&self, name: &str, created: i64) -> Result<bool, StoreError> {
-        let record = BucketRecord { created, objects: 0, bytes: 0 };
+        let record = BucketRecord::new(created);
         let result = self
             .buckets
             .compare_and_swap(name, None as Option<&[u8]>, Some(&record.encode()[..]))
@@ -353,6 +532,18 @@ impl Index for SledIndex {
         }
     }
 
+    fn set_versioning(&self, bucket: &str, versioning: Versioning, object_lock: bool) -> Result<(), StoreError> {
+        self.buckets
+            .transaction(|buckets| {
+                let mut record = decode_bucket(buckets.get(bucket)?, bucket)?;
+                record.versioning = versioning;
+                record.object_lock = object_lock;
+                buckets.insert(bucket, record.encode())?;
+                Ok(())
+            })
+            .map_err(from_transaction)
+    }
+
     fn put_object(
         &self,
         bucket: &str,
@@ -360,60 +551,215 @@ impl Index for SledIndex {
         record: &ObjectRecord,
         condition: &WriteCondition,
     ) -> Result<Option<ObjectRecord>, StoreError> {
+        let _stripe = self.stripe(bucket, key);
+        let noncurrent = self.noncurrent(bucket, key)?;
         let id = object_key(bucket, key.as_bytes());
-        let value = record.encode();
-        (&self.buckets, &self.objects, &self.garbage)
-            .transaction(|(buckets, objects, garbage)| {
-                let Some(bytes) = buckets.get(bucket)? else {
-                    return Err(Abort::Abort(StoreError::NoSuchBucket));
-                };
-                if *condition != WriteCondition::None {
-                    let current = match objects.get(id.as_slice())? {
-                        Some(old) => Some(ObjectRecord::decode(&old).map_err(|_| Abort::Abort(corrupt(key)))?),
-                        None => None,
-                    };
-                    condition.check(current.as_ref()).map_err(Abort::Abort)?;
-                }
-                let mut totals = BucketRecord::decode(&bytes).map_err(|_| Abort::Abort(corrupt(bucket)))?;
-                let replaced = match objects.insert(id.as_slice(), value.as_slice())? {
-                    Some(old) => {
-                        let old = ObjectRecord::decode(&old).map_err(|_| Abort::Abort(corrupt(key)))?;
-                        for blob in old.blobs() {
-                            garbage.insert(&blob.0[..], &[][..])?;
-                        }
-                        totals.objects -= 1;
-                        totals.bytes = totals.bytes.saturating_sub(old.size);
-                        Some(old)
-                    }
-                    None => None,
-                };
-                totals.objects += 1;
-                totals.bytes += record.size;
-                buckets.insert(bucket, &totals.encode()[..])?;
+        (&self.buckets, &self.objects, &self.versions, &self.garbage)
+            .transaction(|(buckets, objects, versions, garbage)| {
+                let mut totals = decode_bucket(buckets.get(bucket)?, bucket)?;
+                let current = objects.get(id.as_slice())?.map(|old| decode_object(&old, key)).transpose()?;
+                condition.check(current.as_ref()).map_err(Abort::Abort)?;
+                let trees = VersionTrees { objects, versions, garbage };
+                let replaced = trees.install(&mut totals, bucket, key, current, &noncurrent, record)?;
+                buckets.insert(bucket, totals.encode())?;
                 Ok(replaced)
             })
             .map_err(from_transaction)
     }
 
-    fn delete_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, StoreError> {
+    fn remove_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<VersionId>,
+    ) -> Result<Option<ObjectRecord>, StoreError> {
+        let _stripe = self.stripe(bucket, key);
+        let noncurrent = self.noncurrent(bucket, key)?;
         let id = object_key(bucket, key.as_bytes());
-        (&self.buckets, &self.objects, &self.garbage)
-            .transaction(|(buckets, objects, garbage)| {
-                let Some(bytes) = buckets.get(bucket)? else {
-                    return Err(Abort::Abort(StoreError::NoSuchBucket));
+        (&self.buckets, &self.objects, &self.versions, &self.garbage)
+            .transaction(|(buckets, objects, versions, garbage)| {
+                let mut totals = decode_bucket(buckets.get(bucket)?, bucket)?;
+                let current = objects.get(id.as_slice())?.map(|old| decode_object(&old, key)).transpose()?;
+                let trees = VersionTrees { objects, versions, garbage };
+                let removed = match current {
+                    Some(current) if current.version == version => {
+                        objects.remove(id.as_slice())?;
+                        trees.promote(bucket, key, &noncurrent.iter().collect::<Vec<_>>())?;
+                        current
+                    }
+                    current => {
+                        let Some(position) = noncurrent.iter().position(|old| old.version == version) else {
+                            return Ok(None);
+                        };
+                        let old = noncurrent[position].clone();
+                        versions.remove(version_key(bucket, key.as_bytes(), old.sequence))?;
+                        if position == 0 && current.is_none() {
+                            trees.promote(bucket, key, &noncurrent[1..].iter().collect::<Vec<_>>())?;
+                        }
+                        old
+                    }
                 };
-                let Some(old) = objects.remove(id.as_slice())? else {
-                    return Ok(None);
-                };
-                let old = ObjectRecord::decode(&old).map_err(|_| Abort::Abort(corrupt(key)))?;
-                let mut totals = BucketRecord::decode(&bytes).map_err(|_| Abort::Abort(corrupt(bucket)))?;
+                to_garbage(garbage, &removed)?;
                 totals.objects = totals.objects.saturating_sub(1);
-                totals.bytes = totals.bytes.saturating_sub(old.size);
-                buckets.insert(bucket, &totals.encode()[..])?;
-                for blob in old.blobs() {
-                    garbage.insert(&blob.0[..], &[][..])?;
+                totals.bytes = totals.bytes.saturating_sub(removed.size);
+                buckets.insert(bucket, totals.encode())?;
+                Ok(Some(removed))
+            })
+            .map_err(from_transaction)
+    }
+
+    fn version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<VersionId>,
+    ) -> Result<Option<(ObjectRecord, bool)>, StoreError> {
+        if let Some(current) = self.object(bucket, key)?.filter(|current| current.version == version) {
+            return Ok(Some((current, true)));
+        }
+        let found = match version {
+            // A version id holds its sequence: one lookup.
+            Some(id) => {
+                match self.versions.get(version_key(bucket, key.as_bytes(), id.sequence())).map_err(from_sled)? {
+                    Some(bytes) => Some(ObjectRecord::decode(&bytes).map_err(|_| corrupt(key))?)
+                        .filter(|record| record.version == version),
+                    None => None,
                 }
-                Ok(Some(old))
+            }
+            None => self.noncurrent(bucket, key)?.into_iter().find(|record| record.version.is_none()),
+        };
+        // Only an object is ever current; a delete marker never is here.
+        Ok(found.map(|found| (found, false)))
+    }
+
+    fn noncurrent(&self, bucket: &str, key: &str) -> Result<Vec<ObjectRecord>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.versions.scan_prefix(version_prefix(bucket, key.as_bytes())) {
+            let (_, value) = entry.map_err(from_sled)?;
+            out.push(ObjectRecord::decode(&value).map_err(|_| corrupt(key))?);
+        }
+        Ok(out)
+    }
+
+    fn list_versions(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: Option<(&[u8], Option<u64>)>,
+        limit: usize,
+    ) -> Result<Vec<(String, ObjectRecord, bool)>, StoreError> {
+        let prefix_key = object_key(bucket, prefix.as_bytes());
+        let after = after.filter(|(key, _)| *key >= prefix.as_bytes());
+        let (object_start, version_start) = match after {
+            None => (Bound::Included(prefix_key.clone()), Bound::Included(prefix_key.clone())),
+            // Past the key's current object; its versions older than `sequence`.
+            Some((key, Some(sequence))) => {
+                (Bound::Excluded(object_key(bucket, key)), Bound::Excluded(version_key(bucket, key, sequence)))
+            }
+            // Past every version of the key.
+            Some((key, None)) => {
+                (Bound::Excluded(object_key(bucket, key)), Bound::Excluded(version_key(bucket, key, 0)))
+            }
+        };
+        let in_prefix = |entry: &Result<(sled::IVec, sled::IVec), sled::Error>| {
+            entry.as_ref().map_or(true, |(id, _)| id.starts_with(&prefix_key))
+        };
+        let mut objects =
+            self.objects.range::<Vec<u8>, _>((object_start, Bound::Unbounded)).take_while(in_prefix).peekable();
+        let mut versions =
+            self.versions.range::<Vec<u8>, _>((version_start, Bound::Unbounded)).take_while(in_prefix).peekable();
+        let skip = bucket.len() + 1;
+        // Within a page that starts inside a key, that key's latest came before.
+        let mut last_key: Option<Vec<u8>> =
+            after.filter(|(_, sequence)| sequence.is_some()).map(|(key, _)| key.to_vec());
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let object_key_bytes = match objects.peek() {
+                Some(Ok((id, _))) => Some(id[skip..].to_vec()),
+                Some(Err(_)) => return Err(from_sled(objects.next().and_then(Result::err).expect("an error"))),
+                None => None,
+            };
+            let version_key_bytes = match versions.peek() {
+                Some(Ok((id, _))) => Some(key_of_version(id, bucket).to_vec()),
+                Some(Err(_)) => return Err(from_sled(versions.next().and_then(Result::err).expect("an error"))),
+                None => None,
+            };
+            let (key, value) = match (object_key_bytes, version_key_bytes) {
+                (None, None) => break,
+                // A key's current object sorts before its other versions.
+                (Some(object), Some(version)) if object <= version => (object, objects.next()),
+                (Some(object), None) => (object, objects.next()),
+                (_, Some(version)) => (version, versions.next()),
+            };
+            let (_, value) = value.expect("peeked").map_err(from_sled)?;
+            let name = String::from_utf8_lossy(&key).into_owned();
+            let record = ObjectRecord::decode(&value).map_err(|_| corrupt(&name))?;
+            let latest = last_key.as_deref() != Some(key.as_slice());
+            last_key = Some(key);
+            out.push((name, record, latest));
+        }
+        Ok(out)
+    }
+
+    fn place_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        record: &ObjectRecord,
+    ) -> Result<Option<Option<ObjectRecord>>, StoreError> {
+        let _stripe = self.stripe(bucket, key);
+        let noncurrent = self.noncurrent(bucket, key)?;
+        let id = object_key(bucket, key.as_bytes());
+        (&self.buckets, &self.objects, &self.versions, &self.garbage)
+            .transaction(|(buckets, objects, versions, garbage)| {
+                let mut totals = decode_bucket(buckets.get(bucket)?, bucket)?;
+                let current = objects.get(id.as_slice())?.map(|old| decode_object(&old, key)).transpose()?;
+                let all: Vec<&ObjectRecord> = current.iter().chain(noncurrent.iter()).collect();
+                if all.iter().any(|known| {
+                    known.version == record.version && (known.version.is_some() || known.sequence >= record.sequence)
+                }) {
+                    return Ok(None);
+                }
+                let newest = all.iter().map(|known| known.sequence).max();
+                let trees = VersionTrees { objects, versions, garbage };
+                if newest.is_none_or(|newest| record.sequence > newest) {
+                    let replaced = trees.install(&mut totals, bucket, key, current, &noncurrent, record)?;
+                    buckets.insert(bucket, totals.encode())?;
+                    return Ok(Some(replaced));
+                }
+                // Older than the current version: a noncurrent one.
+                let mut replaced = None;
+                if record.version.is_none() {
+                    if let Some(null) = all.iter().find(|known| known.version.is_none()) {
+                        if current.as_ref().is_some_and(|current| current.sequence == null.sequence) {
+                            objects.remove(id.as_slice())?;
+                        } else {
+                            versions.remove(version_key(bucket, key.as_bytes(), null.sequence))?;
+                        }
+                        to_garbage(garbage, null)?;
+                        totals.objects = totals.objects.saturating_sub(1);
+                        totals.bytes = totals.bytes.saturating_sub(null.size);
+                        replaced = Some((*null).clone());
+                    }
+                }
+                versions.insert(version_key(bucket, key.as_bytes(), record.sequence), record.encode())?;
+                totals.objects += 1;
+                totals.bytes += record.size;
+                if current.is_none()
+                    || replaced.as_ref().zip(current.as_ref()).is_some_and(|(r, c)| r.sequence == c.sequence)
+                {
+                    // The current object went, or there was none: the newest
+                    // of what is left may have to become current.
+                    let mut rest: Vec<&ObjectRecord> = noncurrent
+                        .iter()
+                        .filter(|known| replaced.as_ref().is_none_or(|r| r.sequence != known.sequence))
+                        .chain(std::iter::once(record))
+                        .collect();
+                    rest.sort_by_key(|known| std::cmp::Reverse(known.sequence));
+                    trees.promote(bucket, key, &rest)?;
+                }
+                buckets.insert(bucket, totals.encode())?;
+                Ok(Some(replaced))
             })
             .map_err(from_transaction)
     }
@@ -554,11 +900,13 @@ impl Index for SledIndex {
         let position = upload_position(&upload.bucket, &upload, id);
         let object_id = object_key(&upload.bucket, upload.key.as_bytes());
         let (bucket, key) = (upload.bucket.as_str(), upload.key.as_str());
-        let value = record.encode();
+        let _stripe = self.stripe(bucket, key);
+        let noncurrent = self.noncurrent(bucket, key)?;
         let completed_value = completed.encode();
         let trees = (
             &self.buckets,
             &self.objects,
+            &self.versions,
             &self.garbage,
             &self.uploads,
             &self.upload_keys,
@@ -566,30 +914,16 @@ impl Index for SledIndex {
             &self.completed,
         );
         trees
-            .transaction(|(buckets, objects, garbage, uploads, upload_keys, parts, done)| {
+            .transaction(|(buckets, objects, versions, garbage, uploads, upload_keys, parts, done)| {
                 if uploads.remove(&id.0[..])?.is_none() {
                     return Err(Abort::Abort(StoreError::NoSuchUpload));
                 }
-                let Some(bytes) = buckets.get(bucket)? else {
-                    return Err(Abort::Abort(StoreError::NoSuchBucket));
-                };
-                let current = match objects.get(object_id.as_slice())? {
-                    Some(old) => Some(ObjectRecord::decode(&old).map_err(|_| Abort::Abort(corrupt(key)))?),
-                    None => None,
-                };
+                let mut totals = decode_bucket(buckets.get(bucket)?, bucket)?;
+                let current = objects.get(object_id.as_slice())?.map(|old| decode_object(&old, key)).transpose()?;
                 condition.check(current.as_ref()).map_err(Abort::Abort)?;
-                let mut totals = BucketRecord::decode(&bytes).map_err(|_| Abort::Abort(corrupt(bucket)))?;
-                if let Some(old) = &current {
-                    for blob in old.blobs() {
-                        garbage.insert(&blob.0[..], &[][..])?;
-                    }
-                    totals.objects -= 1;
-                    totals.bytes = totals.bytes.saturating_sub(old.size);
-                }
-                objects.insert(object_id.as_slice(), value.as_slice())?;
-                totals.objects += 1;
-                totals.bytes += record.size;
-                buckets.insert(bucket, &totals.encode()[..])?;
+                let version_trees = VersionTrees { objects, versions, garbage };
+                let replaced = version_trees.install(&mut totals, bucket, key, current, &noncurrent, record)?;
+                buckets.insert(bucket, totals.encode())?;
                 upload_keys.remove(position.as_slice())?;
                 for (number, part) in &all_parts {
                     // A part written again after the read above fails the
@@ -603,7 +937,7 @@ impl Index for SledIndex {
                     }
                 }
                 done.insert(&id.0[..], completed_value.as_slice())?;
-                Ok(current)
+                Ok(replaced)
             })
             .map_err(from_transaction)
     }
@@ -756,7 +1090,18 @@ impl Index for SledIndex {
     }
 
     fn next_sequence(&self) -> Result<u64, StoreError> {
-        self.db.generate_id().map_err(from_sled)
+        let base = self.sequence_base.load(std::sync::atomic::Ordering::SeqCst);
+        Ok(base + self.db.generate_id().map_err(from_sled)?)
+    }
+
+    fn raise_sequence(&self, seen: u64) -> Result<(), StoreError> {
+        if self.next_sequence()? > seen {
+            return Ok(());
+        }
+        let base = seen + 1;
+        self.meta.insert("sequence-base", &base.to_le_bytes()[..]).map_err(from_sled)?;
+        self.sequence_base.store(base, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
     }
 
     fn flush(&self) -> Result<(), StoreError> {

@@ -31,7 +31,7 @@ pub use blob::Layout;
 pub use index::{Index, SledIndex};
 pub use multipart::{CompletedPart, MAX_PART_NUMBER, MIN_PART_SIZE};
 pub use reader::ObjectFile;
-pub use record::{BlobId, BucketRecord, ObjectMeta, ObjectRecord, PartRecord, UploadRecord};
+pub use record::{BlobId, BucketRecord, ObjectMeta, ObjectRecord, PartRecord, UploadRecord, VersionId, Versioning};
 pub use recovery::Recovery;
 use reopen::ReopeningIndex;
 pub use upload::Upload;
@@ -44,6 +44,15 @@ const INDEX_RESERVE: &str = "index-reserve";
 pub enum StoreError {
     NoSuchBucket,
     NoSuchKey,
+    /// A version id that names nothing.
+    NoSuchVersion,
+    /// The version asked for by id is a delete marker (S3's 405), or
+    /// (`current`) the key's current version is one (404 with
+    /// `x-amz-delete-marker`).
+    DeleteMarker {
+        record: Box<ObjectRecord>,
+        current: bool,
+    },
     BucketAlreadyOwnedByYou,
     BucketNotEmpty,
     /// A conditional write's condition did not hold.
@@ -149,6 +158,26 @@ impl WriteCondition {
             (WriteCondition::EtagIsNoneOf(_), _) => Ok(()),
         }
     }
+}
+
+/// Which version of a key a read or delete means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Selector {
+    /// The current version.
+    #[default]
+    Current,
+    /// One version; `None` is the null version.
+    Version(Option<VersionId>),
+}
+
+/// What a delete did, as S3 reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Deleted {
+    /// The version removed, or the delete marker added.
+    pub version: Option<VersionId>,
+    pub delete_marker: bool,
+    /// Whether anything was versioned (S3 then names the version, even `null`).
+    pub versioned: bool,
 }
 
 /// What a client said the bytes must hash to.
@@ -604,7 +633,9 @@ impl Store {
         .await
     }
 
-    pub async fn create_bucket(&self, name: &str) -> Result<(), StoreError> {
+    /// Creates a bucket; with `object_lock`, versioned from the start and
+    /// for good.
+    pub async fn create_bucket(&self, name: &str, object_lock: bool) -> Result<(), StoreError> {
         let inner = self.inner.clone();
         let name = name.to_string();
         blocking(move || {
@@ -612,12 +643,40 @@ impl Store {
                 return Err(StoreError::BucketAlreadyOwnedByYou);
             }
             // The marker file keeps the bucket if the index is ever rebuilt.
+            let mut record = BucketRecord::new(timefmt::now());
+            if object_lock {
+                (record.versioning, record.object_lock) = (Versioning::Enabled, true);
+            }
             let marker = inner.layout.bucket_marker(&name);
-            File::create(&marker)?.sync_all()?;
+            let mut file = File::create(&marker)?;
+            io::Write::write_all(&mut file, record.marker_text().as_bytes())?;
+            file.sync_all()?;
             fsync_dir_if(inner.durable(), &inner.layout.buckets_dir())?;
-            if !inner.index.create_bucket(&name, timefmt::now())? {
+            if !inner.index.create_bucket(&name, record.created)? {
                 return Err(StoreError::BucketAlreadyOwnedByYou);
             }
+            if object_lock {
+                inner.index.set_versioning(&name, Versioning::Enabled, true)?;
+            }
+            inner.commit_index()
+        })
+        .await
+    }
+
+    /// Sets a bucket's versioning state (Enabled or Suspended).
+    pub async fn set_versioning(&self, name: &str, versioning: Versioning) -> Result<(), StoreError> {
+        let inner = self.inner.clone();
+        let name = name.to_string();
+        blocking(move || {
+            let mut record = inner.index.bucket(&name)?.ok_or(StoreError::NoSuchBucket)?;
+            record.versioning = versioning;
+            // The marker file first, as configuration files are.
+            blob::write_file_atomically(
+                &inner.layout.bucket_marker(&name),
+                record.marker_text().as_bytes(),
+                inner.durable(),
+            )?;
+            inner.index.set_versioning(&name, versioning, record.object_lock)?;
             inner.commit_index()
         })
         .await
@@ -654,27 +713,42 @@ impl Store {
 
     /// The record of an object; NoSuchBucket or NoSuchKey if absent.
     pub async fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectRecord, StoreError> {
+        self.head_version(bucket, key, Selector::Current).await
+    }
+
+    /// The record of one version (see [`lookup`] for the refusals).
+    pub async fn head_version(&self, bucket: &str, key: &str, which: Selector) -> Result<ObjectRecord, StoreError> {
         let inner = self.inner.clone();
         let (bucket, key) = (bucket.to_string(), key.to_string());
-        blocking(move || lookup(&inner, &bucket, &key)).await
+        blocking(move || lookup(&inner, &bucket, &key, which)).await
     }
 
     /// The record of an object with its blob open, so a concurrent
     /// overwrite or delete cannot pull the bytes away mid-read.
     pub async fn open_object(&self, bucket: &str, key: &str) -> Result<(ObjectRecord, ObjectFile), StoreError> {
+        self.open_version(bucket, key, Selector::Current).await
+    }
+
+    /// [`Store::open_object`] for one version.
+    pub async fn open_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        which: Selector,
+    ) -> Result<(ObjectRecord, ObjectFile), StoreError> {
         let inner = self.inner.clone();
         let (bucket, key) = (bucket.to_string(), key.to_string());
         blocking(move || {
             // The blob can be replaced between lookup and open; look again.
             for _ in 0..8 {
-                let record = lookup(&inner, &bucket, &key)?;
+                let record = lookup(&inner, &bucket, &key, which)?;
                 let segments = record.segments();
                 // A multipart object's parts are held until the read ends:
                 // an overwrite meanwhile leaves them in place for it. Held
                 // first, then the record checked again, so that no part
                 // can go between the lookup and the hold.
                 let pin = (segments.len() > 1).then(|| reader::Pin::new(&inner, &segments));
-                if pin.is_some() && lookup(&inner, &bucket, &key)?.blob != record.blob {
+                if pin.is_some() && lookup(&inner, &bucket, &key, which)?.blob != record.blob {
                     continue;
                 }
                 match File::open(inner.layout.blob_path(segments[0].blob)) {
@@ -691,23 +765,108 @@ impl Store {
         .await
     }
 
-    pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<(), StoreError> {
+    /// S3's DELETE without a version: in an unversioned bucket the object
+    /// goes; in a versioned one a delete marker becomes the current
+    /// version (with an id when versioning is enabled, the null version
+    /// when suspended, which replaces the old null version).
+    pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<Deleted, StoreError> {
         let inner = self.inner.clone();
         let (bucket, key) = (bucket.to_string(), key.to_string());
         blocking(move || {
-            let deleted = {
-                // A sweep running now must not bring the key back.
-                let _gate = inner.background.gate();
-                inner.background.note_deleted(&bucket, &key);
-                inner.index.delete_object(&bucket, &key)?
-            };
-            if let Some(old) = deleted {
-                inner.commit_index()?;
-                for blob in old.blobs() {
-                    inner.remove_garbage(blob);
-                }
+            let versioning = inner.index.bucket(&bucket)?.ok_or(StoreError::NoSuchBucket)?.versioning;
+            if versioning == Versioning::Unversioned {
+                remove_version(&inner, &bucket, &key, None)?;
+                return Ok(Deleted::default());
             }
-            Ok(())
+            let sequence = inner.index.next_sequence()?;
+            let version = (versioning == Versioning::Enabled).then(|| VersionId::new(sequence));
+            let id = BlobId::random();
+            let record = ObjectRecord {
+                blob: id,
+                size: 0,
+                etag: String::new(),
+                last_modified: timefmt::now(),
+                sequence,
+                version,
+                delete_marker: true,
+                checksum: None,
+                meta: ObjectMeta::default(),
+                parts: Vec::new(),
+            };
+            // A delete marker is a blob too, so that a rebuilt index has it.
+            let tmp = inner.layout.tmp_path(id);
+            let file = io::BufWriter::new(blob::create_tmp(&tmp)?);
+            let footer = record::Footer::Object { bucket: bucket.clone(), key: key.clone(), record: record.clone() };
+            let replaced = {
+                let _gate = inner.background.gate();
+                let path = inner.write_blob(id, &tmp, file, &footer)?;
+                if record.version.is_none() {
+                    inner.background.note_deleted(&bucket, &key);
+                }
+                inner.index.put_object(&bucket, &key, &record, &WriteCondition::None).inspect_err(|_| {
+                    let _ = fs::remove_file(&path);
+                })?
+            };
+            inner.commit_index()?;
+            for blob in replaced.iter().flat_map(ObjectRecord::blobs) {
+                inner.remove_garbage(blob);
+            }
+            Ok(Deleted { version, delete_marker: true, versioned: true })
+        })
+        .await
+    }
+
+    /// S3's DELETE with a version id: that version goes for good (a delete
+    /// marker too). Deleting a version that is not there succeeds.
+    pub async fn delete_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<VersionId>,
+    ) -> Result<Deleted, StoreError> {
+        let inner = self.inner.clone();
+        let (bucket, key) = (bucket.to_string(), key.to_string());
+        blocking(move || {
+            let removed = remove_version(&inner, &bucket, &key, version)?;
+            Ok(Deleted {
+                version,
+                delete_marker: removed.is_some_and(|removed| removed.delete_marker),
+                versioned: true,
+            })
+        })
+        .await
+    }
+
+    /// Up to `limit` versions and delete markers under `prefix`: by key,
+    /// newest first, each with whether it is its key's latest; after a key
+    /// (all its versions) or a key and version.
+    pub async fn list_versions(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: Option<(Vec<u8>, Option<Selector>)>,
+        limit: usize,
+    ) -> Result<Vec<(String, ObjectRecord, bool)>, StoreError> {
+        let inner = self.inner.clone();
+        let (bucket, prefix) = (bucket.to_string(), prefix.to_string());
+        blocking(move || {
+            if inner.index.bucket(&bucket)?.is_none() {
+                return Err(StoreError::NoSuchBucket);
+            }
+            let after = match after {
+                None => None,
+                Some((key, None | Some(Selector::Current))) => Some((key, None)),
+                Some((key, Some(Selector::Version(Some(version))))) => Some((key, Some(version.sequence()))),
+                Some((key, Some(Selector::Version(None)))) => {
+                    let name = String::from_utf8_lossy(&key).into_owned();
+                    match inner.index.version(&bucket, &name, None)? {
+                        Some((record, _)) => Some((key, Some(record.sequence))),
+                        // The null version is gone: start after the key.
+                        None => Some((key, None)),
+                    }
+                }
+            };
+            inner.index.list_versions(&bucket, &prefix, after.as_ref().map(|(key, seq)| (key.as_slice(), *seq)), limit)
         })
         .await
     }
@@ -741,12 +900,51 @@ impl Store {
     }
 }
 
-fn lookup(inner: &Inner, bucket: &str, key: &str) -> Result<ObjectRecord, StoreError> {
-    match inner.index.object(bucket, key)? {
-        Some(record) => Ok(record),
+/// The record `which` names: NoSuchBucket, NoSuchKey (the current
+/// version is absent), NoSuchVersion, or DeleteMarker (it is one).
+fn lookup(inner: &Inner, bucket: &str, key: &str, which: Selector) -> Result<ObjectRecord, StoreError> {
+    let found = match which {
+        Selector::Current => inner.index.object(bucket, key)?.map(|record| (record, true)),
+        Selector::Version(version) => inner.index.version(bucket, key, version)?,
+    };
+    match found {
+        Some((record, _)) if record.delete_marker => {
+            Err(StoreError::DeleteMarker { record: Box::new(record), current: false })
+        }
+        Some((record, _)) => Ok(record),
         None if inner.index.bucket(bucket)?.is_none() => Err(StoreError::NoSuchBucket),
-        None => Err(StoreError::NoSuchKey),
+        None if which != Selector::Current => Err(StoreError::NoSuchVersion),
+        // A current delete marker answers as S3 does: 404 that names it.
+        None => match inner.index.noncurrent(bucket, key)?.into_iter().next() {
+            Some(marker) if marker.delete_marker => {
+                Err(StoreError::DeleteMarker { record: Box::new(marker), current: true })
+            }
+            _ => Err(StoreError::NoSuchKey),
+        },
     }
+}
+
+/// Removes one version, telling a running sweep, and removes its blobs
+/// once the index change is durable.
+fn remove_version(
+    inner: &Inner,
+    bucket: &str,
+    key: &str,
+    version: Option<VersionId>,
+) -> Result<Option<ObjectRecord>, StoreError> {
+    let removed = {
+        // A sweep running now must not bring the version back.
+        let _gate = inner.background.gate();
+        inner.background.note_deleted(bucket, key);
+        inner.index.remove_version(bucket, key, version)?
+    };
+    if let Some(old) = &removed {
+        inner.commit_index()?;
+        for blob in old.blobs() {
+            inner.remove_garbage(blob);
+        }
+    }
+    Ok(removed)
 }
 
 fn fsync_dir_if(durable: bool, dir: &Path) -> Result<(), StoreError> {
@@ -792,6 +990,38 @@ mod tests {
         out
     }
 
+    /// A rebuilt index hands out sequences above every blob's: a version
+    /// written after `larder repair` must sort as the newest.
+    #[test]
+    fn a_rebuilt_index_continues_after_the_blobs_sequences() {
+        let dir = std::env::temp_dir().join(format!("larder-store-test-{}", BlobId::random().to_hex()));
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let store = Store::open(&config(&dir)).unwrap();
+            store.create_bucket("bucket", false).await.unwrap();
+            let mut old = put(&store, "key", b"old").await;
+            store.close(true).unwrap();
+            drop(store);
+            // The same object, as a store that had counted far higher left it.
+            let path = Layout::new(&dir).blob_path(old.blob);
+            fs::remove_file(&path).unwrap();
+            old.sequence = 1 << 40;
+            let mut file = File::create(&path).unwrap();
+            file.write_all(b"old").unwrap();
+            let footer = Footer::Object { bucket: "bucket".into(), key: "key".into(), record: old.clone() };
+            blob::append_footer(&mut file, &footer.encode()).unwrap();
+            fs::remove_dir_all(dir.join("index")).unwrap();
+
+            let store = Store::open(&config(&dir)).unwrap();
+            assert_eq!(store.head_object("bucket", "key").await.unwrap().sequence, 1 << 40);
+            let new = put(&store, "key", b"new").await;
+            assert!(new.sequence > 1 << 40, "{}", new.sequence);
+            assert_eq!(read(&store, "key").await, b"new");
+            store.close(true).unwrap();
+        });
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
     /// The whole store on this target (run under qemu for ARM): sled, blob
     /// files, the commit protocol, reopening and the startup sweep.
     #[test]
@@ -803,8 +1033,8 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             assert_eq!(fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700, "only the owner may look in");
             assert!(matches!(Store::open(&config(&dir)), Err(StoreError::Locked(_))));
-            store.create_bucket("bucket").await.unwrap();
-            assert!(matches!(store.create_bucket("bucket").await, Err(StoreError::BucketAlreadyOwnedByYou)));
+            store.create_bucket("bucket", false).await.unwrap();
+            assert!(matches!(store.create_bucket("bucket", false).await, Err(StoreError::BucketAlreadyOwnedByYou)));
             let body: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
             let record = put(&store, "a/key", &body).await;
             assert_eq!(record.size, body.len() as u64);
@@ -845,6 +1075,8 @@ mod tests {
             etag: String::new(),
             last_modified: 0,
             sequence: 0,
+            version: None,
+            delete_marker: false,
             checksum: None,
             meta: ObjectMeta::default(),
             parts: Vec::new(),

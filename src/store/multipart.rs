@@ -233,12 +233,15 @@ impl Store {
                 return Err(StoreError::EntityTooSmall);
             }
             let manifest = BlobId::random();
+            let sequence = inner.index.next_sequence()?;
             let record = ObjectRecord {
                 blob: manifest,
                 size: used.iter().map(|part| part.size).sum(),
                 etag: multipart_etag(&used),
                 last_modified: timefmt::now(),
-                sequence: inner.index.next_sequence()?,
+                sequence,
+                version: inner.new_version(&bucket, sequence)?,
+                delete_marker: false,
                 checksum: composite_checksum(upload.checksum_algorithm, &used),
                 meta: upload.meta.clone(),
                 parts: used.iter().map(|part| PartRef { blob: part.blob, size: part.size }).collect(),

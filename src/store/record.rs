@@ -10,6 +10,10 @@
 use crate::checksum::{Checksum, ChecksumAlgorithm};
 
 const RECORD_VERSION: u8 = 1;
+/// An object record with a version id or a delete marker: version 1's
+/// fields, then a flags byte and the optional version id. Records of
+/// unversioned objects keep version 1.
+const VERSIONED_RECORD_VERSION: u8 = 2;
 
 /// A 128-bit random blob name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -30,6 +34,42 @@ impl BlobId {
         let mut bytes = [0u8; 16];
         hex::decode_to_slice(text, &mut bytes).ok()?;
         Some(BlobId(bytes))
+    }
+}
+
+/// An object version's id: its sequence (so a key's versions sort by age)
+/// then 8 random bytes (so that an id is never handed out twice). Written
+/// as 32 hex digits; the null version (unversioned and suspended buckets)
+/// has no id and is written `null`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct VersionId(pub [u8; 16]);
+
+impl VersionId {
+    pub fn new(sequence: u64) -> VersionId {
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&sequence.to_be_bytes());
+        getrandom::getrandom(&mut bytes[8..]).expect("the OS random source works");
+        VersionId(bytes)
+    }
+
+    pub fn parse(text: &str) -> Option<VersionId> {
+        let mut bytes = [0u8; 16];
+        if text.len() != 32 || text.bytes().any(|byte| byte.is_ascii_uppercase()) {
+            return None;
+        }
+        hex::decode_to_slice(text, &mut bytes).ok()?;
+        Some(VersionId(bytes))
+    }
+
+    /// The sequence of the record it names.
+    pub fn sequence(self) -> u64 {
+        u64::from_be_bytes(self.0[..8].try_into().expect("8 bytes"))
+    }
+}
+
+impl std::fmt::Display for VersionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&hex::encode(self.0))
     }
 }
 
@@ -55,8 +95,14 @@ pub struct ObjectRecord {
     pub etag: String,
     /// Unix seconds.
     pub last_modified: i64,
-    /// Orders records of one key when the index is rebuilt from blobs.
+    /// Orders records of one key when the index is rebuilt from blobs, and
+    /// a key's versions.
     pub sequence: u64,
+    /// `None` for the null version.
+    pub version: Option<VersionId>,
+    /// A delete marker: no bytes, no blob data; it hides the versions
+    /// below it.
+    pub delete_marker: bool,
     /// For a multipart upload, the checksum over the parts' checksums.
     pub checksum: Option<Checksum>,
     pub meta: ObjectMeta,
@@ -135,8 +181,41 @@ pub struct CompletedRecord {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BucketRecord {
     pub created: i64,
+    /// Every version and delete marker counts: a bucket is empty only
+    /// without them.
     pub objects: u64,
     pub bytes: u64,
+    pub versioning: Versioning,
+    /// Created with Object Lock (which keeps versioning enabled).
+    pub object_lock: bool,
+}
+
+/// A bucket's versioning state. A bucket never returns to `Unversioned`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Versioning {
+    #[default]
+    Unversioned,
+    Enabled,
+    Suspended,
+}
+
+impl Versioning {
+    fn code(self) -> u8 {
+        match self {
+            Versioning::Unversioned => 0,
+            Versioning::Enabled => 1,
+            Versioning::Suspended => 2,
+        }
+    }
+
+    fn from_code(code: u8) -> Option<Versioning> {
+        Some(match code {
+            0 => Versioning::Unversioned,
+            1 => Versioning::Enabled,
+            2 => Versioning::Suspended,
+            _ => return None,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -267,7 +346,8 @@ impl<'a> Reader<'a> {
 impl ObjectRecord {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Writer(Vec::with_capacity(128));
-        out.u8(RECORD_VERSION);
+        let versioned = self.version.is_some() || self.delete_marker;
+        out.u8(if versioned { VERSIONED_RECORD_VERSION } else { RECORD_VERSION });
         out.0.extend_from_slice(&self.blob.0);
         out.u64(self.size);
         out.bytes(self.etag.as_bytes());
@@ -281,12 +361,23 @@ impl ObjectRecord {
             out.0.extend_from_slice(&part.blob.0);
             out.u64(part.size);
         }
+        if versioned {
+            out.u8(u8::from(self.delete_marker));
+            match self.version {
+                Some(version) => {
+                    out.u8(1);
+                    out.0.extend_from_slice(&version.0);
+                }
+                None => out.u8(0),
+            }
+        }
         out.0
     }
 
     pub fn decode(bytes: &[u8]) -> Result<ObjectRecord, DecodeError> {
         let mut input = Reader(bytes);
-        if input.u8()? != RECORD_VERSION {
+        let format = input.u8()?;
+        if format != RECORD_VERSION && format != VERSIONED_RECORD_VERSION {
             return Err(DecodeError);
         }
         let blob = input.blob()?;
@@ -301,17 +392,40 @@ impl ObjectRecord {
         for _ in 0..count {
             parts.push(PartRef { blob: input.blob()?, size: input.u64()? });
         }
+        let (mut version, mut delete_marker) = (None, false);
+        if format == VERSIONED_RECORD_VERSION {
+            delete_marker = match input.u8()? {
+                0 => false,
+                1 => true,
+                _ => return Err(DecodeError),
+            };
+            version = match input.u8()? {
+                0 => None,
+                1 => Some(VersionId(input.take(16)?.try_into().map_err(|_| DecodeError)?)),
+                _ => return Err(DecodeError),
+            };
+        }
         input.end()?;
-        Ok(ObjectRecord { blob, size, etag, last_modified, sequence, checksum, meta, parts })
+        Ok(ObjectRecord { blob, size, etag, last_modified, sequence, version, delete_marker, checksum, meta, parts })
     }
 }
 
 impl BucketRecord {
-    pub fn encode(&self) -> [u8; 24] {
-        let mut out = [0u8; 24];
-        out[..8].copy_from_slice(&(self.created as u64).to_le_bytes());
-        out[8..16].copy_from_slice(&self.objects.to_le_bytes());
-        out[16..].copy_from_slice(&self.bytes.to_le_bytes());
+    pub fn new(created: i64) -> BucketRecord {
+        BucketRecord { created, objects: 0, bytes: 0, versioning: Versioning::Unversioned, object_lock: false }
+    }
+
+    /// Three u64 (created, objects, bytes); then, when versioning was ever
+    /// set, its code and the Object Lock flag.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(26);
+        out.extend_from_slice(&(self.created as u64).to_le_bytes());
+        out.extend_from_slice(&self.objects.to_le_bytes());
+        out.extend_from_slice(&self.bytes.to_le_bytes());
+        if self.versioning != Versioning::Unversioned || self.object_lock {
+            out.push(self.versioning.code());
+            out.push(u8::from(self.object_lock));
+        }
         out
     }
 
@@ -319,10 +433,38 @@ impl BucketRecord {
         let field = |i: usize| -> Result<u64, DecodeError> {
             Ok(u64::from_le_bytes(bytes.get(i * 8..i * 8 + 8).ok_or(DecodeError)?.try_into().map_err(|_| DecodeError)?))
         };
-        if bytes.len() != 24 {
-            return Err(DecodeError);
+        let (versioning, object_lock) = match bytes.len() {
+            24 => (Versioning::Unversioned, false),
+            26 => (Versioning::from_code(bytes[24]).ok_or(DecodeError)?, bytes[25] == 1),
+            _ => return Err(DecodeError),
+        };
+        Ok(BucketRecord { created: field(0)? as i64, objects: field(1)?, bytes: field(2)?, versioning, object_lock })
+    }
+
+    /// The bucket's marker file (`buckets/<name>`): empty for a bucket
+    /// that was never versioned, else its state, so that a rebuilt index
+    /// gets it back.
+    pub fn marker_text(&self) -> String {
+        let versioning = match self.versioning {
+            Versioning::Unversioned => return String::new(),
+            Versioning::Enabled => "Enabled",
+            Versioning::Suspended => "Suspended",
+        };
+        format!("versioning = {versioning}\nobject-lock = {}\n", self.object_lock)
+    }
+
+    /// Reads [`BucketRecord::marker_text`] back (unknown lines ignored).
+    pub fn from_marker_text(created: i64, text: &str) -> BucketRecord {
+        let mut record = BucketRecord::new(created);
+        for line in text.lines() {
+            match line.split_once(" = ") {
+                Some(("versioning", "Enabled")) => record.versioning = Versioning::Enabled,
+                Some(("versioning", "Suspended")) => record.versioning = Versioning::Suspended,
+                Some(("object-lock", "true")) => record.object_lock = true,
+                _ => {}
+            }
         }
-        Ok(BucketRecord { created: field(0)? as i64, objects: field(1)?, bytes: field(2)? })
+        record
     }
 }
 
@@ -416,7 +558,9 @@ impl CompletedRecord {
     }
 }
 
-/// What a blob's footer says it is.
+/// What a blob's footer says it is. Read one at a time: the size of the
+/// object variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Footer {
     /// An object (a single PUT's bytes, or a multipart manifest).
@@ -485,6 +629,8 @@ mod tests {
             etag: "0123456789abcdef0123456789abcdef".into(),
             last_modified: 1_700_000_000,
             sequence: 42,
+            version: None,
+            delete_marker: false,
             checksum: Some(Checksum { algorithm: ChecksumAlgorithm::Crc32, digest: vec![1, 2, 3, 4] }),
             meta: ObjectMeta {
                 content_type: Some("text/plain".into()),
@@ -500,6 +646,19 @@ mod tests {
     fn record_round_trip() {
         let record = sample();
         assert_eq!(ObjectRecord::decode(&record.encode()).unwrap(), record);
+        assert_eq!(record.encode()[0], RECORD_VERSION, "unversioned records keep the first format");
+        let versioned = ObjectRecord { version: Some(VersionId::new(42)), ..sample() };
+        assert_eq!(ObjectRecord::decode(&versioned.encode()).unwrap(), versioned);
+        let marker = ObjectRecord { delete_marker: true, ..sample() };
+        assert_eq!(ObjectRecord::decode(&marker.encode()).unwrap(), marker);
+        let id = VersionId::new(42);
+        assert_eq!(VersionId::parse(&id.to_string()), Some(id));
+        assert_eq!(id.sequence(), 42);
+        assert!(VersionId::new(43).to_string() > VersionId::new(42).to_string(), "ids sort by age");
+        let bucket = BucketRecord { versioning: Versioning::Suspended, object_lock: true, ..BucketRecord::new(7) };
+        assert_eq!(BucketRecord::decode(&bucket.encode()).unwrap(), bucket);
+        assert_eq!(BucketRecord::from_marker_text(7, &bucket.marker_text()), BucketRecord { objects: 0, ..bucket });
+        assert_eq!(BucketRecord::decode(&BucketRecord::new(7).encode()).unwrap().versioning, Versioning::Unversioned);
         let footer = Footer::Object { bucket: "b".into(), key: "a/ሴ key".into(), record };
         assert_eq!(Footer::decode(&footer.encode()).unwrap(), footer);
         let part = PartRecord {
@@ -538,7 +697,8 @@ mod tests {
 
     #[test]
     fn truncated_records_are_refused() {
-        let bytes = sample().encode();
+        let versioned = ObjectRecord { version: Some(VersionId::new(1)), delete_marker: true, ..sample() };
+        let bytes = versioned.encode();
         for len in 0..bytes.len() {
             assert!(ObjectRecord::decode(&bytes[..len]).is_err(), "{len}");
         }

@@ -8,8 +8,8 @@ use std::sync::{Mutex, RwLock, RwLockReadGuard};
 
 use super::blob;
 use super::index::Index;
-use super::record::{BlobId, Footer};
-use super::{failpoint, fsync_dir_if, Store, StoreError, WriteCondition, CLEAN_SHUTDOWN_MARKER};
+use super::record::{BlobId, BucketRecord, Footer};
+use super::{failpoint, fsync_dir_if, Store, StoreError, CLEAN_SHUTDOWN_MARKER};
 
 /// The sweep after an unclean stop, which runs while the server serves.
 ///
@@ -174,7 +174,7 @@ impl Store {
             tracing::info!("checking every blob against the index (the last stop was not clean), while serving");
         }
         let (sweep, finished) = self.sweep_unreferenced_blobs(new_index)?;
-        if finished && sweep != Sweep::default() {
+        if finished && (Sweep { max_sequence: 0, ..sweep }) != Sweep::default() {
             tracing::warn!(
                 blobs = sweep.seen,
                 rolled_forward = sweep.rolled_forward,
@@ -191,14 +191,16 @@ impl Store {
     fn is_referenced(&self, id: BlobId, footer: &Footer) -> Result<bool, StoreError> {
         let index = &self.inner.index;
         match footer {
-            Footer::Object { bucket, key, .. } => {
-                Ok(index.object(bucket, key)?.is_some_and(|record| record.blob == id))
+            Footer::Object { bucket, key, record } => {
+                Ok(index.version(bucket, key, record.version)?.is_some_and(|(known, _)| known.blob == id))
             }
             Footer::Part { bucket, key, upload, number, .. } => {
                 if index.part(*upload, *number)?.is_some_and(|part| part.blob == id) {
                     return Ok(true);
                 }
-                Ok(index.object(bucket, key)?.is_some_and(|record| record.parts.iter().any(|part| part.blob == id)))
+                // A part of a completed upload: of the current object or an older version.
+                let versions = index.object(bucket, key)?.into_iter().chain(index.noncurrent(bucket, key)?);
+                Ok(versions.into_iter().any(|record| record.parts.iter().any(|part| part.blob == id)))
             }
         }
     }
@@ -206,20 +208,17 @@ impl Store {
     /// A blob nothing refers to, after an unclean stop: an upload that
     /// crashed between the rename into `blobs/` and the index update, or an
     /// index update the crash took back. Nothing is deleted on the index's
-    /// word alone: a whole single-PUT object newer than what the index holds
-    /// for its key (by sequence), or a part its upload still waits for, is
-    /// put back into the index; an object of a bucket nobody knows is put
-    /// aside. Only a blob the index has something newer for (or a multipart
-    /// manifest, whose parts its upload still holds, or a part of an upload
-    /// that is gone) is removed.
+    /// word alone: a version (an object or a delete marker) is put back
+    /// among its key's versions where its sequence places it, a part its
+    /// upload still waits for is put back; an object of a bucket nobody
+    /// knows is put aside. Only a null version older than the index's (or
+    /// a multipart manifest, whose parts its upload still holds, or a part
+    /// of an upload that is gone) is removed.
     fn settle_unreferenced(&self, id: BlobId, footer: Footer, new_index: bool) -> Result<Settled, StoreError> {
         let index = &self.inner.index;
         match footer {
             Footer::Object { bucket, key, record } if record.blob == id => {
-                let current = index.object(&bucket, &key)?;
-                if current.as_ref().is_some_and(|current| current.sequence >= record.sequence)
-                    || self.inner.background.deleted_while_running(&bucket, &key)
-                {
+                if self.inner.background.deleted_while_running(&bucket, &key) {
                     return Ok(Settled::Superseded);
                 }
                 // A multipart manifest's parts belong to its upload until
@@ -234,13 +233,12 @@ impl Store {
                 if !self.restore_bucket(&bucket)? {
                     return Ok(Settled::Orphan);
                 }
-                let condition = match &current {
-                    None => WriteCondition::Absent,
-                    Some(current) => WriteCondition::EtagMatches(current.etag.clone()),
+                let Some(replaced) = index.place_version(&bucket, &key, &record)? else {
+                    return Ok(Settled::Superseded);
                 };
-                if let Some(replaced) = index.put_object(&bucket, &key, &record, &condition)? {
-                    // An older blob of the same key, rolled forward earlier in
-                    // this sweep: garbage now.
+                if let Some(replaced) = replaced {
+                    // An older null version of the same key (rolled forward
+                    // earlier in this sweep, say): garbage now.
                     self.inner.index.flush()?;
                     for blob in replaced.blobs() {
                         self.inner.remove_garbage_now(blob);
@@ -344,13 +342,19 @@ impl Store {
         if index.bucket(bucket)?.is_some() {
             return Ok(true);
         }
-        let Ok(marker) = fs::metadata(self.inner.layout.bucket_marker(bucket)) else { return Ok(false) };
+        let path = self.inner.layout.bucket_marker(bucket);
+        let Ok(marker) = fs::metadata(&path) else { return Ok(false) };
         let created = marker
             .modified()
             .ok()
             .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
             .map_or(0, |age| i64::try_from(age.as_secs()).unwrap_or(0));
+        // The marker holds the versioning state.
+        let record = BucketRecord::from_marker_text(created, &fs::read_to_string(&path).unwrap_or_default());
         index.create_bucket(bucket, created)?;
+        if record != BucketRecord::new(created) {
+            index.set_versioning(bucket, record.versioning, record.object_lock)?;
+        }
         tracing::info!(bucket, "a bucket the index had lost was put back from its marker file");
         Ok(true)
     }
@@ -383,7 +387,9 @@ impl Store {
                 self.judge(&path, parts, new_index, &mut sweep)?;
             }
         }
-        if sweep.rolled_forward > 0 {
+        // New writes must sort after every version the blobs hold.
+        self.inner.index.raise_sequence(sweep.max_sequence)?;
+        if sweep.rolled_forward > 0 || new_index {
             self.inner.index.flush()?;
         }
         Ok((sweep, true))
@@ -400,6 +406,9 @@ impl Store {
             Ok(Some(footer)) => {
                 if matches!(footer, Footer::Part { .. }) != parts {
                     return Ok(());
+                }
+                if let Footer::Object { record, .. } = &footer {
+                    sweep.max_sequence = sweep.max_sequence.max(record.sequence);
                 }
                 // No write is between its blob's rename and its index
                 // change while this blob is judged.
@@ -468,6 +477,8 @@ struct Sweep {
     removed: u64,
     lost_and_found: u64,
     unreadable: u64,
+    /// The largest sequence in an object footer.
+    max_sequence: u64,
 }
 
 /// Every file under `blobs/ab/cd/`, and how many folders or entries did

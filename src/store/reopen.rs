@@ -17,7 +17,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock, RwLockReadGuard};
 
 use super::index::{Index, SledIndex};
-use super::record::{BlobId, BucketRecord, CompletedRecord, ObjectRecord, PartRecord, UploadRecord};
+use super::record::{
+    BlobId, BucketRecord, CompletedRecord, ObjectRecord, PartRecord, UploadRecord, VersionId, Versioning,
+};
 use super::{StoreError, WriteCondition};
 
 /// Room kept for the index's own writes on a full disk.
@@ -169,8 +171,49 @@ impl Index for ReopeningIndex {
         self.write(|index| index.put_object(bucket, key, record, condition))
     }
 
-    fn delete_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, StoreError> {
-        self.write(|index| index.delete_object(bucket, key))
+    fn set_versioning(&self, bucket: &str, versioning: Versioning, object_lock: bool) -> Result<(), StoreError> {
+        self.write(|index| index.set_versioning(bucket, versioning, object_lock))
+    }
+
+    fn remove_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<VersionId>,
+    ) -> Result<Option<ObjectRecord>, StoreError> {
+        self.write(|index| index.remove_version(bucket, key, version))
+    }
+
+    fn version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<VersionId>,
+    ) -> Result<Option<(ObjectRecord, bool)>, StoreError> {
+        self.read(|index| index.version(bucket, key, version))
+    }
+
+    fn noncurrent(&self, bucket: &str, key: &str) -> Result<Vec<ObjectRecord>, StoreError> {
+        self.read(|index| index.noncurrent(bucket, key))
+    }
+
+    fn list_versions(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: Option<(&[u8], Option<u64>)>,
+        limit: usize,
+    ) -> Result<Vec<(String, ObjectRecord, bool)>, StoreError> {
+        self.read(|index| index.list_versions(bucket, prefix, after, limit))
+    }
+
+    fn place_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        record: &ObjectRecord,
+    ) -> Result<Option<Option<ObjectRecord>>, StoreError> {
+        self.write(|index| index.place_version(bucket, key, record))
     }
 
     fn list(
@@ -289,6 +332,10 @@ impl Index for ReopeningIndex {
 
     fn next_sequence(&self) -> Result<u64, StoreError> {
         self.write(|index| index.next_sequence())
+    }
+
+    fn raise_sequence(&self, seen: u64) -> Result<(), StoreError> {
+        self.write(|index| index.raise_sequence(seen))
     }
 
     fn flush(&self) -> Result<(), StoreError> {

@@ -53,13 +53,15 @@ pub fn check(data_dir: &Path, cache_bytes: u64) -> Result<Check, StoreError> {
     for name in buckets.difference(&markers) {
         report.differences.push(format!("bucket {name}: in the index, but no marker file"));
     }
-    // Objects: every blob an index record names must be there.
+    // Objects (every version and delete marker): every blob an index
+    // record names must be there.
     let mut referenced = std::collections::HashSet::new();
     for bucket in &buckets {
-        let mut after: Option<Vec<u8>> = None;
+        let mut after: Option<(Vec<u8>, Option<u64>)> = None;
         loop {
-            let page = index.list(bucket, "", after.as_deref(), 1000)?;
-            for (key, record) in &page {
+            let page =
+                index.list_versions(bucket, "", after.as_ref().map(|(key, seq)| (key.as_slice(), *seq)), 1000)?;
+            for (key, record, _) in &page {
                 report.objects += 1;
                 for blob in record.blobs() {
                     if !layout.blob_path(blob).exists() {
@@ -69,7 +71,9 @@ pub fn check(data_dir: &Path, cache_bytes: u64) -> Result<Check, StoreError> {
                 }
             }
             match page.last() {
-                Some((key, _)) if page.len() == 1000 => after = Some(key.as_bytes().to_vec()),
+                Some((key, record, _)) if page.len() == 1000 => {
+                    after = Some((key.as_bytes().to_vec(), Some(record.sequence)));
+                }
                 _ => break,
             }
         }

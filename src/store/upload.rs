@@ -17,7 +17,7 @@ use crate::timefmt;
 use super::blob;
 use super::failpoint;
 use super::index::Index;
-use super::record::{BlobId, Footer, ObjectMeta, ObjectRecord, PartRecord};
+use super::record::{BlobId, Footer, ObjectMeta, ObjectRecord, PartRecord, VersionId, Versioning};
 use super::{fsync_dir_if, ExpectedDigests, Inner, StoreError, WriteCondition};
 
 /// What an upload becomes.
@@ -32,7 +32,7 @@ enum Commit {
 }
 
 enum Committed {
-    Object(ObjectRecord),
+    Object(Box<ObjectRecord>),
     Part(PartRecord),
 }
 
@@ -113,7 +113,7 @@ impl Upload {
         condition: WriteCondition,
     ) -> Result<ObjectRecord, StoreError> {
         match self.finish(expected, Commit::Object { meta, condition }).await? {
-            Committed::Object(record) => Ok(record),
+            Committed::Object(record) => Ok(*record),
             Committed::Part(_) => Err(StoreError::Io(io::Error::other("an object upload committed a part"))),
         }
     }
@@ -217,12 +217,15 @@ impl Job {
         let gate = inner.background.gate();
         let (path, indexed, committed) = match (self.target, commit) {
             (Target::Object { bucket, key }, Commit::Object { meta, condition }) => {
+                let sequence = inner.index.next_sequence()?;
                 let record = ObjectRecord {
                     blob: id,
                     size,
                     etag: hex::encode(digests.md5),
                     last_modified: now,
-                    sequence: inner.index.next_sequence()?,
+                    sequence,
+                    version: inner.new_version(&bucket, sequence)?,
+                    delete_marker: false,
                     checksum: digests.checksum,
                     meta,
                     parts: Vec::new(),
@@ -230,7 +233,7 @@ impl Job {
                 let footer = Footer::Object { bucket: bucket.clone(), key: key.clone(), record: record.clone() };
                 let path = inner.write_blob(id, tmp, file, &footer)?;
                 let indexed = inner.index.put_object(&bucket, &key, &record, &condition);
-                (path, indexed.map(|replaced| replaced.map(|old| old.blobs())), Committed::Object(record))
+                (path, indexed.map(|replaced| replaced.map(|old| old.blobs())), Committed::Object(Box::new(record)))
             }
             (Target::Part { bucket, key, upload, number }, Commit::Part) => {
                 let record = PartRecord {
@@ -267,6 +270,14 @@ impl Job {
 }
 
 impl Inner {
+    /// The version id a new object in `bucket` gets: one when versioning
+    /// is enabled, else none (the null version). Read before the footer is
+    /// written, so the blob names its version.
+    pub(super) fn new_version(&self, bucket: &str, sequence: u64) -> Result<Option<VersionId>, StoreError> {
+        let record = self.index.bucket(bucket)?.ok_or(StoreError::NoSuchBucket)?;
+        Ok((record.versioning == Versioning::Enabled).then(|| VersionId::new(sequence)))
+    }
+
     /// Step 4: footer and trailer, fsync, rename into `blobs/`, fsync the
     /// directory. Returns the blob's path.
     pub(super) fn write_blob(

@@ -30,3 +30,4 @@ mod storage;
 mod sts;
 mod systemd;
 mod upload_page;
+mod versioning;
