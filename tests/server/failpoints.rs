@@ -24,10 +24,42 @@ enum Write {
     Complete,
     DeleteObjects,
     CreateKey,
+    /// In a versioned bucket: a third version of `doc`.
+    VersionedPut,
+    /// In a versioned bucket: a delete marker over `doc`.
+    VersionedDelete,
+    /// In a versioned bucket: the first version of `doc` removed.
+    DeleteVersion,
 }
 
-const WRITES: [Write; 6] =
-    [Write::PutNew, Write::Overwrite, Write::Delete, Write::Complete, Write::DeleteObjects, Write::CreateKey];
+const WRITES: [Write; 9] = [
+    Write::PutNew,
+    Write::Overwrite,
+    Write::Delete,
+    Write::Complete,
+    Write::DeleteObjects,
+    Write::CreateKey,
+    Write::VersionedPut,
+    Write::VersionedDelete,
+    Write::DeleteVersion,
+];
+
+/// What the setup made: the multipart upload, and the two versions of
+/// `doc` in the versioned bucket.
+struct Setup {
+    upload_id: String,
+    versions: [String; 2],
+}
+
+/// A version of `failpoint-v/doc`; None when absent.
+fn version_state(client: &Client, version: &str) -> Option<Vec<u8>> {
+    let answer = client.send(&Request::new("GET", "failpoint-v", "doc").query("versionId", version));
+    match answer.status {
+        200 => Some(answer.body),
+        404 => None,
+        other => panic!("GET doc?versionId={version}: {other} {}", answer.text()),
+    }
+}
 
 /// What the objects hold: None when absent.
 fn state(client: &Client, key: &str) -> Option<Vec<u8>> {
@@ -41,7 +73,7 @@ fn state(client: &Client, key: &str) -> Option<Vec<u8>> {
 
 /// Sets up the data folder, runs `write` on a server armed at `point`;
 /// returns whether the write was acknowledged, and the upload id.
-fn crash_at(dir: &Path, point: &str, write: Write, part: &[u8]) -> (bool, String) {
+fn crash_at(dir: &Path, point: &str, write: Write, part: &[u8]) -> (bool, Setup) {
     let (child, addr) = spawn_server(dir);
     let client = client_of(addr);
     create_bucket(&client, "failpoint");
@@ -56,6 +88,12 @@ fn crash_at(dir: &Path, point: &str, write: Write, part: &[u8]) -> (bool, String
             .body(part.to_vec()),
     );
     let etag = uploaded.header("etag").unwrap().to_string();
+    create_bucket(&client, "failpoint-v");
+    let versioning = "<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>";
+    client.send(&Request::new("PUT", "failpoint-v", "").query("versioning", "").body(versioning)).assert_status(200);
+    let versions = ["v1 bytes", "v2 bytes"].map(|body| {
+        put(&client, "failpoint-v", "doc", body.as_bytes()).header("x-amz-version-id").unwrap().to_string()
+    });
     stop(child, libc::SIGTERM);
 
     let (child, addr) = spawn_server_with(dir, &[("LARDER_FAILPOINTS", point)]);
@@ -73,13 +111,16 @@ fn crash_at(dir: &Path, point: &str, write: Write, part: &[u8]) -> (bool, String
         }
         Write::CreateKey => Request::new("POST", "_larder", "admin/keys")
             .body(r#"{"name":"failpoint","grants":["failpoint:read"],"access_key":"LKFAILPOINT000000001","secret_key":"failpoint-secret-failpoint-secret-000000"}"#),
+        Write::VersionedPut => Request::new("PUT", "failpoint-v", "doc").body("v3 bytes"),
+        Write::VersionedDelete => Request::new("DELETE", "failpoint-v", "doc"),
+        Write::DeleteVersion => Request::new("DELETE", "failpoint-v", "doc").query("versionId", &versions[0]),
     };
     let raw = client.encode(&request);
     let answer = std::panic::catch_unwind(|| send_raw(addr, &raw, false)).ok();
     let acknowledged = answer.as_ref().is_some_and(|answer| answer.status / 100 == 2);
     // Whether it aborted or not, this server is done.
     stop(child, libc::SIGKILL);
-    (acknowledged, upload_id)
+    (acknowledged, Setup { upload_id, versions })
 }
 
 #[test]
@@ -89,7 +130,7 @@ fn every_write_survives_a_crash_at_every_step() {
         let mut crashed = 0;
         for write in WRITES {
             let dir = unique_dir("failpoint");
-            let (acknowledged, upload_id) = crash_at(&dir, point, write, &part);
+            let (acknowledged, Setup { upload_id, versions }) = crash_at(&dir, point, write, &part);
             let what = format!("{write:?} crashed at {point} (acknowledged: {acknowledged})");
             crashed += usize::from(!acknowledged);
 
@@ -125,7 +166,27 @@ fn every_write_survives_a_crash_at_every_step() {
                         );
                     }
                 }
+                Write::VersionedPut => {
+                    let current = get(&client, "failpoint-v", "doc").body;
+                    let allowed: &[&[u8]] = if acknowledged { &[b"v3 bytes"] } else { &[b"v2 bytes", b"v3 bytes"] };
+                    assert!(allowed.contains(&current.as_slice()), "{what}: doc holds {current:?}");
+                }
+                Write::VersionedDelete => {
+                    let current = get(&client, "failpoint-v", "doc");
+                    let marked = current.status == 404 && current.header("x-amz-delete-marker") == Some("true");
+                    assert!(marked || (!acknowledged && current.body == b"v2 bytes"), "{what}: {}", current.status);
+                }
+                Write::DeleteVersion => {
+                    let first = version_state(&client, &versions[0]);
+                    assert!(first.is_none() || !acknowledged, "{what}: a deleted version came back");
+                    assert_eq!(get(&client, "failpoint-v", "doc").body, b"v2 bytes", "{what}");
+                }
             }
+            // No version is lost but the one deleted by id.
+            if write != Write::DeleteVersion {
+                assert_eq!(version_state(&client, &versions[0]).as_deref(), Some(&b"v1 bytes"[..]), "{what}");
+            }
+            assert_eq!(version_state(&client, &versions[1]).as_deref(), Some(&b"v2 bytes"[..]), "{what}");
             // Untouched objects are untouched.
             if !matches!(write, Write::Overwrite | Write::DeleteObjects) {
                 assert_eq!(state(&client, "old").as_deref(), Some(&b"old bytes"[..]), "{what}");
@@ -137,7 +198,9 @@ fn every_write_survives_a_crash_at_every_step() {
             }
             let listing = client.send(&Request::new("GET", "failpoint", "").query("list-type", "2"));
             let keys = listing.xml_all("Key");
-            let expected: usize = keys.iter().map(|key| if key == "mp" { 2 } else { 1 }).sum();
+            let versioned = client.send(&Request::new("GET", "failpoint-v", "").query("versions", ""));
+            let expected: usize = keys.iter().map(|key| if key == "mp" { 2 } else { 1 }).sum::<usize>()
+                + versioned.xml_all("VersionId").len();
             stop(child, libc::SIGTERM);
             let (child, _) = spawn_server(&dir);
             stop(child, libc::SIGTERM);
