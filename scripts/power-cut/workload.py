@@ -5,7 +5,10 @@ every acknowledged operation is there and nothing is half visible.
 
 The model is the expected state of every key: `bytes` for an object, None
 for a deleted one. An operation in flight when the power went may have
-happened or not; its key may then hold either state, whole.
+happened or not; its key may then hold either state, whole. In a second,
+versioned bucket the model is every acknowledged version: each must be
+readable by its id, with its bytes, until it is deleted by id; delete
+markers come and go on top of them.
 
     workload.py run   STATE ENDPOINT QEMU_PID SEED
     workload.py check STATE ENDPOINT
@@ -24,6 +27,7 @@ import boto3
 from botocore.config import Config
 
 BUCKET = "cuts"
+VERSIONED = "cuts-versioned"
 ACCESS_KEY = os.environ["LARDER_ROOT_ACCESS_KEY"]
 SECRET_KEY = os.environ["LARDER_ROOT_SECRET_KEY"]
 
@@ -53,7 +57,13 @@ def load(path):
     if os.path.exists(path):
         with open(path) as f:
             return json.load(f)
-    return {"objects": {}, "uncertain": {}, "cuts": 0, "acknowledged": 0, "lost": 0, "serial": 0}
+    state = {"objects": {}, "uncertain": {}, "cuts": 0, "acknowledged": 0, "lost": 0, "serial": 0}
+    return state
+
+
+def versions_of(state):
+    """Acknowledged versions in the versioned bucket: "key version-id" -> digest."""
+    return state.setdefault("versions", {})
 
 
 def save(path, state):
@@ -74,11 +84,14 @@ def run(path, endpoint, qemu_pid, seed):
     rng = random.Random(seed)
     state = load(path)
     s3 = client(endpoint)
-    try:
-        s3.create_bucket(Bucket=BUCKET)
-    except s3.exceptions.BucketAlreadyOwnedByYou:
-        pass
+    for bucket in (BUCKET, VERSIONED):
+        try:
+            s3.create_bucket(Bucket=bucket)
+        except s3.exceptions.BucketAlreadyOwnedByYou:
+            pass
+    s3.put_bucket_versioning(Bucket=VERSIONED, VersioningConfiguration={"Status": "Enabled"})
     objects = state["objects"]
+    versions = versions_of(state)
     # Cut after this many acknowledged operations, right after the answer
     # (the moment the old code lost the most), or mid-operation by a timer.
     cut_after = rng.randint(3, 25)
@@ -90,13 +103,30 @@ def run(path, endpoint, qemu_pid, seed):
     while True:
         live = [k for k, v in objects.items() if v is not None]
         roll = rng.random()
-        if roll < 0.35 or not live:
+        if roll >= 0.75:
+            # The versioned bucket: a few keys, many versions each.
+            key = f"doc-{rng.randint(1, 3)}"
+            known = sorted(versions)
+            if roll < 0.87 or not known:
+                op, keys = "versioned_put", [key]
+            elif roll < 0.94:
+                op, keys = "versioned_delete", [key]
+            else:
+                op, keys = "delete_version", [rng.choice(known)]
+            if not versioned_step(s3, state, rng, op, keys[0], path):
+                break
+            done += 1
+            if not mid_operation and done >= cut_after:
+                os.kill(qemu_pid, signal.SIGKILL)
+                break
+            continue
+        if roll < 0.25 or not live:
             op, keys = "put", [f"obj-{state['serial'] + 1}"]
-        elif roll < 0.6:
+        elif roll < 0.45:
             op, keys = "overwrite", [rng.choice(live)]
-        elif roll < 0.75:
+        elif roll < 0.57:
             op, keys = "delete", [rng.choice(live)]
-        elif roll < 0.88:
+        elif roll < 0.67:
             op, keys = "delete_objects", rng.sample(live, min(len(live), 2))
         else:
             op, keys = "multipart", [f"mp-{state['serial'] + 1}"]
@@ -149,6 +179,57 @@ def run(path, endpoint, qemu_pid, seed):
     save(path, state)
 
 
+def versioned_step(s3, state, rng, op, target, path):
+    """One operation on the versioned bucket; False when the power went."""
+    versions = versions_of(state)
+    # A version being deleted by id may be found or not after a cut.
+    state["uncertain_version"] = target if op == "delete_version" else None
+    save(path, state)
+    try:
+        if op == "versioned_put":
+            data = body_for(state, rng)
+            answer = s3.put_object(Bucket=VERSIONED, Key=target, Body=data)
+            versions[f"{target} {answer['VersionId']}"] = digest(data)
+        elif op == "versioned_delete":
+            s3.delete_object(Bucket=VERSIONED, Key=target)
+        else:
+            key, version = target.split(" ")
+            s3.delete_object(Bucket=VERSIONED, Key=key, VersionId=version)
+            del versions[target]
+    except Exception:
+        return False
+    state["acknowledged"] += 1
+    state["uncertain_version"] = None
+    save(path, state)
+    return True
+
+
+def check_versions(s3, state):
+    """Every acknowledged version is there, whole; none deleted by id is."""
+    lost = []
+    versions = versions_of(state)
+    uncertain = state.get("uncertain_version")
+    for target, expected in sorted(versions.items()):
+        key, version = target.split(" ")
+        try:
+            got = digest(s3.get_object(Bucket=VERSIONED, Key=key, VersionId=version)["Body"].read())
+        except Exception as error:
+            got = f"error: {error}"
+        if target == uncertain and got.startswith("error"):
+            del versions[target]
+            continue
+        if got != expected:
+            lost.append(f"{VERSIONED}/{target}: expected {expected}, found {got}")
+            del versions[target]
+    listed = set()
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=VERSIONED):
+        listed.update(f"{v['Key']} {v['VersionId']}" for v in page.get("Versions", []))
+    for target in sorted(set(versions) - listed):
+        lost.append(f"{VERSIONED}/{target}: acknowledged but not listed")
+    state["uncertain_version"] = None
+    return lost
+
+
 def check(path, endpoint):
     state = load(path)
     s3 = client(endpoint)
@@ -182,6 +263,7 @@ def check(path, endpoint):
     for upload in uploads:
         # An upload whose Complete was cut off is unacknowledged: abort it.
         s3.abort_multipart_upload(Bucket=BUCKET, Key=upload["Key"], UploadId=upload["UploadId"])
+    lost += check_versions(s3, state)
     state["uncertain"] = {}
     state["lost"] += len(lost)
     save(path, state)

@@ -364,6 +364,12 @@ def empty_and_delete_bucket(s3, name: str) -> None:
             keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
             if keys:
                 s3.delete_objects(Bucket=name, Delete={"Objects": keys, "Quiet": True})
+        # A versioned bucket keeps older versions and delete markers.
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=name):
+            versions = page.get("Versions", []) + page.get("DeleteMarkers", [])
+            targets = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in versions]
+            if targets:
+                s3.delete_objects(Bucket=name, Delete={"Objects": targets, "Quiet": True})
         s3.delete_bucket(Bucket=name)
     except Exception as error:  # cleanup must not hide the test's own outcome
         sys.stderr.write(f"cleanup of bucket {name} failed: {error!r}\n")
