@@ -38,7 +38,7 @@ use http::{HeaderMap, Method, Response, StatusCode};
 use crate::clock::Clock;
 use crate::iam::{Action, Cidr, Keyring, Principal};
 use crate::sigv4::{self, ParsedAuth, SigningKey};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 pub(crate) use body::RequestBody;
 pub use body::{Pace, ResponseBody};
@@ -206,17 +206,25 @@ impl S3 {
             Err(_) if context.principal == Principal::Anonymous => return Err(S3Error::access_denied()),
             Err(error) => return Err(error),
         };
-        match access::required(&operation) {
+        let allowed = match access::required(&operation) {
             Some(permission) => {
                 let target = match permission.action {
                     Action::List => context.query.get("prefix").unwrap_or_default().to_string(),
                     _ => context.key.clone(),
                 };
                 let bucket = context.bucket.clone();
-                self.authorize(context, permission, &bucket, &target).await?;
+                self.authorize(context, permission, &bucket, &target).await
             }
-            None if context.principal == Principal::Anonymous => return Err(S3Error::access_denied()),
-            None => {}
+            None if context.principal == Principal::Anonymous => Err(S3Error::access_denied()),
+            None => Ok(()),
+        };
+        if let Err(denied) = allowed {
+            // A bucket that does not exist is named as such to anyone, as S3 does.
+            let names_a_bucket = !context.bucket.is_empty() && operation != Operation::CreateBucket;
+            if names_a_bucket && matches!(self.store.bucket(&context.bucket).await, Err(StoreError::NoSuchBucket)) {
+                return Err(S3Error::no_such_bucket().with("BucketName", context.bucket.clone()));
+            }
+            return Err(denied);
         }
         if context.key.len() > MAX_KEY_BYTES {
             return Err(S3Error::new("KeyTooLongError", StatusCode::BAD_REQUEST, "Your key is too long")

@@ -32,7 +32,8 @@ fn anonymous_requests_are_denied() {
     let (_server, client) = server_with_object();
     client.send(&Request::new("GET", "auth", "object").auth(Auth::None)).assert_error(403, "AccessDenied");
     client.send(&Request::new("GET", "", "").auth(Auth::None)).assert_error(403, "AccessDenied");
-    client.send(&Request::new("GET", "no-such-bucket", "x").auth(Auth::None)).assert_error(403, "AccessDenied");
+    // A bucket that does not exist says so, to anyone (as S3 does).
+    client.send(&Request::new("GET", "no-such-bucket", "x").auth(Auth::None)).assert_error(404, "NoSuchBucket");
 }
 
 #[test]

@@ -156,3 +156,24 @@ fn list_buckets_pages_with_prefix_and_continuation() {
     }
     client.send(&Request::new("GET", "", "").query("continuation-token", "%%%")).assert_error(400, "InvalidArgument");
 }
+
+/// A bucket that does not exist is `NoSuchBucket` (404) to anyone, as in
+/// S3; an existing bucket's refusals stay `AccessDenied`.
+#[test]
+fn a_missing_bucket_is_no_such_bucket_to_anyone() {
+    let server = TestServer::start();
+    let client = server.client();
+    create_bucket(&client, "private");
+    let stranger = create_key(&client, serde_json::json!({"name": "stranger", "grants": []}));
+    for anonymous in [true, false] {
+        let as_who =
+            |request: Request| if anonymous { client.send(&request.auth(Auth::None)) } else { stranger.send(&request) };
+        for (method, key) in [("GET", ""), ("GET", "some/key"), ("PUT", "some/key"), ("DELETE", "some/key")] {
+            let answer = as_who(Request::new(method, "no-such-bucket", key));
+            answer.assert_error(404, "NoSuchBucket");
+            assert_eq!(answer.xml("BucketName").as_deref(), Some("no-such-bucket"));
+            as_who(Request::new(method, "private", key)).assert_error(403, "AccessDenied");
+        }
+        as_who(Request::new("HEAD", "no-such-bucket", "k")).assert_status(404);
+    }
+}
