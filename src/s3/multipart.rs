@@ -73,7 +73,7 @@ pub async fn upload_part(s3: &S3, context: &mut RequestContext) -> S3Result {
         s3.store.upload(id, &context.bucket, &context.key).await.map_err(|_| S3Error::no_such_upload(&id.to_hex()))?;
     let algorithm = sent_algorithm.or(payload.trailer_checksum()).or(upload.checksum_algorithm);
     let writer = s3.store.begin_part(id, &context.bucket, &context.key, number, expected.digest_set(algorithm)).await?;
-    let writer = payload::receive(context, &payload, writer, &mut expected).await?;
+    let writer = payload::receive(s3, context, &payload, writer, &mut expected).await?;
     let part = writer.commit_part(expected).await?;
     with_checksum_header(Response::builder().status(StatusCode::OK), part.checksum.as_ref())
         .header(http::header::ETAG, format!("\"{}\"", part.etag))

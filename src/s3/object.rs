@@ -88,7 +88,7 @@ pub async fn put_object(s3: &S3, context: &mut RequestContext) -> S3Result {
     // The store hashes what it writes and checks it before the commit.
     let mut expected = context.body.hand_over_check();
     let upload = s3.store.begin_upload(&context.bucket, &context.key, expected.digest_set(store_checksum)).await?;
-    let upload = payload::receive(context, &payload, upload, &mut expected).await?;
+    let upload = payload::receive(s3, context, &payload, upload, &mut expected).await?;
     let record = upload.commit_if(meta, expected, condition).await?;
     let response = with_checksum_header(Response::builder().status(StatusCode::OK), record.checksum.as_ref())
         .header(http::header::ETAG, format!("\"{}\"", record.etag))

@@ -16,12 +16,19 @@ use super::{RequestContext, S3};
 
 pub enum Encoding {
     Plain,
-    AwsChunked { flavour: Flavour, trailer: Option<ChecksumAlgorithm> },
+    /// `Transfer-Encoding: chunked` and no length (a pipe: `curl -T -`):
+    /// the limit and the free space are checked as the bytes come.
+    Streamed,
+    AwsChunked {
+        flavour: Flavour,
+        trailer: Option<ChecksumAlgorithm>,
+    },
 }
 
 /// The payload as the head describes it.
 pub struct Payload {
-    /// The object bytes to expect (decoded length for aws-chunked).
+    /// The object bytes to expect (decoded length for aws-chunked); the
+    /// most allowed for a streamed body.
     pub length: u64,
     pub encoding: Encoding,
     /// The space set aside for it, given back when the payload is dropped.
@@ -33,10 +40,26 @@ impl Payload {
     pub fn trailer_checksum(&self) -> Option<ChecksumAlgorithm> {
         match self.encoding {
             Encoding::AwsChunked { trailer, .. } => trailer,
-            Encoding::Plain => None,
+            Encoding::Plain | Encoding::Streamed => None,
         }
     }
 }
+
+fn too_large(length: Option<u64>, max: u64) -> S3Error {
+    let error = S3Error::new(
+        "EntityTooLarge",
+        StatusCode::BAD_REQUEST,
+        "Your proposed upload exceeds the maximum allowed size",
+    );
+    match length {
+        Some(length) => error.with("ProposedSize", length.to_string()),
+        None => error,
+    }
+    .with("MaxSizeAllowed", max.to_string())
+}
+
+/// How often a streamed body checks the free space.
+const STREAMED_SPACE_CHECK: u64 = 4 << 20;
 
 fn missing_length() -> S3Error {
     S3Error::new(
@@ -71,20 +94,25 @@ pub fn inspect(s3: &S3, context: &RequestContext, max: u64) -> Result<Payload, S
         None => Encoding::Plain,
     };
     let length_header = match encoding {
-        Encoding::Plain => "content-length",
+        Encoding::Plain | Encoding::Streamed => "content-length",
         Encoding::AwsChunked { .. } => "x-amz-decoded-content-length",
     };
-    let length = header(&context.headers, length_header)
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .ok_or_else(missing_length)?;
+    let declared = header(&context.headers, length_header).map(|v| v.trim().parse::<u64>().ok());
+    let chunked =
+        header(&context.headers, "transfer-encoding").is_some_and(|value| value.trim().eq_ignore_ascii_case("chunked"));
+    let (length, encoding) = match (declared, encoding) {
+        (Some(Some(length)), encoding) => (length, encoding),
+        // No length, but HTTP's own chunks: the body says where it ends.
+        (None, Encoding::Plain) if chunked => {
+            if s3.store.nearly_full() {
+                return Err(S3Error::insufficient_storage());
+            }
+            return Ok(Payload { length: max, encoding: Encoding::Streamed, _space: super::object::reserve(s3, 0)? });
+        }
+        _ => return Err(missing_length()),
+    };
     if length > max {
-        return Err(S3Error::new(
-            "EntityTooLarge",
-            StatusCode::BAD_REQUEST,
-            "Your proposed upload exceeds the maximum allowed size",
-        )
-        .with("ProposedSize", length.to_string())
-        .with("MaxSizeAllowed", max.to_string()));
+        return Err(too_large(Some(length), max));
     }
     // The declared size is set aside until the upload ends, so that
     // concurrent uploads cannot together promise more than the disk holds.
@@ -96,12 +124,13 @@ pub fn inspect(s3: &S3, context: &RequestContext, max: u64) -> Result<Payload, S
 /// them; a checksum sent as a trailer joins `expected`. On failure the
 /// upload is abandoned, its temporary file gone, before the error returns.
 pub async fn receive(
+    s3: &S3,
     context: &mut RequestContext,
     payload: &Payload,
     mut upload: Upload,
     expected: &mut ExpectedDigests,
 ) -> Result<Upload, S3Error> {
-    match pump(context, payload, &mut upload, expected).await {
+    match pump(&s3.store, context, payload, &mut upload, expected).await {
         Ok(()) => Ok(upload),
         Err(error) => {
             upload.abandon().await;
@@ -111,6 +140,7 @@ pub async fn receive(
 }
 
 async fn pump(
+    store: &crate::store::Store,
     context: &mut RequestContext,
     payload: &Payload,
     upload: &mut Upload,
@@ -128,6 +158,24 @@ async fn pump(
             }
             if received != payload.length {
                 return Err(incomplete_body());
+            }
+        }
+        Encoding::Streamed => {
+            let (mut received, mut checked) = (0u64, 0u64);
+            while let Some(chunk) = context.body.next_chunk().await? {
+                received += chunk.len() as u64;
+                if received > payload.length {
+                    return Err(too_large(None, payload.length));
+                }
+                // Bytes already written count in the free space itself;
+                // the margin the index needs must stay.
+                if received - checked >= STREAMED_SPACE_CHECK {
+                    checked = received;
+                    if store.nearly_full() {
+                        return Err(S3Error::insufficient_storage());
+                    }
+                }
+                upload.write(chunk).await?;
             }
         }
         Encoding::AwsChunked { flavour, trailer } => {

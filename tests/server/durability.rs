@@ -240,6 +240,51 @@ fn uploads_reserve_the_space_they_declare() {
     let _ = std::fs::remove_dir_all(&mount);
 }
 
+/// A streamed upload (`Transfer-Encoding: chunked`, no length) cannot
+/// promise a size: larder checks the free space as the bytes come, and
+/// refuses once the margin the index needs would go, leaving nothing
+/// behind. Needs root (to mount a tmpfs).
+#[test]
+fn a_streamed_upload_stops_at_the_free_space() {
+    use std::io::{Read, Write};
+    let mount = unique_dir("streamed-disk");
+    if !mount_tmpfs(&mount, "200m") {
+        return;
+    }
+    let server = TestServer::start_in(mount.join("data"), |_| {});
+    let client = server.client();
+    create_bucket(&client, "small");
+    let head = client.encode(
+        &Request::new("PUT", "small", "pipe")
+            .auth(Auth::Header(Payload::Unsigned))
+            .unsigned_header("transfer-encoding", "chunked"),
+    );
+    let mut stream = connect_from(None, server.addr);
+    stream.write_all(&head).unwrap();
+    let block = vec![9u8; 1 << 20];
+    let mut sent = 0;
+    // 300 MiB offered to a 200 MiB disk: the server must stop it.
+    while sent < 300 {
+        let chunk = [format!("{:x}\r\n", block.len()).as_bytes(), &block, b"\r\n"].concat();
+        if stream.write_all(&chunk).is_err() {
+            break;
+        }
+        sent += 1;
+    }
+    let _ = stream.write_all(b"0\r\n\r\n");
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    parse_response(&answer, false).assert_error(507, "InsufficientStorage");
+    // Stopped near 136 MiB (200 less the 64 MiB margin), not at the disk's end.
+    assert!(sent < 170, "{sent} MiB were taken: the margin for the index was not kept");
+    get(&client, "small", "pipe").assert_error(404, "NoSuchKey");
+    assert_eq!(std::fs::read_dir(mount.join("data/tmp")).unwrap().count(), 0, "the partial upload is gone");
+    put(&client, "small", "after", b"still works").assert_status(200);
+    drop(server);
+    unmount(&mount);
+    let _ = std::fs::remove_dir_all(&mount);
+}
+
 /// Fills the file system holding `dir` to the last byte with `name`.
 fn fill_disk(dir: &Path, name: &str) {
     use std::io::Write;
