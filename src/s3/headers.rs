@@ -39,11 +39,11 @@ fn without_aws_chunked(value: &str) -> Option<String> {
 /// The stored headers of a new object: the standard ones and `x-amz-meta-*`.
 pub fn object_meta(headers: &HeaderMap) -> Result<ObjectMeta, S3Error> {
     let text = |name: &str| headers.get(name).map(header_text);
-    let mut user: Vec<(String, String)> = headers
+    let mut user: Vec<(String, Vec<u8>)> = headers
         .iter()
         .filter_map(|(name, value)| {
             let name = name.as_str().strip_prefix("x-amz-meta-")?;
-            Some((name.to_string(), header_text(value)))
+            Some((name.to_string(), value.as_bytes().to_vec()))
         })
         .collect();
     user.sort();
@@ -267,10 +267,9 @@ pub fn object_headers(headers: &mut HeaderMap, record: &ObjectRecord, query: &Qu
     set("last-modified", &timefmt::format_http_date(record.last_modified));
     set("accept-ranges", "bytes");
     for (name, value) in &meta.user {
-        if let (Ok(name), Ok(value)) = (
-            http::HeaderName::from_bytes(format!("x-amz-meta-{name}").as_bytes()),
-            HeaderValue::from_bytes(value.as_bytes()),
-        ) {
+        if let (Ok(name), Ok(value)) =
+            (http::HeaderName::from_bytes(format!("x-amz-meta-{name}").as_bytes()), HeaderValue::from_bytes(value))
+        {
             headers.insert(name, value);
         }
     }

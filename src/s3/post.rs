@@ -218,10 +218,10 @@ fn authenticate_v2(s3: &S3, form: &Form, policy_b64: &str) -> Result<Principal, 
 
 fn object_meta(form: &Form) -> ObjectMeta {
     let text = |name: &str| form.get(name).map(str::to_string);
-    let mut user: Vec<(String, String)> = form
+    let mut user: Vec<(String, Vec<u8>)> = form
         .fields
         .iter()
-        .filter_map(|(name, value)| Some((name.strip_prefix("x-amz-meta-")?.to_string(), value.clone())))
+        .filter_map(|(name, value)| Some((name.strip_prefix("x-amz-meta-")?.to_string(), value.clone().into_bytes())))
         .collect();
     user.sort();
     ObjectMeta {

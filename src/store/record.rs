@@ -82,8 +82,9 @@ pub struct ObjectMeta {
     pub content_language: Option<String>,
     pub cache_control: Option<String>,
     pub expires: Option<String>,
-    /// `x-amz-meta-*` pairs, names lower-case and without the prefix.
-    pub user: Vec<(String, String)>,
+    /// `x-amz-meta-*` pairs, names lower-case and without the prefix;
+    /// values are the bytes the client sent (non-ASCII ones too).
+    pub user: Vec<(String, Vec<u8>)>,
 }
 
 /// Everything the index knows about one object.
@@ -267,7 +268,7 @@ impl Writer {
         self.u64(meta.user.len() as u64);
         for (name, value) in &meta.user {
             self.bytes(name.as_bytes());
-            self.bytes(value.as_bytes());
+            self.bytes(value);
         }
     }
 }
@@ -330,7 +331,7 @@ impl<'a> Reader<'a> {
         };
         let count = self.u64()?;
         for _ in 0..count {
-            meta.user.push((self.string()?, self.string()?));
+            meta.user.push((self.string()?, self.bytes()?.to_vec()));
         }
         Ok(meta)
     }
@@ -635,7 +636,7 @@ mod tests {
             meta: ObjectMeta {
                 content_type: Some("text/plain".into()),
                 cache_control: Some("no-cache".into()),
-                user: vec![("colour".into(), "blue".into())],
+                user: vec![("colour".into(), b"bl\xe9u".to_vec())],
                 ..ObjectMeta::default()
             },
             parts: vec![PartRef { blob: BlobId::random(), size: 5 << 20 }],

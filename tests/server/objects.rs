@@ -484,3 +484,52 @@ fn version_id_null_is_the_object() {
         .send(&Request::new("GET", "objects", "v").query("versionId", "3HL4kqtJlcpXroDTDmJ"))
         .assert_error(400, "InvalidArgument");
 }
+
+/// User metadata that is not ASCII comes back byte for byte: UTF-8 from
+/// a signed request, and a Latin-1 byte (invalid UTF-8) from a presigned
+/// one, which signs no metadata.
+#[test]
+fn non_ascii_metadata_comes_back_byte_for_byte() {
+    let (server, client) = setup();
+    let utf8 = "café ☕ 日本語";
+    client.send(&Request::new("PUT", "objects", "utf8").header("x-amz-meta-note", utf8).body("x")).assert_status(200);
+    let got = get(&client, "objects", "utf8");
+    assert_eq!(got.header("x-amz-meta-note").map(str::as_bytes), Some(utf8.as_bytes()));
+
+    // Signed by hand: the header's value is not a string.
+    let latin1 = http::HeaderValue::from_bytes(b"caf\xe9").unwrap();
+    let mut signed = http::HeaderMap::new();
+    signed.insert("host", http::HeaderValue::from_str(&server.addr.to_string()).unwrap());
+    signed.insert("x-amz-meta-name", latin1);
+    let now = timefmt::now();
+    let amz_date = timefmt::format_amz_date(now);
+    let scope =
+        larder::sigv4::Scope { date: amz_date[..8].to_string(), region: client.region.clone(), service: "s3".into() };
+    let key = larder::sigv4::SigningKey::derive(&client.credentials.secret_key, &scope);
+    let query = larder::sigv4::presign_query(
+        "PUT",
+        b"/objects/latin1",
+        &[],
+        &signed,
+        &client.credentials.access_key,
+        &key,
+        &scope,
+        &amz_date,
+        300,
+        None,
+    );
+    let mut raw = format!(
+        "PUT /objects/latin1?{query} HTTP/1.1\r\nhost: {}\r\ncontent-length: 1\r\nx-amz-meta-name: caf",
+        server.addr
+    )
+    .into_bytes();
+    raw.extend_from_slice(b"\xe9\r\nconnection: close\r\n\r\nx");
+    send_raw(server.addr, &raw, false).assert_status(200);
+    let head = client.encode(&Request::new("GET", "objects", "latin1"));
+    let mut stream = connect_from(None, server.addr);
+    std::io::Write::write_all(&mut stream, &head).unwrap();
+    let mut answer = Vec::new();
+    std::io::Read::read_to_end(&mut stream, &mut answer).unwrap();
+    let needle = b"x-amz-meta-name: caf\xe9\r\n";
+    assert!(answer.windows(needle.len()).any(|window| window == needle), "{}", String::from_utf8_lossy(&answer));
+}
