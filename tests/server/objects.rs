@@ -533,3 +533,21 @@ fn non_ascii_metadata_comes_back_byte_for_byte() {
     let needle = b"x-amz-meta-name: caf\xe9\r\n";
     assert!(answer.windows(needle.len()).any(|window| window == needle), "{}", String::from_utf8_lossy(&answer));
 }
+
+/// `partNumber=1` on an object that was not uploaded in parts is the
+/// whole object; any other part number is not satisfiable.
+#[test]
+fn part_number_one_of_a_single_put_is_the_whole_object() {
+    let (_server, client) = setup();
+    let body = pattern(10_000, 4);
+    put(&client, "objects", "single", &body).assert_status(200);
+    let whole = client.send(&Request::new("GET", "objects", "single").query("partNumber", "1"));
+    assert!(whole.status == 200 || whole.status == 206, "{}", whole.status);
+    assert!(whole.body == body);
+    assert_eq!(whole.header("content-length"), Some("10000"));
+    let head = client.send(&Request::new("HEAD", "objects", "single").query("partNumber", "1"));
+    assert_eq!(head.header("content-length"), Some("10000"));
+    client
+        .send(&Request::new("GET", "objects", "single").query("partNumber", "2"))
+        .assert_error(416, "InvalidPartNumber");
+}
