@@ -60,6 +60,7 @@ pub fn required(operation: &Operation) -> Option<Permission> {
         PutAcl => needs(Action::ConfigureBucket, "s3:PutBucketAcl"),
         GetBucketSubresource(_) => needs(Action::InspectBucket, "s3:GetBucketConfiguration"),
         GetObjectTagging => Some(READ_OBJECT),
+        GetObjectAttributes => needs(Action::Read, "s3:GetObjectAttributes"),
         // The form carries its own signature; the handler authorizes.
         PostObject => None,
         Options | Sts | NotImplemented(_) => None,

@@ -6,6 +6,7 @@
 //! (`web/`), which the HTTP edge (`edge.rs`) routes to before this API.
 
 pub mod access;
+mod attributes;
 mod auth;
 pub(crate) mod body;
 mod bucket;
@@ -284,6 +285,7 @@ impl S3 {
             PutAcl => subresource::put_acl(self, context).await,
             GetBucketSubresource(name) => subresource::get_bucket_subresource(self, context, name).await,
             GetObjectTagging => subresource::get_object_tagging(self, context).await,
+            GetObjectAttributes => attributes::get_object_attributes(self, context).await,
             NotImplemented(what) => Err(S3Error::not_implemented().with("Operation", what.to_string())),
         };
         result.map_err(|error| with_names(error, context))

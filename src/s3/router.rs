@@ -66,6 +66,7 @@ pub enum Operation {
     /// A GET of a bucket subresource larder keeps no configuration for.
     GetBucketSubresource(&'static str),
     GetObjectTagging,
+    GetObjectAttributes,
     /// An S3 operation larder does not offer (yet); names the subresource.
     NotImplemented(&'static str),
 }
@@ -108,6 +109,7 @@ impl Operation {
             GetAcl => "GetAcl",
             PutAcl => "PutAcl",
             GetObjectTagging => "GetObjectTagging",
+            GetObjectAttributes => "GetObjectAttributes",
             ListObjects(ListVersion::V1) => "ListObjects",
             ListObjects(ListVersion::V2) => "ListObjectsV2",
             ListObjects(ListVersion::Versions) => "ListObjectVersions",
@@ -211,6 +213,7 @@ pub fn route(
         (Method::GET, _) if query.has("acl") => GetAcl,
         (Method::PUT, _) if query.has("acl") => PutAcl,
         (Method::GET, _) if query.has("tagging") => GetObjectTagging,
+        (Method::GET, _) if query.has("attributes") => GetObjectAttributes,
         (Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::POST, Some(name)) => NotImplemented(name),
         (Method::GET, None) => GetObject,
         (Method::HEAD, None) => HeadObject,

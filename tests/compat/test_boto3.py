@@ -892,3 +892,40 @@ def test_list_buckets_pages_with_max_buckets_and_prefix(s3, bucket_name):
     finally:
         for name in names:
             empty_and_delete_bucket(s3, name)
+
+
+def test_get_object_attributes(s3, bucket):
+    """GetObjectAttributes for a single PUT and a multipart object, paged parts."""
+    body = b"attributes" * 1000
+    s3.put_object(Bucket=bucket, Key="single", Body=body, ChecksumAlgorithm="CRC32")
+    got = s3.get_object_attributes(
+        Bucket=bucket, Key="single", ObjectAttributes=["ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"]
+    )
+    assert got["ETag"] == hashlib.md5(body).hexdigest()
+    assert got["ObjectSize"] == len(body)
+    assert got["StorageClass"] == "STANDARD"
+    assert got["Checksum"]["ChecksumCRC32"] == base64.b64encode(zlib.crc32(body).to_bytes(4, "big")).decode()
+    assert "ObjectParts" not in got
+
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="parts", ChecksumAlgorithm="CRC32")["UploadId"]
+    sizes = [5 * 1024 * 1024, 5 * 1024 * 1024, 1234]
+    parts = []
+    for number, size in enumerate(sizes, start=1):
+        answer = s3.upload_part(
+            Bucket=bucket, Key="parts", UploadId=upload, PartNumber=number, Body=bytes([number]) * size,
+            ChecksumAlgorithm="CRC32",
+        )
+        parts.append({"PartNumber": number, "ETag": answer["ETag"], "ChecksumCRC32": answer["ChecksumCRC32"]})
+    s3.complete_multipart_upload(Bucket=bucket, Key="parts", UploadId=upload, MultipartUpload={"Parts": parts})
+    got = s3.get_object_attributes(Bucket=bucket, Key="parts", ObjectAttributes=["ObjectParts", "ObjectSize"], MaxParts=2)
+    assert got["ObjectSize"] == sum(sizes)
+    assert got["ObjectParts"]["TotalPartsCount"] == 3
+    assert got["ObjectParts"]["IsTruncated"] is True
+    assert [p["Size"] for p in got["ObjectParts"]["Parts"]] == sizes[:2]
+    rest = s3.get_object_attributes(
+        Bucket=bucket, Key="parts", ObjectAttributes=["ObjectParts"], PartNumberMarker=got["ObjectParts"]["NextPartNumberMarker"]
+    )
+    assert [p["PartNumber"] for p in rest["ObjectParts"]["Parts"]] == [3]
+    with pytest.raises(ClientError) as error:
+        s3.get_object_attributes(Bucket=bucket, Key="missing", ObjectAttributes=["ETag"])
+    assert error.value.response["Error"]["Code"] == "NoSuchKey"

@@ -551,3 +551,26 @@ fn part_number_one_of_a_single_put_is_the_whole_object() {
         .send(&Request::new("GET", "objects", "single").query("partNumber", "2"))
         .assert_error(416, "InvalidPartNumber");
 }
+
+/// GetObjectAttributes from raw HTTP: the attributes asked for, and S3's
+/// refusals for a bad or missing list.
+#[test]
+fn get_object_attributes_raw() {
+    let (_server, client) = setup();
+    put(&client, "objects", "attrs", b"0123456789").assert_status(200);
+    let attributes = |value: Option<&str>| {
+        let request = Request::new("GET", "objects", "attrs").query("attributes", "");
+        client.send(&match value {
+            Some(value) => request.header("x-amz-object-attributes", value),
+            None => request,
+        })
+    };
+    let got = attributes(Some("ObjectSize,ETag"));
+    got.assert_status(200);
+    assert_eq!(got.xml("ObjectSize").as_deref(), Some("10"));
+    assert_eq!(got.xml("ETag"), Some(md5_hex(b"0123456789")), "the ETag without quotes");
+    assert_eq!(got.xml("StorageClass"), None, "only what was asked");
+    assert!(got.header("last-modified").is_some());
+    attributes(Some("ETag,Colour")).assert_error(400, "InvalidArgument");
+    attributes(None).assert_error(400, "InvalidArgument");
+}
