@@ -12,6 +12,14 @@
 //! (the board was off, and its clock is right) is adopted after
 //! [`PROBATION`]. Either disagreement is reported in the log and the
 //! health answer.
+//!
+//! Object Lock asks the opposite question: not "has this expired?" but
+//! "may this be released?", and a clock that runs ahead must never answer
+//! yes early. Its time ([`Clock::retention_now`]) is a second saved value
+//! that moves on only with the monotonic clock while larder runs, never
+//! adopting a system clock ahead of it, and never ahead of the system
+//! clock either: time a board spends switched off does not count, so a
+//! retention can only last longer than its date, never shorter.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -21,6 +29,7 @@ use std::time::{Duration, Instant};
 use crate::timefmt;
 
 const FLOOR_FILE: &str = "clock-floor";
+const RETENTION_FILE: &str = "retention-clock";
 /// Behind the floor by more than this, the system clock is wrong.
 const BEHIND_TOLERANCE_SECS: i64 = 60;
 /// Ahead of the floor by more than this, the system clock is suspect.
@@ -99,6 +108,9 @@ pub enum ClockState {
 pub struct Clock {
     floor: Mutex<Floor>,
     path: PathBuf,
+    /// Object Lock's time: `value` at monotonic `at`, growing with it.
+    retention: Mutex<Floor>,
+    retention_path: PathBuf,
     source: Arc<dyn TimeSource>,
 }
 
@@ -114,7 +126,16 @@ impl Clock {
         let monotonic = source.monotonic();
         // A first start has no floor: the system clock is all there is.
         let value = saved.unwrap_or_else(|| source.system());
-        let clock = Clock { floor: Mutex::new(Floor { value, at: monotonic, ahead_since: None }), path, source };
+        let retention_path = data_dir.join(RETENTION_FILE);
+        let saved = fs::read_to_string(&retention_path).ok().and_then(|text| text.trim().parse::<i64>().ok());
+        let retention = saved.unwrap_or_else(|| value.min(source.system()));
+        let clock = Clock {
+            floor: Mutex::new(Floor { value, at: monotonic, ahead_since: None }),
+            path,
+            retention: Mutex::new(Floor { value: retention, at: monotonic, ahead_since: None }),
+            retention_path,
+            source,
+        };
         clock.log_state();
         clock
     }
@@ -148,6 +169,14 @@ impl Clock {
             floor.ahead_since = None;
         }
         system.max(floor.at(monotonic))
+    }
+
+    /// Now for Object Lock, as Unix seconds: never ahead of the system
+    /// clock, nor of the time larder has counted running (see the module
+    /// comment). A retention is over only when this passes its date.
+    pub fn retention_now(&self) -> i64 {
+        let counted = self.retention.lock().unwrap_or_else(|poison| poison.into_inner()).at(self.source.monotonic());
+        self.source.system().min(counted)
     }
 
     /// The system's wall clock, as Unix seconds (which `now` may overrule).
@@ -188,19 +217,23 @@ impl Clock {
         }
     }
 
-    /// Saves the floor; called now and then and at shutdown.
+    /// Saves the floor and Object Lock's time; called now and then and at
+    /// shutdown. A crash loses at most the time since: locks only last longer.
     pub fn persist(&self) {
         self.now();
         let floor = self.floor().at(self.source.monotonic());
-        let tmp = self.path.with_extension("tmp");
-        let result = fs::File::create(&tmp)
-            .and_then(|mut file| {
-                std::io::Write::write_all(&mut file, floor.to_string().as_bytes())?;
-                file.sync_all()
-            })
-            .and_then(|()| fs::rename(&tmp, &self.path));
-        if let Err(error) = result {
-            tracing::warn!(%error, "could not save the clock floor");
+        let retention = self.retention.lock().unwrap_or_else(|poison| poison.into_inner()).at(self.source.monotonic());
+        for (path, value) in [(&self.path, floor), (&self.retention_path, retention)] {
+            let tmp = path.with_extension("tmp");
+            let result = fs::File::create(&tmp)
+                .and_then(|mut file| {
+                    std::io::Write::write_all(&mut file, value.to_string().as_bytes())?;
+                    file.sync_all()
+                })
+                .and_then(|()| fs::rename(&tmp, path));
+            if let Err(error) = result {
+                tracing::warn!(%error, file = %path.display(), "could not save the clock");
+            }
         }
     }
 }
@@ -243,6 +276,35 @@ mod tests {
 
     fn open(dir: &Path, time: &Arc<Manual>) -> Clock {
         Clock::with_source(dir, time.clone())
+    }
+
+    /// Object Lock's time follows neither a clock in 1970 nor one in 2099,
+    /// not even after the probation that makes `now` adopt the latter,
+    /// nor across a restart.
+    #[test]
+    fn retention_time_never_runs_ahead() {
+        let dir = dir();
+        let time = Arc::new(Manual::default());
+        time.system.store(1_800_000_000, Ordering::SeqCst);
+        let clock = open(&dir, &time);
+        assert_eq!(clock.retention_now(), 1_800_000_000);
+        time.advance(60);
+        assert_eq!(clock.retention_now(), 1_800_000_060, "it counts running time");
+        // A board whose clock says 2099, steadily, past the probation.
+        time.system.store(4_070_000_000, Ordering::SeqCst);
+        for _ in 0..40 {
+            time.advance(60);
+            clock.now();
+        }
+        assert!(clock.now() >= 4_070_000_000, "expiry checks adopt the steady clock");
+        assert_eq!(clock.retention_now(), 1_800_000_000 + 41 * 60, "Object Lock does not");
+        clock.persist();
+        let clock = open(&dir, &time);
+        assert_eq!(clock.retention_now(), 1_800_000_000 + 41 * 60, "nor after a restart");
+        // A board whose clock says 1970: not ahead of the system clock.
+        time.system.store(0, Ordering::SeqCst);
+        assert_eq!(clock.retention_now(), 0);
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -21,6 +21,11 @@ pub enum Right {
     List,
     /// Everything, including creating and deleting the bucket.
     Owner,
+    /// Pass an Object Lock GOVERNANCE retention when the request asks to
+    /// (`x-amz-bypass-governance-retention: true`). Never implied by
+    /// another right, `owner` and `all` included.
+    #[serde(rename = "bypass-governance")]
+    BypassGovernance,
 }
 
 impl Right {
@@ -33,8 +38,13 @@ impl Right {
                 "delete" => rights.push(Right::Delete),
                 "list" => rights.push(Right::List),
                 "owner" => rights.push(Right::Owner),
+                "bypass-governance" => rights.push(Right::BypassGovernance),
                 "all" => rights.extend([Right::Read, Right::Write, Right::Delete, Right::List, Right::Owner]),
-                other => return Err(format!("unknown right '{other}' (read, write, delete, list, owner or all)")),
+                other => {
+                    return Err(format!(
+                        "unknown right '{other}' (read, write, delete, list, owner, all or bypass-governance)"
+                    ))
+                }
             }
         }
         if rights.is_empty() {
@@ -80,7 +90,7 @@ impl Grant {
     }
 
     fn has(&self, right: Right) -> bool {
-        self.rights.contains(&right) || self.rights.contains(&Right::Owner)
+        self.rights.contains(&right) || (self.rights.contains(&Right::Owner) && right != Right::BypassGovernance)
     }
 }
 
@@ -174,6 +184,8 @@ pub enum Action {
     Read,
     Write,
     Delete,
+    /// Passing an Object Lock GOVERNANCE retention.
+    BypassGovernance,
 }
 
 /// One access to check: an action on `bucket` and an object key (or, for
@@ -231,6 +243,9 @@ impl KeyRecord {
             Action::Read => on_bucket().filter(under_prefix).any(|grant| grant.has(Right::Read)),
             Action::Write => on_bucket().filter(under_prefix).any(|grant| grant.has(Right::Write)),
             Action::Delete => on_bucket().filter(under_prefix).any(|grant| grant.has(Right::Delete)),
+            Action::BypassGovernance => {
+                on_bucket().filter(under_prefix).any(|grant| grant.has(Right::BypassGovernance))
+            }
         }
     }
 

@@ -61,6 +61,12 @@ pub fn required(operation: &Operation) -> Option<Permission> {
         GetBucketSubresource(_) => needs(Action::InspectBucket, "s3:GetBucketConfiguration"),
         GetObjectTagging => Some(READ_OBJECT),
         GetObjectAttributes => needs(Action::Read, "s3:GetObjectAttributes"),
+        PutObjectLockConfiguration => needs(Action::ConfigureBucket, "s3:PutBucketObjectLockConfiguration"),
+        GetObjectLockConfiguration => needs(Action::InspectBucket, "s3:GetBucketObjectLockConfiguration"),
+        PutObjectRetention => needs(Action::Write, "s3:PutObjectRetention"),
+        GetObjectRetention => needs(Action::Read, "s3:GetObjectRetention"),
+        PutObjectLegalHold => needs(Action::Write, "s3:PutObjectLegalHold"),
+        GetObjectLegalHold => needs(Action::Read, "s3:GetObjectLegalHold"),
         // The form carries its own signature; the handler authorizes.
         PostObject => None,
         Options | Sts | NotImplemented(_) => None,

@@ -123,12 +123,10 @@ pub async fn create_bucket(s3: &S3, context: &mut RequestContext) -> S3Result {
             }
         }
     }
-    if super::headers::header(&context.headers, "x-amz-bucket-object-lock-enabled")
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
-    {
-        return Err(S3Error::not_implemented().with("Operation", "object lock"));
-    }
-    s3.store.create_bucket(&context.bucket, false).await?;
+    // Object Lock from the start: versioned for good.
+    let object_lock = super::headers::header(&context.headers, "x-amz-bucket-object-lock-enabled")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    s3.store.create_bucket(&context.bucket, object_lock).await?;
     s3.forget_bucket_config(&context.bucket);
     Response::builder()
         .status(StatusCode::OK)

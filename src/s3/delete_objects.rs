@@ -50,11 +50,17 @@ pub async fn delete_objects(s3: &S3, context: &mut RequestContext) -> S3Result {
             let deleted = match which {
                 Err(_) => Err(("NoSuchVersion", "The specified version does not exist.")),
                 Ok(Selector::Current) => Ok(s3.store.delete_object(&context.bucket, &key).await),
-                Ok(Selector::Version(id)) => Ok(s3.store.delete_version(&context.bucket, &key, id).await),
+                Ok(Selector::Version(id)) => {
+                    let guard = super::object_lock::delete_guard(s3, context, &context.bucket, &key).await;
+                    Ok(s3.store.delete_version(&context.bucket, &key, id, guard).await)
+                }
             };
             match deleted {
                 Err(refusal) => Err(refusal),
                 Ok(Ok(deleted)) => Ok(deleted),
+                Ok(Err(crate::store::StoreError::ObjectLocked)) => {
+                    Err(("AccessDenied", "Access Denied because object protected by object lock."))
+                }
                 Ok(Err(error)) => {
                     tracing::error!(%error, "delete failed");
                     Err(("InternalError", "We encountered an internal error. Please try again."))

@@ -292,6 +292,11 @@ impl From<StoreError> for S3Error {
         match error {
             StoreError::NoSuchBucket => S3Error::no_such_bucket(),
             StoreError::NoSuchKey => S3Error::no_such_key(),
+            StoreError::ObjectLocked => S3Error::new(
+                "AccessDenied",
+                StatusCode::FORBIDDEN,
+                "Access Denied because object protected by object lock.",
+            ),
             StoreError::NoSuchVersion => {
                 S3Error::new("NoSuchVersion", StatusCode::NOT_FOUND, "The specified version does not exist.")
             }

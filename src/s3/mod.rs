@@ -21,6 +21,7 @@ pub(crate) mod headers;
 mod list;
 pub(crate) mod multipart;
 mod object;
+mod object_lock;
 mod payload;
 mod policy;
 pub(crate) mod post;
@@ -286,6 +287,12 @@ impl S3 {
             GetBucketSubresource(name) => subresource::get_bucket_subresource(self, context, name).await,
             GetObjectTagging => subresource::get_object_tagging(self, context).await,
             GetObjectAttributes => attributes::get_object_attributes(self, context).await,
+            PutObjectLockConfiguration => object_lock::put_object_lock_configuration(self, context).await,
+            GetObjectLockConfiguration => object_lock::get_object_lock_configuration(self, context).await,
+            PutObjectRetention => object_lock::put_object_retention(self, context).await,
+            GetObjectRetention => object_lock::get_object_retention(self, context).await,
+            PutObjectLegalHold => object_lock::put_object_legal_hold(self, context).await,
+            GetObjectLegalHold => object_lock::get_object_legal_hold(self, context).await,
             NotImplemented(what) => Err(S3Error::not_implemented().with("Operation", what.to_string())),
         };
         result.map_err(|error| with_names(error, context))

@@ -49,7 +49,8 @@ pub async fn create_multipart_upload(s3: &S3, context: &mut RequestContext) -> S
         })?),
         None => None,
     };
-    let id = s3.store.create_upload(&context.bucket, &context.key, meta, algorithm).await?;
+    let lock = super::object_lock::lock_for_write(s3, context, &context.bucket).await?;
+    let id = s3.store.create_upload(&context.bucket, &context.key, meta, algorithm, lock).await?;
     let mut out = XmlWriter::new("InitiateMultipartUploadResult");
     out.element("Bucket", &context.bucket).element("Key", &context.key).element("UploadId", &id.to_hex());
     let mut response = xml_response(out.finish("InitiateMultipartUploadResult"))?;

@@ -83,13 +83,14 @@ pub async fn put_object(s3: &S3, context: &mut RequestContext) -> S3Result {
     let condition = headers::write_condition(&context.headers)?;
     check_write_condition(s3, context, &condition).await?;
     let meta = headers::object_meta(&context.headers)?;
+    let lock = super::object_lock::lock_for_write(s3, context, &context.bucket).await?;
     let (_, store_checksum) = headers::expected_digests(&context.headers, context.auth.as_ref())?;
     let store_checksum = store_checksum.or(payload.trailer_checksum());
     // The store hashes what it writes and checks it before the commit.
     let mut expected = context.body.hand_over_check();
     let upload = s3.store.begin_upload(&context.bucket, &context.key, expected.digest_set(store_checksum)).await?;
     let upload = payload::receive(s3, context, &payload, upload, &mut expected).await?;
-    let record = upload.commit_if(meta, expected, condition).await?;
+    let record = upload.commit_locked(meta, expected, condition, lock).await?;
     let response = with_checksum_header(Response::builder().status(StatusCode::OK), record.checksum.as_ref())
         .header(http::header::ETAG, format!("\"{}\"", record.etag))
         .body(body::empty())
@@ -191,6 +192,7 @@ pub async fn get_object(s3: &S3, context: &mut RequestContext, include_body: boo
     *response.status_mut() = status;
     let response_headers = response.headers_mut();
     headers::object_headers(response_headers, &record, &context.query, with_checksum);
+    super::object_lock::add_lock_headers(response_headers, &record.lock);
     // The null version is named only in a bucket that has had versioning.
     let named = match (record.version, which) {
         (Some(_), _) => true,
@@ -228,7 +230,10 @@ pub async fn get_object(s3: &S3, context: &mut RequestContext, include_body: boo
 pub async fn delete_object(s3: &S3, context: &mut RequestContext) -> S3Result {
     let deleted = match selector(context.query.get("versionId"))? {
         Selector::Current => s3.store.delete_object(&context.bucket, &context.key).await?,
-        Selector::Version(version) => s3.store.delete_version(&context.bucket, &context.key, version).await?,
+        Selector::Version(version) => {
+            let guard = super::object_lock::delete_guard(s3, context, &context.bucket, &context.key).await;
+            s3.store.delete_version(&context.bucket, &context.key, version, guard).await?
+        }
     };
     let mut response = empty_response(StatusCode::NO_CONTENT)?;
     let Deleted { version, delete_marker, versioned } = deleted;
@@ -351,6 +356,7 @@ pub async fn copy_object(s3: &S3, context: &mut RequestContext) -> S3Result {
         )));
     }
     let meta = if replace { headers::object_meta(&context.headers)? } else { source.meta.clone() };
+    let lock = super::object_lock::lock_for_write(s3, context, &context.bucket).await?;
     let checksum = match header(&context.headers, "x-amz-checksum-algorithm") {
         Some(name) => Some(
             ChecksumAlgorithm::from_name(name)
@@ -361,7 +367,7 @@ pub async fn copy_object(s3: &S3, context: &mut RequestContext) -> S3Result {
     let _space = reserve(s3, source.size)?;
     let upload = s3.store.begin_upload(&context.bucket, &context.key, DigestSet { sha256: false, checksum }).await?;
     let upload = copy_bytes(file, 0, source.size, upload).await?;
-    let record = upload.commit(meta, ExpectedDigests::default()).await?;
+    let record = upload.commit_locked(meta, ExpectedDigests::default(), WriteCondition::None, lock).await?;
     let mut out = XmlWriter::new("CopyObjectResult");
     out.element("LastModified", &timefmt::format_iso8601(record.last_modified))
         .element("ETag", &format!("\"{}\"", record.etag));

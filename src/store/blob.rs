@@ -50,6 +50,12 @@ impl Layout {
         self.blobs_dir().join(&name[..2]).join(&name[2..4]).join(name)
     }
 
+    /// `locks/<blob>`: a version's Object Lock as changed after its blob
+    /// was written (the blob's footer holds the lock it was written with).
+    pub fn lock_file(&self, blob: BlobId) -> PathBuf {
+        self.root.join("locks").join(blob.to_hex())
+    }
+
     pub fn tmp_path(&self, id: BlobId) -> PathBuf {
         self.tmp_dir().join(id.to_hex())
     }
@@ -208,6 +214,7 @@ mod tests {
             sequence: 2,
             version: None,
             delete_marker: false,
+            lock: Default::default(),
             checksum: None,
             meta: ObjectMeta::default(),
             parts: Vec::new(),

@@ -12,8 +12,9 @@ use sled::Transactional;
 use sled::transaction::TransactionalTree;
 
 use super::record::{
-    BlobId, BucketRecord, CompletedRecord, ObjectRecord, PartRecord, UploadRecord, VersionId, Versioning,
+    BlobId, BucketRecord, CompletedRecord, ObjectLock, ObjectRecord, PartRecord, UploadRecord, VersionId, Versioning,
 };
+use super::DeleteGuard;
 use super::StoreError;
 use super::WriteCondition;
 
@@ -41,15 +42,20 @@ pub trait Index: Send + Sync + 'static {
         record: &ObjectRecord,
         condition: &WriteCondition,
     ) -> Result<Option<ObjectRecord>, StoreError>;
-    /// Removes one version (`None`: the null version), current or not; its
-    /// blobs join the garbage list. When it was the current one, the next
-    /// newest becomes current. Fails with NoSuchBucket.
+    /// Removes one version (`None`: the null version), current or not, if
+    /// `guard` allows it (asked in the same transaction); its blobs join
+    /// the garbage list. When it was the current one, the next newest
+    /// becomes current. Fails with NoSuchBucket or the guard's refusal.
     fn remove_version(
         &self,
         bucket: &str,
         key: &str,
         version: Option<VersionId>,
+        guard: &DeleteGuard,
     ) -> Result<Option<ObjectRecord>, StoreError>;
+    /// Sets the Object Lock of the version with `sequence`; false if it is
+    /// gone.
+    fn set_lock(&self, bucket: &str, key: &str, sequence: u64, lock: ObjectLock) -> Result<bool, StoreError>;
     /// One version of a key (`None`: the null version), and whether it is
     /// the current object.
     fn version(
@@ -572,6 +578,7 @@ impl Index for SledIndex {
         bucket: &str,
         key: &str,
         version: Option<VersionId>,
+        guard: &DeleteGuard,
     ) -> Result<Option<ObjectRecord>, StoreError> {
         let _stripe = self.stripe(bucket, key);
         let noncurrent = self.noncurrent(bucket, key)?;
@@ -583,6 +590,7 @@ impl Index for SledIndex {
                 let trees = VersionTrees { objects, versions, garbage };
                 let removed = match current {
                     Some(current) if current.version == version => {
+                        guard(&current).map_err(Abort::Abort)?;
                         objects.remove(id.as_slice())?;
                         trees.promote(bucket, key, &noncurrent.iter().collect::<Vec<_>>())?;
                         current
@@ -592,6 +600,7 @@ impl Index for SledIndex {
                             return Ok(None);
                         };
                         let old = noncurrent[position].clone();
+                        guard(&old).map_err(Abort::Abort)?;
                         versions.remove(version_key(bucket, key.as_bytes(), old.sequence))?;
                         if position == 0 && current.is_none() {
                             trees.promote(bucket, key, &noncurrent[1..].iter().collect::<Vec<_>>())?;
@@ -604,6 +613,25 @@ impl Index for SledIndex {
                 totals.bytes = totals.bytes.saturating_sub(removed.size);
                 buckets.insert(bucket, totals.encode())?;
                 Ok(Some(removed))
+            })
+            .map_err(from_transaction)
+    }
+
+    fn set_lock(&self, bucket: &str, key: &str, sequence: u64, lock: ObjectLock) -> Result<bool, StoreError> {
+        let _stripe = self.stripe(bucket, key);
+        let (id, version_id) = (object_key(bucket, key.as_bytes()), version_key(bucket, key.as_bytes(), sequence));
+        (&self.objects, &self.versions)
+            .transaction(|(objects, versions)| {
+                for (tree, at) in [(objects, &id), (versions, &version_id)] {
+                    let Some(bytes) = tree.get(at.as_slice())? else { continue };
+                    let mut record = decode_object(&bytes, key)?;
+                    if record.sequence == sequence {
+                        record.lock = lock;
+                        tree.insert(at.as_slice(), record.encode())?;
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
             })
             .map_err(from_transaction)
     }

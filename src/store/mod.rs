@@ -31,7 +31,10 @@ pub use blob::Layout;
 pub use index::{Index, SledIndex};
 pub use multipart::{CompletedPart, MAX_PART_NUMBER, MIN_PART_SIZE};
 pub use reader::ObjectFile;
-pub use record::{BlobId, BucketRecord, ObjectMeta, ObjectRecord, PartRecord, UploadRecord, VersionId, Versioning};
+pub use record::{
+    BlobId, BucketRecord, LockMode, ObjectLock, ObjectMeta, ObjectRecord, PartRecord, UploadRecord, VersionId,
+    Versioning,
+};
 pub use recovery::Recovery;
 use reopen::ReopeningIndex;
 pub use upload::Upload;
@@ -46,6 +49,9 @@ pub enum StoreError {
     NoSuchKey,
     /// A version id that names nothing.
     NoSuchVersion,
+    /// Object Lock keeps the version (a retention not yet over, or a legal
+    /// hold): nobody may delete it.
+    ObjectLocked,
     /// The version asked for by id is a delete marker (S3's 405), or
     /// (`current`) the key's current version is one (404 with
     /// `x-amz-delete-marker`).
@@ -160,6 +166,10 @@ impl WriteCondition {
     }
 }
 
+/// Asked, inside the transaction that would remove a version, whether it
+/// may go (Object Lock's check).
+pub type DeleteGuard = dyn Fn(&ObjectRecord) -> Result<(), StoreError> + Send + Sync;
+
 /// Which version of a key a read or delete means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Selector {
@@ -227,6 +237,8 @@ struct Inner {
     pins: reader::Pins,
     /// Serialises changes to key documents' files (see `update_key`).
     key_files: std::sync::Mutex<()>,
+    /// Serialises Object Lock changes, from their file to the index.
+    lock_files: std::sync::Mutex<()>,
     /// Bytes promised to uploads in flight.
     reserved: std::sync::Mutex<u64>,
     /// The startup sweep, while it runs.
@@ -303,6 +315,8 @@ impl Inner {
             }
         }
         failpoint::hit("after-garbage-unlink");
+        // Its Object Lock file, if it had one, is of no use now.
+        let _ = fs::remove_file(self.layout.lock_file(blob));
         let removal_durable = match path.parent() {
             // Relaxed mode syncs the whole file system before forgetting.
             Some(_) if !self.durable() => Ok(()),
@@ -413,6 +427,7 @@ impl Store {
                 group_commit: commit::GroupCommit::default(),
                 pins: Default::default(),
                 key_files: Default::default(),
+                lock_files: Default::default(),
                 reserved: Default::default(),
                 background: Default::default(),
                 _lock: lock,
@@ -663,6 +678,25 @@ impl Store {
         .await
     }
 
+    /// Turns Object Lock on for a bucket whose versioning is enabled; it
+    /// stays on for good.
+    pub async fn enable_object_lock(&self, name: &str) -> Result<(), StoreError> {
+        let inner = self.inner.clone();
+        let name = name.to_string();
+        blocking(move || {
+            let mut record = inner.index.bucket(&name)?.ok_or(StoreError::NoSuchBucket)?;
+            record.object_lock = true;
+            blob::write_file_atomically(
+                &inner.layout.bucket_marker(&name),
+                record.marker_text().as_bytes(),
+                inner.durable(),
+            )?;
+            inner.index.set_versioning(&name, record.versioning, true)?;
+            inner.commit_index()
+        })
+        .await
+    }
+
     /// Sets a bucket's versioning state (Enabled or Suspended).
     pub async fn set_versioning(&self, name: &str, versioning: Versioning) -> Result<(), StoreError> {
         let inner = self.inner.clone();
@@ -775,7 +809,7 @@ impl Store {
         blocking(move || {
             let versioning = inner.index.bucket(&bucket)?.ok_or(StoreError::NoSuchBucket)?.versioning;
             if versioning == Versioning::Unversioned {
-                remove_version(&inner, &bucket, &key, None)?;
+                remove_version(&inner, &bucket, &key, None, &|_| Ok(()))?;
                 return Ok(Deleted::default());
             }
             let sequence = inner.index.next_sequence()?;
@@ -789,6 +823,7 @@ impl Store {
                 sequence,
                 version,
                 delete_marker: true,
+                lock: ObjectLock::default(),
                 checksum: None,
                 meta: ObjectMeta::default(),
                 parts: Vec::new(),
@@ -817,22 +852,53 @@ impl Store {
     }
 
     /// S3's DELETE with a version id: that version goes for good (a delete
-    /// marker too). Deleting a version that is not there succeeds.
+    /// marker too), if `guard` (Object Lock) lets it. Deleting a version
+    /// that is not there succeeds.
     pub async fn delete_version(
         &self,
         bucket: &str,
         key: &str,
         version: Option<VersionId>,
+        guard: Box<DeleteGuard>,
     ) -> Result<Deleted, StoreError> {
         let inner = self.inner.clone();
         let (bucket, key) = (bucket.to_string(), key.to_string());
         blocking(move || {
-            let removed = remove_version(&inner, &bucket, &key, version)?;
+            let removed = remove_version(&inner, &bucket, &key, version, &*guard)?;
             Ok(Deleted {
                 version,
                 delete_marker: removed.is_some_and(|removed| removed.delete_marker),
                 versioned: true,
             })
+        })
+        .await
+    }
+
+    /// Changes one version's Object Lock: `change` gets the record and
+    /// returns the new lock, or refuses. The lock file is written before
+    /// the index, so a rebuilt index has the change too.
+    pub async fn set_object_lock(
+        &self,
+        bucket: &str,
+        key: &str,
+        which: Selector,
+        change: impl FnOnce(&ObjectRecord) -> Result<ObjectLock, StoreError> + Send + 'static,
+    ) -> Result<ObjectRecord, StoreError> {
+        let inner = self.inner.clone();
+        let (bucket, key) = (bucket.to_string(), key.to_string());
+        blocking(move || {
+            let _files = inner.lock_files.lock().unwrap_or_else(|poison| poison.into_inner());
+            let mut record = lookup(&inner, &bucket, &key, which)?;
+            let lock = change(&record)?;
+            let file = inner.layout.lock_file(record.blob);
+            blob::write_file_atomically(&file, lock.to_text().as_bytes(), inner.durable())?;
+            if !inner.index.set_lock(&bucket, &key, record.sequence, lock)? {
+                let _ = fs::remove_file(&file);
+                return Err(StoreError::NoSuchVersion);
+            }
+            inner.commit_index()?;
+            record.lock = lock;
+            Ok(record)
         })
         .await
     }
@@ -931,12 +997,13 @@ fn remove_version(
     bucket: &str,
     key: &str,
     version: Option<VersionId>,
+    guard: &DeleteGuard,
 ) -> Result<Option<ObjectRecord>, StoreError> {
     let removed = {
         // A sweep running now must not bring the version back.
         let _gate = inner.background.gate();
         inner.background.note_deleted(bucket, key);
-        inner.index.remove_version(bucket, key, version)?
+        inner.index.remove_version(bucket, key, version, guard)?
     };
     if let Some(old) = &removed {
         inner.commit_index()?;
@@ -1077,6 +1144,7 @@ mod tests {
             sequence: 0,
             version: None,
             delete_marker: false,
+            lock: Default::default(),
             checksum: None,
             meta: ObjectMeta::default(),
             parts: Vec::new(),

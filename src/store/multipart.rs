@@ -13,7 +13,9 @@ use crate::timefmt;
 
 use super::blob;
 use super::index::{upload_position, Index};
-use super::record::{BlobId, CompletedRecord, Footer, ObjectMeta, ObjectRecord, PartRecord, PartRef, UploadRecord};
+use super::record::{
+    BlobId, CompletedRecord, Footer, ObjectLock, ObjectMeta, ObjectRecord, PartRecord, PartRef, UploadRecord,
+};
 use super::upload::{Target, Upload};
 use super::{blocking, Inner, Store, StoreError, WriteCondition};
 
@@ -82,6 +84,7 @@ impl Store {
         key: &str,
         meta: ObjectMeta,
         checksum_algorithm: Option<ChecksumAlgorithm>,
+        lock: ObjectLock,
     ) -> Result<BlobId, StoreError> {
         let inner = self.inner.clone();
         let record = UploadRecord {
@@ -90,6 +93,7 @@ impl Store {
             created: timefmt::now(),
             checksum_algorithm,
             meta,
+            lock,
         };
         blocking(move || {
             if inner.index.bucket(&record.bucket)?.is_none() {
@@ -242,6 +246,7 @@ impl Store {
                 sequence,
                 version: inner.new_version(&bucket, sequence)?,
                 delete_marker: false,
+                lock: upload.lock,
                 checksum: composite_checksum(upload.checksum_algorithm, &used),
                 meta: upload.meta.clone(),
                 parts: used.iter().map(|part| PartRef { blob: part.blob, size: part.size }).collect(),

@@ -73,6 +73,52 @@ impl std::fmt::Display for VersionId {
     }
 }
 
+/// Object Lock's retention mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockMode {
+    /// Yields to a key with the bypass-governance right that asks to.
+    Governance,
+    /// Yields to nobody until its date; can be extended, never shortened.
+    Compliance,
+}
+
+/// A version's Object Lock: a retention (mode and date) and a legal hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ObjectLock {
+    /// The mode and the retain-until date (Unix seconds).
+    pub retention: Option<(LockMode, i64)>,
+    pub legal_hold: bool,
+}
+
+impl ObjectLock {
+    pub fn is_none(&self) -> bool {
+        *self == ObjectLock::default()
+    }
+
+    /// `mode until hold`: the lock file (`locks/<blob>`), which records a
+    /// change made after the blob was written.
+    pub fn to_text(self) -> String {
+        let (mode, until) = match self.retention {
+            None => ("none", 0),
+            Some((LockMode::Governance, until)) => ("GOVERNANCE", until),
+            Some((LockMode::Compliance, until)) => ("COMPLIANCE", until),
+        };
+        format!("{mode} {until} {}\n", if self.legal_hold { "ON" } else { "OFF" })
+    }
+
+    pub fn from_text(text: &str) -> Option<ObjectLock> {
+        let mut words = text.split_whitespace();
+        let (mode, until, hold) = (words.next()?, words.next()?.parse().ok()?, words.next()?);
+        let retention = match mode {
+            "none" => None,
+            "GOVERNANCE" => Some((LockMode::Governance, until)),
+            "COMPLIANCE" => Some((LockMode::Compliance, until)),
+            _ => return None,
+        };
+        Some(ObjectLock { retention, legal_hold: hold == "ON" })
+    }
+}
+
 /// The headers S3 stores with an object and returns on GET and HEAD.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ObjectMeta {
@@ -104,6 +150,9 @@ pub struct ObjectRecord {
     /// A delete marker: no bytes, no blob data; it hides the versions
     /// below it.
     pub delete_marker: bool,
+    /// Object Lock: what the version's writer set (a later change is in
+    /// the lock file, see [`ObjectLock::to_text`]).
+    pub lock: ObjectLock,
     /// For a multipart upload, the checksum over the parts' checksums.
     pub checksum: Option<Checksum>,
     pub meta: ObjectMeta,
@@ -154,6 +203,8 @@ pub struct UploadRecord {
     pub created: i64,
     pub checksum_algorithm: Option<ChecksumAlgorithm>,
     pub meta: ObjectMeta,
+    /// The lock the object gets when the upload completes.
+    pub lock: ObjectLock,
 }
 
 /// One uploaded part of a multipart upload in progress.
@@ -254,6 +305,16 @@ impl Writer {
             None => self.u8(0),
         }
     }
+    fn lock(&mut self, lock: &ObjectLock) {
+        let (mode, until) = match lock.retention {
+            None => (0, 0),
+            Some((LockMode::Governance, until)) => (1, until),
+            Some((LockMode::Compliance, until)) => (2, until),
+        };
+        self.u8(mode);
+        self.u64(until as u64);
+        self.u8(u8::from(lock.legal_hold));
+    }
     fn meta(&mut self, meta: &ObjectMeta) {
         for field in [
             &meta.content_type,
@@ -319,6 +380,22 @@ impl<'a> Reader<'a> {
             })),
         }
     }
+    fn lock(&mut self) -> Result<ObjectLock, DecodeError> {
+        let mode = self.u8()?;
+        let until = self.i64()?;
+        let retention = match mode {
+            0 => None,
+            1 => Some((LockMode::Governance, until)),
+            2 => Some((LockMode::Compliance, until)),
+            _ => return Err(DecodeError),
+        };
+        let legal_hold = match self.u8()? {
+            0 => false,
+            1 => true,
+            _ => return Err(DecodeError),
+        };
+        Ok(ObjectLock { retention, legal_hold })
+    }
     fn meta(&mut self) -> Result<ObjectMeta, DecodeError> {
         let mut meta = ObjectMeta {
             content_type: self.opt_str()?,
@@ -347,7 +424,7 @@ impl<'a> Reader<'a> {
 impl ObjectRecord {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Writer(Vec::with_capacity(128));
-        let versioned = self.version.is_some() || self.delete_marker;
+        let versioned = self.version.is_some() || self.delete_marker || !self.lock.is_none();
         out.u8(if versioned { VERSIONED_RECORD_VERSION } else { RECORD_VERSION });
         out.0.extend_from_slice(&self.blob.0);
         out.u64(self.size);
@@ -371,6 +448,7 @@ impl ObjectRecord {
                 }
                 None => out.u8(0),
             }
+            out.lock(&self.lock);
         }
         out.0
     }
@@ -393,7 +471,7 @@ impl ObjectRecord {
         for _ in 0..count {
             parts.push(PartRef { blob: input.blob()?, size: input.u64()? });
         }
-        let (mut version, mut delete_marker) = (None, false);
+        let (mut version, mut delete_marker, mut lock) = (None, false, ObjectLock::default());
         if format == VERSIONED_RECORD_VERSION {
             delete_marker = match input.u8()? {
                 0 => false,
@@ -405,9 +483,22 @@ impl ObjectRecord {
                 1 => Some(VersionId(input.take(16)?.try_into().map_err(|_| DecodeError)?)),
                 _ => return Err(DecodeError),
             };
+            lock = input.lock()?;
         }
         input.end()?;
-        Ok(ObjectRecord { blob, size, etag, last_modified, sequence, version, delete_marker, checksum, meta, parts })
+        Ok(ObjectRecord {
+            blob,
+            size,
+            etag,
+            last_modified,
+            sequence,
+            version,
+            delete_marker,
+            lock,
+            checksum,
+            meta,
+            parts,
+        })
     }
 }
 
@@ -507,6 +598,10 @@ impl UploadRecord {
         out.u64(self.created as u64);
         out.u8(self.checksum_algorithm.map_or(0, ChecksumAlgorithm::code));
         out.meta(&self.meta);
+        // Older records end here.
+        if !self.lock.is_none() {
+            out.lock(&self.lock);
+        }
         out.0
     }
 
@@ -524,7 +619,10 @@ impl UploadRecord {
                 code => Some(ChecksumAlgorithm::from_code(code).ok_or(DecodeError)?),
             },
             meta: input.meta()?,
+            lock: ObjectLock::default(),
         };
+        let record =
+            UploadRecord { lock: if input.0.is_empty() { ObjectLock::default() } else { input.lock()? }, ..record };
         input.end()?;
         Ok(record)
     }
@@ -632,6 +730,7 @@ mod tests {
             sequence: 42,
             version: None,
             delete_marker: false,
+            lock: ObjectLock::default(),
             checksum: Some(Checksum { algorithm: ChecksumAlgorithm::Crc32, digest: vec![1, 2, 3, 4] }),
             meta: ObjectMeta {
                 content_type: Some("text/plain".into()),
@@ -652,6 +751,11 @@ mod tests {
         assert_eq!(ObjectRecord::decode(&versioned.encode()).unwrap(), versioned);
         let marker = ObjectRecord { delete_marker: true, ..sample() };
         assert_eq!(ObjectRecord::decode(&marker.encode()).unwrap(), marker);
+        let lock = ObjectLock { retention: Some((LockMode::Compliance, 1_900_000_000)), legal_hold: true };
+        let locked = ObjectRecord { version: Some(VersionId::new(3)), lock, ..sample() };
+        assert_eq!(ObjectRecord::decode(&locked.encode()).unwrap(), locked);
+        assert_eq!(ObjectLock::from_text(&lock.to_text()), Some(lock));
+        assert_eq!(ObjectLock::from_text(&ObjectLock::default().to_text()), Some(ObjectLock::default()));
         let id = VersionId::new(42);
         assert_eq!(VersionId::parse(&id.to_string()), Some(id));
         assert_eq!(id.sequence(), 42);
@@ -684,8 +788,11 @@ mod tests {
             created: 9,
             checksum_algorithm: Some(ChecksumAlgorithm::Crc32c),
             meta: ObjectMeta { content_type: Some("x/y".into()), ..ObjectMeta::default() },
+            lock: ObjectLock::default(),
         };
         assert_eq!(UploadRecord::decode(&upload.encode()).unwrap(), upload);
+        let locked = UploadRecord { lock: ObjectLock { retention: None, legal_hold: true }, ..upload };
+        assert_eq!(UploadRecord::decode(&locked.encode()).unwrap(), locked);
         let completed = CompletedRecord {
             bucket: "b".into(),
             key: "k".into(),

@@ -217,9 +217,13 @@ impl Store {
     fn settle_unreferenced(&self, id: BlobId, footer: Footer, new_index: bool) -> Result<Settled, StoreError> {
         let index = &self.inner.index;
         match footer {
-            Footer::Object { bucket, key, record } if record.blob == id => {
+            Footer::Object { bucket, key, mut record } if record.blob == id => {
                 if self.inner.background.deleted_while_running(&bucket, &key) {
                     return Ok(Settled::Superseded);
+                }
+                // A lock changed after the blob was written is in its file.
+                if let Ok(text) = fs::read_to_string(self.inner.layout.lock_file(id)) {
+                    record.lock = super::record::ObjectLock::from_text(&text).unwrap_or(record.lock);
                 }
                 // A multipart manifest's parts belong to its upload until
                 // the Complete commits; only a new index (where no upload

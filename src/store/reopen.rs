@@ -18,8 +18,9 @@ use std::sync::{Mutex, RwLock, RwLockReadGuard};
 
 use super::index::{Index, SledIndex};
 use super::record::{
-    BlobId, BucketRecord, CompletedRecord, ObjectRecord, PartRecord, UploadRecord, VersionId, Versioning,
+    BlobId, BucketRecord, CompletedRecord, ObjectLock, ObjectRecord, PartRecord, UploadRecord, VersionId, Versioning,
 };
+use super::DeleteGuard;
 use super::{StoreError, WriteCondition};
 
 /// Room kept for the index's own writes on a full disk.
@@ -180,8 +181,13 @@ impl Index for ReopeningIndex {
         bucket: &str,
         key: &str,
         version: Option<VersionId>,
+        guard: &DeleteGuard,
     ) -> Result<Option<ObjectRecord>, StoreError> {
-        self.write(|index| index.remove_version(bucket, key, version))
+        self.write(|index| index.remove_version(bucket, key, version, guard))
+    }
+
+    fn set_lock(&self, bucket: &str, key: &str, sequence: u64, lock: ObjectLock) -> Result<bool, StoreError> {
+        self.write(|index| index.set_lock(bucket, key, sequence, lock))
     }
 
     fn version(

@@ -17,7 +17,7 @@ use crate::timefmt;
 use super::blob;
 use super::failpoint;
 use super::index::Index;
-use super::record::{BlobId, Footer, ObjectMeta, ObjectRecord, PartRecord, VersionId, Versioning};
+use super::record::{BlobId, Footer, ObjectLock, ObjectMeta, ObjectRecord, PartRecord, VersionId, Versioning};
 use super::{fsync_dir_if, ExpectedDigests, Inner, StoreError, WriteCondition};
 
 /// What an upload becomes.
@@ -27,7 +27,7 @@ pub(super) enum Target {
 }
 
 enum Commit {
-    Object { meta: ObjectMeta, condition: WriteCondition },
+    Object { meta: Box<ObjectMeta>, condition: WriteCondition, lock: ObjectLock },
     Part,
 }
 
@@ -112,7 +112,18 @@ impl Upload {
         expected: ExpectedDigests,
         condition: WriteCondition,
     ) -> Result<ObjectRecord, StoreError> {
-        match self.finish(expected, Commit::Object { meta, condition }).await? {
+        self.commit_locked(meta, expected, condition, ObjectLock::default()).await
+    }
+
+    /// [`Upload::commit_if`], the new version locked with `lock` (Object Lock).
+    pub async fn commit_locked(
+        self,
+        meta: ObjectMeta,
+        expected: ExpectedDigests,
+        condition: WriteCondition,
+        lock: ObjectLock,
+    ) -> Result<ObjectRecord, StoreError> {
+        match self.finish(expected, Commit::Object { meta: Box::new(meta), condition, lock }).await? {
             Committed::Object(record) => Ok(*record),
             Committed::Part(_) => Err(StoreError::Io(io::Error::other("an object upload committed a part"))),
         }
@@ -216,7 +227,7 @@ impl Job {
         // From the rename to the index change (see `recovery::Background`).
         let gate = inner.background.gate();
         let (path, indexed, committed) = match (self.target, commit) {
-            (Target::Object { bucket, key }, Commit::Object { meta, condition }) => {
+            (Target::Object { bucket, key }, Commit::Object { meta, condition, lock }) => {
                 let sequence = inner.index.next_sequence()?;
                 let record = ObjectRecord {
                     blob: id,
@@ -226,8 +237,9 @@ impl Job {
                     sequence,
                     version: inner.new_version(&bucket, sequence)?,
                     delete_marker: false,
+                    lock,
                     checksum: digests.checksum,
-                    meta,
+                    meta: *meta,
                     parts: Vec::new(),
                 };
                 let footer = Footer::Object { bucket: bucket.clone(), key: key.clone(), record: record.clone() };

@@ -63,6 +63,7 @@ fn right_name(right: Right) -> &'static str {
         Right::Delete => "delete",
         Right::List => "list",
         Right::Owner => "owner",
+        Right::BypassGovernance => "bypass-governance",
     }
 }
 

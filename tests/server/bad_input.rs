@@ -22,8 +22,6 @@ fn unknown_methods_and_operations() {
         ("GET", "", "analytics"),
         ("PUT", "", "replication"),
         ("PUT", "k", "tagging"),
-        ("GET", "k", "legal-hold"),
-        ("PUT", "k", "retention"),
         ("GET", "", "inventory"),
     ] {
         let response = client.send(&Request::new(method, "bad", key).query(sub, ""));

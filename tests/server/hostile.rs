@@ -644,8 +644,8 @@ fn stalled_connections_cannot_starve_the_server() {
 
 /// The machine's clock, moved by a test.
 #[derive(Default)]
-struct ShiftedClock {
-    offset: std::sync::atomic::AtomicI64,
+pub struct ShiftedClock {
+    pub offset: std::sync::atomic::AtomicI64,
     start: std::sync::OnceLock<Instant>,
 }
 

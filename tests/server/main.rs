@@ -21,6 +21,7 @@ mod lan;
 mod large_objects;
 mod listing;
 mod multipart;
+mod object_lock;
 mod objects;
 mod policies;
 mod post;
