@@ -38,6 +38,22 @@ fn parse_mode(text: &str) -> Option<LockMode> {
     }
 }
 
+/// An ISO 8601 date as clients write it: with or without a fraction of a
+/// second (of any length: botocore sends microseconds), `Z` or `+00:00`.
+fn parse_date(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let text = text.strip_suffix("+00:00").map_or_else(|| text.to_string(), |rest| format!("{rest}Z"));
+    let whole = match text.find('.') {
+        Some(dot) => {
+            let rest = &text[dot + 1..];
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            format!("{}{}", &text[..dot], &rest[digits..])
+        }
+        None => text,
+    };
+    timefmt::parse_iso8601(&whole)
+}
+
 fn missing_configuration() -> S3Error {
     S3Error::invalid_request("Bucket is missing Object Lock Configuration")
 }
@@ -174,7 +190,7 @@ pub async fn lock_for_write(s3: &S3, context: &RequestContext, bucket: &str) -> 
         }
         (Some(mode), Some(until)) => {
             let mode = parse_mode(mode).ok_or_else(|| S3Error::invalid_argument("Unknown wormMode directive."))?;
-            let until = timefmt::parse_iso8601(until.trim()).ok_or_else(|| {
+            let until = parse_date(until).ok_or_else(|| {
                 S3Error::invalid_argument("The retain until date must be provided in ISO 8601 format")
             })?;
             if until <= s3.clock.now() {
@@ -246,7 +262,7 @@ pub async fn put_object_retention(s3: &S3, context: &mut RequestContext) -> S3Re
     let mode = root.child("Mode").map(|mode| parse_mode(&mode.text).ok_or_else(S3Error::malformed_xml)).transpose()?;
     let until = root
         .child("RetainUntilDate")
-        .map(|date| timefmt::parse_iso8601(date.text.trim()).ok_or_else(S3Error::malformed_xml))
+        .map(|date| parse_date(&date.text).ok_or_else(S3Error::malformed_xml))
         .transpose()?;
     let wanted = match (mode, until) {
         (Some(mode), Some(until)) if until > s3.clock.now() => Some((mode, until)),
@@ -362,6 +378,14 @@ mod tests {
         let compliance = ObjectLock { retention: Some((LockMode::Compliance, 100)), legal_hold: false };
         assert!(holds(&compliance, 99, true), "nothing passes COMPLIANCE");
         let hold = ObjectLock { retention: None, legal_hold: true };
+        for date in [
+            "2030-01-02T03:04:05Z",
+            "2030-01-02T03:04:05.123Z",
+            "2030-01-02T03:04:05.123456Z",
+            "2030-01-02T03:04:05+00:00",
+        ] {
+            assert_eq!(parse_date(date), timefmt::parse_iso8601("2030-01-02T03:04:05Z"), "{date}");
+        }
         assert!(holds(&hold, i64::MAX, true), "a legal hold holds until it is taken off");
     }
 }

@@ -18,12 +18,9 @@ fn unknown_methods_and_operations() {
     put(&client, "bad", "k", b"v");
     client.send(&Request::new("PATCH", "bad", "k")).assert_error(405, "MethodNotAllowed");
     client.send(&Request::new("POST", "", "")).assert_error(405, "MethodNotAllowed");
-    for (method, key, sub) in [
-        ("GET", "", "analytics"),
-        ("PUT", "", "replication"),
-        ("PUT", "k", "tagging"),
-        ("GET", "", "inventory"),
-    ] {
+    for (method, key, sub) in
+        [("GET", "", "analytics"), ("PUT", "", "replication"), ("PUT", "k", "tagging"), ("GET", "", "inventory")]
+    {
         let response = client.send(&Request::new(method, "bad", key).query(sub, ""));
         response.assert_error(501, "NotImplemented");
     }
