@@ -12,7 +12,8 @@ pub enum KeyCommand {
         /// A name to know the key by.
         name: String,
         /// BUCKET[/PREFIX]:RIGHTS, rights from read, write, delete, list,
-        /// owner, all (repeatable). `*` as the bucket means every bucket.
+        /// owner, all, bypass-governance (repeatable). `*` as the bucket
+        /// means every bucket.
         #[arg(long = "grant", required = true)]
         grants: Vec<String>,
         /// The key stops working after this long (e.g. 90m, 24h, 30d).
