@@ -47,6 +47,9 @@ pub struct Config {
     /// Multipart uploads not completed within this many seconds are
     /// aborted in the background (default 7 days).
     pub multipart_expiry_secs: u64,
+    /// The length of a lifecycle rule's day, in seconds: rules run once a
+    /// day and count their Days in these (86400; tests shorten it).
+    pub lifecycle_day_secs: u64,
     /// Reverse proxies (addresses or CIDR ranges) whose X-Forwarded-For or
     /// Forwarded header names the real client.
     pub trusted_proxies: Vec<Cidr>,
@@ -125,6 +128,7 @@ impl Default for Config {
             .map(|cidr| cidr.parse().expect("a CIDR"))
             .collect(),
             multipart_expiry_secs: 7 * 24 * 3600,
+            lifecycle_day_secs: 86_400,
             trusted_proxies: Vec::new(),
             public_url: None,
             sigv2: true,

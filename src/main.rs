@@ -6,9 +6,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::args::{Cli, Command};
+use cli::args::{Cli, Command, LifecycleCommand};
 use cli::bench::bench_command;
 use cli::key::key_command;
+use cli::lifecycle::lifecycle_run_command;
 use cli::presign::presign_command;
 use cli::serve::{config_from, serve};
 use cli::share::{share_command, share_files, share_upload};
@@ -32,6 +33,7 @@ fn main() -> ExitCode {
         Command::Key { server, command } => key_command(server, command),
         Command::Bench(args) => bench_command(args),
         Command::Status { json, server } => status_command(json, server),
+        Command::Lifecycle { command: LifecycleCommand::Run { json, server } } => lifecycle_run_command(json, server),
         Command::Share { command: Some(command), .. } => share_command(command),
         Command::Share {
             command: None, upload: Some(target), expires, uses, max_size, content_type, server, ..

@@ -184,12 +184,14 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             sigv2: config.sigv2,
             listen: addr,
             data_dir: config.data_dir.clone(),
+            lifecycle_day_secs: i64::try_from(config.lifecycle_day_secs.max(1)).unwrap_or(86_400),
         },
         clock.clone(),
     ));
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(expire_uploads(store.clone(), config.multipart_expiry_secs, stopped.clone()));
     tokio::spawn(keep_clock_floor(clock.clone(), stopped.clone()));
+    tokio::spawn(run_lifecycle_daily(s3.clone(), config.lifecycle_day_secs.max(1), stopped.clone()));
     if !store.is_durable() {
         tokio::spawn(collect_garbage(store.clone(), stopped.clone()));
     }
@@ -291,6 +293,23 @@ async fn keep_clock_floor(clock: Arc<Clock>, mut stopped: watch::Receiver<bool>)
         }
     }
     let _ = tokio::task::spawn_blocking(move || clock.persist()).await;
+}
+
+/// Applies the buckets' lifecycle rules once a day (the first run a
+/// minute after the start, or a day if that is shorter) until the server stops.
+async fn run_lifecycle_daily(s3: Arc<S3>, day_secs: u64, mut stopped: watch::Receiver<bool>) {
+    let mut wait = Duration::from_secs(day_secs.min(60));
+    loop {
+        tokio::select! {
+            _ = stopped.changed() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+        tokio::select! {
+            _ = stopped.changed() => return,
+            _ = s3.run_lifecycle() => {}
+        }
+        wait = Duration::from_secs(day_secs);
+    }
 }
 
 /// Aborts stale multipart uploads now and then until the server stops.

@@ -101,6 +101,11 @@ pub enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Lifecycle rules on a running server.
+    Lifecycle {
+        #[command(subcommand)]
+        command: LifecycleCommand,
+    },
     /// Measure what this board sustains: processor, the data folder's disk,
     /// and a server on loopback (about ten seconds; files removed after).
     Bench(BenchArgs),
@@ -110,5 +115,18 @@ pub enum Command {
         server: ServerArgs,
         #[command(subcommand)]
         command: KeyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum LifecycleCommand {
+    /// Apply every bucket's lifecycle rules now (the server does it once a
+    /// day) and print what was done.
+    Run {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArgs,
     },
 }

@@ -324,6 +324,11 @@ impl AdminClient {
         self.admin_json(Method::POST, "/_larder/admin/keys", &body)
     }
 
+    /// Applies the buckets' lifecycle rules now; what the run did.
+    pub fn run_lifecycle(&self) -> Result<serde_json::Value, String> {
+        self.admin_json(Method::POST, "/_larder/admin/lifecycle", b"")
+    }
+
     /// The server's state, as `larder status` shows it.
     pub fn status(&self) -> Result<serde_json::Value, String> {
         self.admin_json(Method::GET, "/_larder/admin/status", b"")

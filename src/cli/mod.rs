@@ -6,6 +6,7 @@ pub mod args;
 pub mod bench;
 pub mod client;
 pub mod key;
+pub mod lifecycle;
 pub mod presign;
 pub mod serve;
 pub mod share;

@@ -20,5 +20,9 @@ pub fn status_command(json: bool, server: ServerArgs) -> Result<(), String> {
     println!("live links     {}", number("live_links"));
     println!("clock          {} (system {}, larder {})", text("clock"), text("wall_clock"), text("larder_time"));
     println!("index          {} (recovery {})", text("index"), text("recovery"));
+    match status.get("lifecycle").filter(|run| !run.is_null()) {
+        Some(run) => println!("lifecycle      last run {}", super::lifecycle::describe_run(run)),
+        None => println!("lifecycle      no run since the server started"),
+    }
     Ok(())
 }

@@ -61,6 +61,8 @@ pub fn required(operation: &Operation) -> Option<Permission> {
         GetBucketSubresource(_) => needs(Action::InspectBucket, "s3:GetBucketConfiguration"),
         GetObjectTagging => Some(READ_OBJECT),
         GetObjectAttributes => needs(Action::Read, "s3:GetObjectAttributes"),
+        PutBucketLifecycle | DeleteBucketLifecycle => needs(Action::ConfigureBucket, "s3:PutLifecycleConfiguration"),
+        GetBucketLifecycle => needs(Action::InspectBucket, "s3:GetLifecycleConfiguration"),
         PutObjectLockConfiguration => needs(Action::ConfigureBucket, "s3:PutBucketObjectLockConfiguration"),
         GetObjectLockConfiguration => needs(Action::InspectBucket, "s3:GetBucketObjectLockConfiguration"),
         PutObjectRetention => needs(Action::Write, "s3:PutObjectRetention"),

@@ -18,6 +18,7 @@ mod delete_objects;
 mod error;
 pub(crate) mod form_data;
 pub(crate) mod headers;
+pub(crate) mod lifecycle;
 mod list;
 pub(crate) mod multipart;
 mod object;
@@ -72,6 +73,8 @@ pub struct S3Config {
     /// For `larder status`: where the server listens and keeps its data.
     pub listen: SocketAddr,
     pub data_dir: std::path::PathBuf,
+    /// How long a lifecycle rule's day is, in seconds (86400; tests shorten it).
+    pub lifecycle_day_secs: i64,
 }
 
 /// The S3 front end: shared by every connection.
@@ -83,6 +86,9 @@ pub struct S3 {
     /// Parsed bucket policies and CORS rules by bucket.
     policies: config_cache::ConfigCache<crate::iam::Policy>,
     cors: config_cache::ConfigCache<cors::CorsConfig>,
+    /// Parsed lifecycle rules by bucket, and the worker that applies them.
+    lifecycles: config_cache::ConfigCache<Vec<lifecycle::Rule>>,
+    pub(crate) lifecycle: lifecycle::Worker,
     pub(crate) started: std::time::Instant,
 }
 
@@ -125,6 +131,8 @@ impl S3 {
             clock,
             policies: Default::default(),
             cors: Default::default(),
+            lifecycles: Default::default(),
+            lifecycle: Default::default(),
             started: std::time::Instant::now(),
         }
     }
@@ -287,6 +295,9 @@ impl S3 {
             GetBucketSubresource(name) => subresource::get_bucket_subresource(self, context, name).await,
             GetObjectTagging => subresource::get_object_tagging(self, context).await,
             GetObjectAttributes => attributes::get_object_attributes(self, context).await,
+            PutBucketLifecycle => lifecycle::put_bucket_lifecycle(self, context).await,
+            GetBucketLifecycle => lifecycle::get_bucket_lifecycle(self, context).await,
+            DeleteBucketLifecycle => lifecycle::delete_bucket_lifecycle(self, context).await,
             PutObjectLockConfiguration => object_lock::put_object_lock_configuration(self, context).await,
             GetObjectLockConfiguration => object_lock::get_object_lock_configuration(self, context).await,
             PutObjectRetention => object_lock::put_object_retention(self, context).await,

@@ -193,6 +193,13 @@ pub async fn get_object(s3: &S3, context: &mut RequestContext, include_body: boo
     let response_headers = response.headers_mut();
     headers::object_headers(response_headers, &record, &context.query, with_checksum);
     super::object_lock::add_lock_headers(response_headers, &record.lock);
+    if which == Selector::Current {
+        if let Some(expiration) = s3.expiration_header(&context.bucket, &context.key, &record).await {
+            if let Ok(value) = HeaderValue::from_str(&expiration) {
+                response_headers.insert("x-amz-expiration", value);
+            }
+        }
+    }
     // The null version is named only in a bucket that has had versioning.
     let named = match (record.version, which) {
         (Some(_), _) => true,

@@ -21,7 +21,6 @@ enum Unconfigured {
 fn unconfigured(name: &str) -> Option<Unconfigured> {
     use Unconfigured::*;
     Some(match name {
-        "lifecycle" => Missing("NoSuchLifecycleConfiguration", "The lifecycle configuration does not exist"),
         "encryption" => Missing(
             "ServerSideEncryptionConfigurationNotFoundError",
             "The server side encryption configuration was not found",
@@ -32,9 +31,6 @@ fn unconfigured(name: &str) -> Option<Unconfigured> {
         }
         "replication" => {
             Missing("ReplicationConfigurationNotFoundError", "The replication configuration was not found")
-        }
-        "object-lock" => {
-            Missing("ObjectLockConfigurationNotFoundError", "Object Lock configuration does not exist for this bucket")
         }
         "publicAccessBlock" => {
             Missing("NoSuchPublicAccessBlockConfiguration", "The public access block configuration was not found")

@@ -123,6 +123,7 @@ async fn status(s3: &S3) -> S3Result {
             "larder_time": crate::timefmt::format_iso8601(now),
             "index": s3.store.degraded().map_or_else(|| "ok".to_string(), |why| format!("degraded: {why}")),
             "recovery": recovery,
+            "lifecycle": s3.lifecycle.last_run(),
         }),
     )
 }
@@ -177,6 +178,11 @@ pub async fn handle(s3: &S3, context: &mut RequestContext) -> S3Result {
     let (collection, item) = rest.split_once('/').unwrap_or((rest.as_str(), ""));
     if collection == "status" && context.method == Method::GET {
         return status(s3).await;
+    }
+    // `larder lifecycle run`: the buckets' lifecycle rules, applied now.
+    if collection == "lifecycle" && context.method == Method::POST {
+        let summary = s3.run_lifecycle().await;
+        return json_response(StatusCode::OK, &serde_json::json!(summary));
     }
     if collection != "keys" && collection != "shares" {
         return Err(S3Error::invalid_request(format!("Unknown administration resource: {collection}")));

@@ -19,6 +19,7 @@ mod https;
 mod keys;
 mod lan;
 mod large_objects;
+mod lifecycle;
 mod listing;
 mod multipart;
 mod object_lock;
