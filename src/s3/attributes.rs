@@ -4,7 +4,7 @@
 use http::HeaderValue;
 
 use super::error::S3Error;
-use super::headers::header;
+use super::headers::{header, stored_checksum};
 use super::multipart::checksum_element;
 use super::object::{selector, version_text};
 use super::xml::XmlWriter;
@@ -54,15 +54,8 @@ pub async fn get_object_attributes(s3: &S3, context: &mut RequestContext) -> S3R
     if wanted.contains(&"ETag") {
         out.element("ETag", &record.etag);
     }
-    if let (true, Some(checksum)) = (wanted.contains(&"Checksum"), &record.checksum) {
-        out.open("Checksum");
-        if record.parts.is_empty() {
-            out.element(&checksum_element(checksum.algorithm), &checksum.to_base64())
-                .element("ChecksumType", "FULL_OBJECT");
-        } else {
-            let composite = format!("{}-{}", checksum.to_base64(), record.parts.len());
-            out.element(&checksum_element(checksum.algorithm), &composite).element("ChecksumType", "COMPOSITE");
-        }
+    if let (true, Some((algorithm, value, kind))) = (wanted.contains(&"Checksum"), stored_checksum(&record)) {
+        out.open("Checksum").element(&checksum_element(algorithm), &value).element("ChecksumType", kind);
         out.close("Checksum");
     }
     // Only an object uploaded in parts has parts to tell.

@@ -274,20 +274,25 @@ pub fn object_headers(headers: &mut HeaderMap, record: &ObjectRecord, query: &Qu
         }
     }
     if with_checksum {
-        if let Some(checksum) = &record.checksum {
-            // A multipart object's checksum is over its parts' checksums,
-            // marked `-<parts>` as S3 marks it.
-            let (value, kind) = if record.parts.is_empty() {
-                (checksum.to_base64(), "FULL_OBJECT")
-            } else {
-                (format!("{}-{}", checksum.to_base64(), record.parts.len()), "COMPOSITE")
-            };
+        if let Some((algorithm, value, kind)) = stored_checksum(record) {
             if let Ok(value) = HeaderValue::from_str(&value) {
-                headers.insert(checksum.algorithm.header_name(), value);
+                headers.insert(algorithm.header_name(), value);
                 headers.insert("x-amz-checksum-type", HeaderValue::from_static(kind));
             }
         }
     }
+}
+
+/// An object's checksum as S3 writes it, with its type: of the whole
+/// object (FULL_OBJECT), or of a multipart object's parts' checksums
+/// (COMPOSITE), marked `-<parts>`.
+pub fn stored_checksum(record: &ObjectRecord) -> Option<(ChecksumAlgorithm, String, &'static str)> {
+    let checksum = record.checksum.as_ref()?;
+    Some(if record.parts.is_empty() || record.full_object_checksum {
+        (checksum.algorithm, checksum.to_base64(), "FULL_OBJECT")
+    } else {
+        (checksum.algorithm, format!("{}-{}", checksum.to_base64(), record.parts.len()), "COMPOSITE")
+    })
 }
 
 #[cfg(test)]

@@ -41,6 +41,32 @@ pub fn checksum_element(algorithm: ChecksumAlgorithm) -> String {
     format!("Checksum{}", algorithm.name())
 }
 
+/// `x-amz-checksum-type`: is the completed object's checksum of the whole
+/// object (FULL_OBJECT, the CRCs only; CRC64NVME always) rather than of its
+/// parts' checksums (COMPOSITE, not CRC64NVME)?
+fn checksum_type(context: &RequestContext, algorithm: Option<ChecksumAlgorithm>) -> Result<bool, S3Error> {
+    let asked = header(&context.headers, "x-amz-checksum-type").map(str::trim);
+    let Some(algorithm) = algorithm else {
+        return match asked {
+            None => Ok(false),
+            Some(_) => Err(S3Error::invalid_request(
+                "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header.",
+            )),
+        };
+    };
+    let crc = !matches!(algorithm, ChecksumAlgorithm::Sha1 | ChecksumAlgorithm::Sha256);
+    match asked.map(str::to_ascii_uppercase).as_deref() {
+        None => Ok(algorithm == ChecksumAlgorithm::Crc64Nvme),
+        Some("FULL_OBJECT") if crc => Ok(true),
+        Some("COMPOSITE") if algorithm != ChecksumAlgorithm::Crc64Nvme => Ok(false),
+        Some(kind @ ("FULL_OBJECT" | "COMPOSITE")) => Err(S3Error::invalid_request(format!(
+            "The {kind} checksum type cannot be used with the {} checksum algorithm.",
+            algorithm.name().to_ascii_lowercase()
+        ))),
+        Some(_) => Err(S3Error::invalid_request("Value for x-amz-checksum-type header is invalid.")),
+    }
+}
+
 pub async fn create_multipart_upload(s3: &S3, context: &mut RequestContext) -> S3Result {
     let meta = headers::object_meta(&context.headers)?;
     let algorithm = match header(&context.headers, "x-amz-checksum-algorithm") {
@@ -49,15 +75,16 @@ pub async fn create_multipart_upload(s3: &S3, context: &mut RequestContext) -> S
         })?),
         None => None,
     };
+    let full_object = checksum_type(context, algorithm)?;
     let lock = super::object_lock::lock_for_write(s3, context, &context.bucket).await?;
-    let id = s3.store.create_upload(&context.bucket, &context.key, meta, algorithm, lock).await?;
+    let id = s3.store.create_upload(&context.bucket, &context.key, meta, algorithm, full_object, lock).await?;
     let mut out = XmlWriter::new("InitiateMultipartUploadResult");
     out.element("Bucket", &context.bucket).element("Key", &context.key).element("UploadId", &id.to_hex());
     let mut response = xml_response(out.finish("InitiateMultipartUploadResult"))?;
     if let Some(algorithm) = algorithm {
         let headers = response.headers_mut();
         headers.insert("x-amz-checksum-algorithm", HeaderValue::from_static(algorithm.name()));
-        let kind = if algorithm == ChecksumAlgorithm::Crc64Nvme { "FULL_OBJECT" } else { "COMPOSITE" };
+        let kind = if full_object { "FULL_OBJECT" } else { "COMPOSITE" };
         headers.insert("x-amz-checksum-type", HeaderValue::from_static(kind));
     }
     Ok(response)
@@ -166,12 +193,18 @@ pub async fn complete_multipart_upload(s3: &S3, context: &mut RequestContext) ->
     let condition = headers::write_condition(&context.headers)?;
     let document = context.body.read_to_end(MAX_COMPLETE_DOCUMENT_BYTES).await?;
     let parts = parse_completed_parts(&document)?;
-    let record = s3.store.complete_upload(id, &context.bucket, &context.key, parts, condition).await.map_err(
-        |error| match error {
-            crate::store::StoreError::NoSuchUpload => S3Error::no_such_upload(&id.to_hex()),
-            other => other.into(),
-        },
-    )?;
+    // A whole-object checksum the client computed, checked by the store.
+    let expected = ChecksumAlgorithm::ALL.into_iter().find_map(|algorithm| {
+        header(&context.headers, algorithm.header_name())
+            .and_then(|value| Checksum::from_base64(algorithm, value.trim()))
+    });
+    let record =
+        s3.store.complete_upload(id, &context.bucket, &context.key, parts, condition, expected).await.map_err(
+            |error| match error {
+                crate::store::StoreError::NoSuchUpload => S3Error::no_such_upload(&id.to_hex()),
+                other => other.into(),
+            },
+        )?;
     let host = header(&context.headers, "host").unwrap_or("localhost");
     let mut out = XmlWriter::new("CompleteMultipartUploadResult");
     let path = crate::sigv4::uri_encode(format!("/{}/{}", context.bucket, context.key).as_bytes(), true);
@@ -179,9 +212,8 @@ pub async fn complete_multipart_upload(s3: &S3, context: &mut RequestContext) ->
         .element("Bucket", &context.bucket)
         .element("Key", &context.key)
         .element("ETag", &format!("\"{}\"", record.etag));
-    if let Some(checksum) = &record.checksum {
-        out.element(&checksum_element(checksum.algorithm), &format!("{}-{}", checksum.to_base64(), record.parts.len()))
-            .element("ChecksumType", "COMPOSITE");
+    if let Some((algorithm, value, kind)) = headers::stored_checksum(&record) {
+        out.element(&checksum_element(algorithm), &value).element("ChecksumType", kind);
     }
     super::object::with_version_header(xml_response(out.finish("CompleteMultipartUploadResult"))?, &record)
 }

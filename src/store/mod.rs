@@ -824,6 +824,7 @@ impl Store {
                 version,
                 delete_marker: true,
                 lock: ObjectLock::default(),
+                full_object_checksum: false,
                 checksum: None,
                 meta: ObjectMeta::default(),
                 parts: Vec::new(),

@@ -17,7 +17,7 @@ use super::record::{
     BlobId, CompletedRecord, Footer, ObjectLock, ObjectMeta, ObjectRecord, PartRecord, PartRef, UploadRecord,
 };
 use super::upload::{Target, Upload};
-use super::{blocking, Inner, Store, StoreError, WriteCondition};
+use super::{blocking, DigestKind, Inner, Store, StoreError, WriteCondition};
 
 /// Every part but the last must be at least this large.
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
@@ -57,6 +57,21 @@ fn multipart_etag(parts: &[&PartRecord]) -> String {
 
 /// The checksum of the parts' checksums (S3's COMPOSITE type). CRC64NVME
 /// is full-object only in S3, so a multipart object gets none.
+/// The whole object's checksum from its parts' (S3's FULL_OBJECT type,
+/// for the CRCs), combined without reading the bytes again.
+fn full_object_checksum(algorithm: Option<ChecksumAlgorithm>, parts: &[&PartRecord]) -> Option<Checksum> {
+    let algorithm = algorithm?;
+    let mut whole: Option<Checksum> = None;
+    for part in parts {
+        let checksum = part.checksum.as_ref().filter(|c| c.algorithm == algorithm)?;
+        whole = Some(match whole {
+            None => checksum.clone(),
+            Some(before) => crate::checksum::combine(&before, checksum, part.size)?,
+        });
+    }
+    whole
+}
+
 fn composite_checksum(algorithm: Option<ChecksumAlgorithm>, parts: &[&PartRecord]) -> Option<Checksum> {
     let algorithm = algorithm.filter(|a| *a != ChecksumAlgorithm::Crc64Nvme)?;
     let mut hasher = ChecksumHasher::new(algorithm);
@@ -84,6 +99,7 @@ impl Store {
         key: &str,
         meta: ObjectMeta,
         checksum_algorithm: Option<ChecksumAlgorithm>,
+        full_object_checksum: bool,
         lock: ObjectLock,
     ) -> Result<BlobId, StoreError> {
         let inner = self.inner.clone();
@@ -94,6 +110,7 @@ impl Store {
             checksum_algorithm,
             meta,
             lock,
+            full_object_checksum,
         };
         blocking(move || {
             if inner.index.bucket(&record.bucket)?.is_none() {
@@ -194,6 +211,7 @@ impl Store {
         key: &str,
         parts: Vec<CompletedPart>,
         condition: WriteCondition,
+        expected: Option<Checksum>,
     ) -> Result<ObjectRecord, StoreError> {
         let inner = self.inner.clone();
         let (bucket, key) = (bucket.to_string(), key.to_string());
@@ -247,10 +265,21 @@ impl Store {
                 version: inner.new_version(&bucket, sequence)?,
                 delete_marker: false,
                 lock: upload.lock,
-                checksum: composite_checksum(upload.checksum_algorithm, &used),
+                checksum: if upload.full_object_checksum {
+                    full_object_checksum(upload.checksum_algorithm, &used)
+                } else {
+                    composite_checksum(upload.checksum_algorithm, &used)
+                },
+                full_object_checksum: upload.full_object_checksum,
                 meta: upload.meta.clone(),
                 parts: used.iter().map(|part| PartRef { blob: part.blob, size: part.size }).collect(),
             };
+            // A whole-object checksum the client sent must be the one the parts make.
+            if let Some(expected) = &expected {
+                if record.full_object_checksum && record.checksum.as_ref() != Some(expected) {
+                    return Err(StoreError::DigestMismatch(DigestKind::Checksum(expected.algorithm)));
+                }
+            }
             let tmp = inner.layout.tmp_path(manifest);
             let file = BufWriter::new(blob::create_tmp(&tmp)?);
             let footer = Footer::Object { bucket: bucket.clone(), key: key.clone(), record: record.clone() };

@@ -153,6 +153,9 @@ pub struct ObjectRecord {
     /// Object Lock: what the version's writer set (a later change is in
     /// the lock file, see [`ObjectLock::to_text`]).
     pub lock: ObjectLock,
+    /// For a multipart object: `checksum` is of the whole object (S3's
+    /// FULL_OBJECT type), not of the parts' checksums (COMPOSITE).
+    pub full_object_checksum: bool,
     /// For a multipart upload, the checksum over the parts' checksums.
     pub checksum: Option<Checksum>,
     pub meta: ObjectMeta,
@@ -205,6 +208,8 @@ pub struct UploadRecord {
     pub meta: ObjectMeta,
     /// The lock the object gets when the upload completes.
     pub lock: ObjectLock,
+    /// The completed object's checksum is of the whole object (FULL_OBJECT).
+    pub full_object_checksum: bool,
 }
 
 /// One uploaded part of a multipart upload in progress.
@@ -424,7 +429,8 @@ impl<'a> Reader<'a> {
 impl ObjectRecord {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Writer(Vec::with_capacity(128));
-        let versioned = self.version.is_some() || self.delete_marker || !self.lock.is_none();
+        let versioned =
+            self.version.is_some() || self.delete_marker || !self.lock.is_none() || self.full_object_checksum;
         out.u8(if versioned { VERSIONED_RECORD_VERSION } else { RECORD_VERSION });
         out.0.extend_from_slice(&self.blob.0);
         out.u64(self.size);
@@ -440,7 +446,7 @@ impl ObjectRecord {
             out.u64(part.size);
         }
         if versioned {
-            out.u8(u8::from(self.delete_marker));
+            out.u8(u8::from(self.delete_marker) | (u8::from(self.full_object_checksum) << 1));
             match self.version {
                 Some(version) => {
                     out.u8(1);
@@ -471,13 +477,14 @@ impl ObjectRecord {
         for _ in 0..count {
             parts.push(PartRef { blob: input.blob()?, size: input.u64()? });
         }
-        let (mut version, mut delete_marker, mut lock) = (None, false, ObjectLock::default());
+        let (mut version, mut delete_marker, mut lock, mut full_object_checksum) =
+            (None, false, ObjectLock::default(), false);
         if format == VERSIONED_RECORD_VERSION {
-            delete_marker = match input.u8()? {
-                0 => false,
-                1 => true,
-                _ => return Err(DecodeError),
-            };
+            let flags = input.u8()?;
+            if flags & !3 != 0 {
+                return Err(DecodeError);
+            }
+            (delete_marker, full_object_checksum) = (flags & 1 != 0, flags & 2 != 0);
             version = match input.u8()? {
                 0 => None,
                 1 => Some(VersionId(input.take(16)?.try_into().map_err(|_| DecodeError)?)),
@@ -495,6 +502,7 @@ impl ObjectRecord {
             version,
             delete_marker,
             lock,
+            full_object_checksum,
             checksum,
             meta,
             parts,
@@ -599,8 +607,9 @@ impl UploadRecord {
         out.u8(self.checksum_algorithm.map_or(0, ChecksumAlgorithm::code));
         out.meta(&self.meta);
         // Older records end here.
-        if !self.lock.is_none() {
+        if !self.lock.is_none() || self.full_object_checksum {
             out.lock(&self.lock);
+            out.u8(u8::from(self.full_object_checksum));
         }
         out.0
     }
@@ -620,9 +629,11 @@ impl UploadRecord {
             },
             meta: input.meta()?,
             lock: ObjectLock::default(),
+            full_object_checksum: false,
         };
-        let record =
-            UploadRecord { lock: if input.0.is_empty() { ObjectLock::default() } else { input.lock()? }, ..record };
+        let lock = if input.0.is_empty() { ObjectLock::default() } else { input.lock()? };
+        let full_object_checksum = if input.0.is_empty() { false } else { input.u8()? == 1 };
+        let record = UploadRecord { lock, full_object_checksum, ..record };
         input.end()?;
         Ok(record)
     }
@@ -731,6 +742,7 @@ mod tests {
             version: None,
             delete_marker: false,
             lock: ObjectLock::default(),
+            full_object_checksum: false,
             checksum: Some(Checksum { algorithm: ChecksumAlgorithm::Crc32, digest: vec![1, 2, 3, 4] }),
             meta: ObjectMeta {
                 content_type: Some("text/plain".into()),
@@ -751,6 +763,8 @@ mod tests {
         assert_eq!(ObjectRecord::decode(&versioned.encode()).unwrap(), versioned);
         let marker = ObjectRecord { delete_marker: true, ..sample() };
         assert_eq!(ObjectRecord::decode(&marker.encode()).unwrap(), marker);
+        let full = ObjectRecord { full_object_checksum: true, ..sample() };
+        assert_eq!(ObjectRecord::decode(&full.encode()).unwrap(), full);
         let lock = ObjectLock { retention: Some((LockMode::Compliance, 1_900_000_000)), legal_hold: true };
         let locked = ObjectRecord { version: Some(VersionId::new(3)), lock, ..sample() };
         assert_eq!(ObjectRecord::decode(&locked.encode()).unwrap(), locked);
@@ -789,8 +803,11 @@ mod tests {
             checksum_algorithm: Some(ChecksumAlgorithm::Crc32c),
             meta: ObjectMeta { content_type: Some("x/y".into()), ..ObjectMeta::default() },
             lock: ObjectLock::default(),
+            full_object_checksum: false,
         };
         assert_eq!(UploadRecord::decode(&upload.encode()).unwrap(), upload);
+        let full = UploadRecord { full_object_checksum: true, ..upload.clone() };
+        assert_eq!(UploadRecord::decode(&full.encode()).unwrap(), full);
         let locked = UploadRecord { lock: ObjectLock { retention: None, legal_hold: true }, ..upload };
         assert_eq!(UploadRecord::decode(&locked.encode()).unwrap(), locked);
         let completed = CompletedRecord {

@@ -238,6 +238,7 @@ impl Job {
                     version: inner.new_version(&bucket, sequence)?,
                     delete_marker: false,
                     lock,
+                    full_object_checksum: false,
                     checksum: digests.checksum,
                     meta: *meta,
                     parts: Vec::new(),

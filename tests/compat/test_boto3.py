@@ -929,3 +929,25 @@ def test_get_object_attributes(s3, bucket):
     with pytest.raises(ClientError) as error:
         s3.get_object_attributes(Bucket=bucket, Key="missing", ObjectAttributes=["ETag"])
     assert error.value.response["Error"]["Code"] == "NoSuchKey"
+
+
+def test_full_object_crc32_multipart(s3, bucket):
+    """ChecksumType FULL_OBJECT: boto3 sends the whole object's CRC32 on Complete."""
+    parts = [os.urandom(5 * 1024 * 1024), os.urandom(1000)]
+    whole = base64.b64encode(zlib.crc32(b"".join(parts)).to_bytes(4, "big")).decode()
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="full", ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT")
+    assert upload["ChecksumType"] == "FULL_OBJECT"
+    done_parts = []
+    for number, body in enumerate(parts, start=1):
+        answer = s3.upload_part(
+            Bucket=bucket, Key="full", UploadId=upload["UploadId"], PartNumber=number, Body=body, ChecksumAlgorithm="CRC32"
+        )
+        done_parts.append({"PartNumber": number, "ETag": answer["ETag"], "ChecksumCRC32": answer["ChecksumCRC32"]})
+    done = s3.complete_multipart_upload(
+        Bucket=bucket, Key="full", UploadId=upload["UploadId"], ChecksumCRC32=whole, ChecksumType="FULL_OBJECT",
+        MultipartUpload={"Parts": done_parts},
+    )
+    assert done["ChecksumCRC32"] == whole
+    assert done["ChecksumType"] == "FULL_OBJECT"
+    head = s3.head_object(Bucket=bucket, Key="full", ChecksumMode="ENABLED")
+    assert head["ChecksumCRC32"] == whole and head["ChecksumType"] == "FULL_OBJECT"

@@ -342,3 +342,92 @@ fn a_part_uploaded_twice_counts_once_the_last_time() {
     );
     assert_eq!(done.xml("ETag").as_deref(), Some(multipart_etag(&[&again, &last]).as_str()));
 }
+
+fn checksum_b64(algorithm: ChecksumAlgorithm, data: &[u8]) -> String {
+    let mut hasher = ChecksumHasher::new(algorithm);
+    hasher.update(data);
+    hasher.finish().to_base64()
+}
+
+/// `x-amz-checksum-type: FULL_OBJECT` (and CRC64NVME, which is always
+/// whole-object): the completed object carries the checksum of all its
+/// bytes, made from the parts' checksums; a whole-object checksum sent on
+/// Complete is checked; the type's rules are S3's.
+#[test]
+fn full_object_checksums_for_multipart_uploads() {
+    let (_server, client) = setup();
+    let parts: Vec<Vec<u8>> = vec![pattern(5 * MIB, 1), pattern(5 * MIB + 17, 2), pattern(1000, 3)];
+    let whole = parts.concat();
+    for (algorithm, asked) in [
+        (ChecksumAlgorithm::Crc32, Some("FULL_OBJECT")),
+        (ChecksumAlgorithm::Crc32c, Some("FULL_OBJECT")),
+        (ChecksumAlgorithm::Crc64Nvme, None),
+    ] {
+        let key = format!("full-{}", algorithm.name());
+        let mut headers = vec![("x-amz-checksum-algorithm", algorithm.name())];
+        if let Some(kind) = asked {
+            headers.push(("x-amz-checksum-type", kind));
+        }
+        let id = create(&client, &key, &headers);
+        let mut etags = Vec::new();
+        for (number, body) in parts.iter().enumerate() {
+            let answer = client.send(
+                &Request::new("PUT", "mpu", &key)
+                    .query("partNumber", &(number + 1).to_string())
+                    .query("uploadId", &id)
+                    .header(algorithm.header_name(), &checksum_b64(algorithm, body))
+                    .body(body.clone()),
+            );
+            answer.assert_status(200);
+            etags.push(answer.header("etag").unwrap().to_string());
+        }
+        let numbered: Vec<(u32, &str)> =
+            etags.iter().enumerate().map(|(i, etag)| (i as u32 + 1, etag.as_str())).collect();
+        let expected = checksum_b64(algorithm, &whole);
+        // A wrong whole-object checksum fails the Complete; the upload stays.
+        let wrong = client.send(
+            &Request::new("POST", "mpu", &key)
+                .query("uploadId", &id)
+                .header(algorithm.header_name(), &checksum_b64(algorithm, b"something else"))
+                .body(complete_document(&numbered)),
+        );
+        wrong.assert_error(400, "BadDigest");
+        let done = client.send(
+            &Request::new("POST", "mpu", &key)
+                .query("uploadId", &id)
+                .header(algorithm.header_name(), &expected)
+                .body(complete_document(&numbered)),
+        );
+        done.assert_status(200);
+        let element = format!("Checksum{}", algorithm.name());
+        assert_eq!(done.xml(&element).as_deref(), Some(expected.as_str()), "{}", algorithm.name());
+        assert_eq!(done.xml("ChecksumType").as_deref(), Some("FULL_OBJECT"));
+        let head = client.send(&Request::new("HEAD", "mpu", &key).header("x-amz-checksum-mode", "ENABLED"));
+        assert_eq!(head.header(algorithm.header_name()), Some(expected.as_str()));
+        assert_eq!(head.header("x-amz-checksum-type"), Some("FULL_OBJECT"));
+    }
+    // COMPOSITE stays the default for the others, marked -<parts>.
+    let id = create(&client, "composite", &[("x-amz-checksum-algorithm", "CRC32")]);
+    let answer = client.send(
+        &Request::new("PUT", "mpu", "composite")
+            .query("partNumber", "1")
+            .query("uploadId", &id)
+            .header("x-amz-checksum-crc32", &checksum_b64(ChecksumAlgorithm::Crc32, b"one part"))
+            .body("one part"),
+    );
+    let etag = answer.header("etag").unwrap().to_string();
+    let done = complete(&client, "composite", &id, &[(1, &etag)]);
+    assert_eq!(done.xml("ChecksumType").as_deref(), Some("COMPOSITE"));
+    assert!(done.xml("ChecksumCRC32").unwrap().ends_with("-1"));
+    // The type's rules.
+    let refused = |headers: &[(&str, &str)]| {
+        let mut request = Request::new("POST", "mpu", "k").query("uploads", "");
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        client.send(&request).assert_error(400, "InvalidRequest");
+    };
+    refused(&[("x-amz-checksum-algorithm", "SHA256"), ("x-amz-checksum-type", "FULL_OBJECT")]);
+    refused(&[("x-amz-checksum-algorithm", "CRC64NVME"), ("x-amz-checksum-type", "COMPOSITE")]);
+    refused(&[("x-amz-checksum-type", "FULL_OBJECT")]);
+}
