@@ -619,6 +619,7 @@ mod tests {
             version: None,
             delete_marker: false,
             lock: Default::default(),
+            full_object_checksum: false,
             checksum: None,
             meta: Default::default(),
             parts: Vec::new(),

@@ -1146,6 +1146,7 @@ mod tests {
             version: None,
             delete_marker: false,
             lock: Default::default(),
+            full_object_checksum: false,
             checksum: None,
             meta: ObjectMeta::default(),
             parts: Vec::new(),
