@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what larder's tests need and the machine lacks: Debian's cross
-# toolchains, qemu-user, rclone, socat with openssl (a TLS relay for the
+# toolchains, qemu-user, rclone, restic and s3fs (backup and FUSE clients), socat with openssl (a TLS relay for the
 # HTTPS client tests), and Chromium (the browser test); the Rust targets and components; the
 # nightly toolchain and cargo-fuzz (scripts/fuzz.sh); cargo-zigbuild and cargo-deb
 # (scripts/release.sh); a Python venv (.venv) with boto3, the AWS CLI, pytest and zig.
@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 
 missing=()
 command -v rclone >/dev/null || missing+=(rclone)
+command -v restic >/dev/null || missing+=(restic)
+command -v s3fs >/dev/null || missing+=(s3fs)
 command -v socat >/dev/null || missing+=(socat)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v chromium >/dev/null || missing+=(chromium)
