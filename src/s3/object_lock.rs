@@ -161,9 +161,19 @@ pub async fn get_object_lock_configuration(s3: &S3, context: &mut RequestContext
 /// ask, or else the bucket's default retention. Refuses lock headers on a
 /// bucket without Object Lock, and dates that are not in the future.
 pub async fn lock_for_write(s3: &S3, context: &RequestContext, bucket: &str) -> Result<ObjectLock, S3Error> {
-    let mode = header(&context.headers, "x-amz-object-lock-mode");
-    let until = header(&context.headers, "x-amz-object-lock-retain-until-date");
-    let hold = header(&context.headers, "x-amz-object-lock-legal-hold");
+    lock_from(s3, bucket, |name| header(&context.headers, name)).await
+}
+
+/// [`lock_for_write`] from any source of `x-amz-object-lock-*` values
+/// (a POST form's fields).
+pub async fn lock_from<'a>(
+    s3: &S3,
+    bucket: &str,
+    field: impl Fn(&str) -> Option<&'a str>,
+) -> Result<ObjectLock, S3Error> {
+    let mode = field("x-amz-object-lock-mode");
+    let until = field("x-amz-object-lock-retain-until-date");
+    let hold = field("x-amz-object-lock-legal-hold");
     let asked = mode.is_some() || until.is_some() || hold.is_some();
     let record: Option<BucketRecord> = match s3.store.bucket(bucket).await {
         Ok(record) => Some(record),

@@ -393,11 +393,19 @@ async fn post_with(s3: &S3, context: &mut RequestContext, body: &mut RequestBody
     }
     // Fields after the file are read (within the form's limits) and ignored.
     while multipart.next_part().await?.is_some() {}
+    // Object Lock fields, checked before a link's use is spent.
+    let lock = match super::object_lock::lock_from(s3, &bucket, |name| form.get(name)).await {
+        Ok(lock) => lock,
+        Err(error) => {
+            upload.abandon().await;
+            return Err(error);
+        }
+    };
     let condition = if upload_link.is_some() { WriteCondition::Absent } else { WriteCondition::None };
     if upload_link.is_some() {
         s3.spend_link_use(context).await?;
     }
-    let record = match upload.commit_if(object_meta(&form), ExpectedDigests::default(), condition).await {
+    let record = match upload.commit_locked(object_meta(&form), ExpectedDigests::default(), condition, lock).await {
         Ok(record) => record,
         Err(error) => {
             // Nothing stored: the use goes back.

@@ -214,3 +214,37 @@ fn a_form_signed_with_signature_version_2() {
     post(&refusing_client, "drop", &fields, "old.txt", b"x").assert_error(400, "InvalidRequest");
     drop(server);
 }
+
+/// POST Object's `x-amz-object-lock-*` fields lock the new version, as the
+/// headers of a PUT do; on a bucket without Object Lock they are refused
+/// and nothing is stored.
+#[test]
+fn a_form_can_lock_what_it_uploads() {
+    let (_server, client) = setup();
+    client
+        .send(&Request::new("PUT", "vault", "").header("x-amz-bucket-object-lock-enabled", "true"))
+        .assert_status(200);
+    let until = timefmt::format_iso8601(timefmt::now() + 3600);
+    let conditions = serde_json::json!([
+        ["starts-with", "$key", ""],
+        ["starts-with", "$x-amz-object-lock-mode", ""],
+        ["starts-with", "$x-amz-object-lock-retain-until-date", ""]
+    ]);
+    let extra = [
+        ("key", "camera.jpg"),
+        ("x-amz-object-lock-mode", "COMPLIANCE"),
+        ("x-amz-object-lock-retain-until-date", until.as_str()),
+    ];
+    let fields = signed_fields(&client, "vault", &extra, conditions.clone(), 600);
+    let answer = post(&client, "vault", &fields, "camera.jpg", b"frame");
+    assert!(answer.status / 100 == 2, "{} {}", answer.status, answer.text());
+    let version = answer.header("x-amz-version-id").expect("a version").to_string();
+    let head = client.send(&Request::new("HEAD", "vault", "camera.jpg"));
+    assert_eq!(head.header("x-amz-object-lock-mode"), Some("COMPLIANCE"));
+    client
+        .send(&Request::new("DELETE", "vault", "camera.jpg").query("versionId", &version))
+        .assert_error(403, "AccessDenied");
+    let fields = signed_fields(&client, "drop", &extra, conditions, 600);
+    post(&client, "drop", &fields, "camera.jpg", b"frame").assert_error(400, "InvalidRequest");
+    get(&client, "drop", "camera.jpg").assert_error(404, "NoSuchKey");
+}
