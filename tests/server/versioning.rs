@@ -287,6 +287,26 @@ fn copies_and_multi_deletes_by_version() {
         .assert_status(200);
     assert_eq!(get(&client, "copies", "src").body, b"old bytes");
     assert_eq!(entries(&list_versions(&client, "copies", &[("prefix", "src")])).len(), 3);
+    // UploadPartCopy from a version.
+    let created = client.send(&Request::new("POST", "copies", "assembled").query("uploads", ""));
+    let upload_id = created.xml("UploadId").unwrap();
+    let part = client.send(
+        &Request::new("PUT", "copies", "assembled")
+            .query("partNumber", "1")
+            .query("uploadId", &upload_id)
+            .header("x-amz-copy-source", &format!("/copies/src?versionId={old}")),
+    );
+    part.assert_status(200);
+    assert_eq!(part.header("x-amz-copy-source-version-id"), Some(old.as_str()));
+    let etag = part.xml("ETag").unwrap();
+    client
+        .send(
+            &Request::new("POST", "copies", "assembled")
+                .query("uploadId", &upload_id)
+                .body(complete_document(&[(1, &etag)])),
+        )
+        .assert_status(200);
+    assert_eq!(get(&client, "copies", "assembled").body, b"old bytes");
 
     // DeleteObjects: one version by id, one key without (a marker).
     let document = format!(
