@@ -42,7 +42,7 @@ pub async fn delete_objects(s3: &S3, context: &mut RequestContext) -> S3Result {
     let mut out = XmlWriter::new("DeleteResult");
     for (key, version) in targets {
         let which = super::object::selector(version.as_deref());
-        let outcome = if key.is_empty() || key.len() > MAX_KEY_BYTES {
+        let outcome = if key.is_empty() || key.len() > MAX_KEY_BYTES || key.contains('\0') {
             Err(("InvalidArgument", "Invalid key"))
         } else if s3.authorize(context, super::access::DELETE_OBJECT, &context.bucket, &key).await.is_err() {
             Err(("AccessDenied", "Access Denied"))

@@ -297,6 +297,11 @@ impl From<StoreError> for S3Error {
                 StatusCode::FORBIDDEN,
                 "Access Denied because object protected by object lock.",
             ),
+            StoreError::InvalidBucketState => S3Error::new(
+                "InvalidBucketState",
+                StatusCode::CONFLICT,
+                "The request is not valid with the current state of the bucket.",
+            ),
             StoreError::NoSuchVersion => {
                 S3Error::new("NoSuchVersion", StatusCode::NOT_FOUND, "The specified version does not exist.")
             }

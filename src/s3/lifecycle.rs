@@ -65,10 +65,13 @@ pub struct Rule {
     pub abort_after_days: Option<i64>,
 }
 
+/// The most days a rule may count (a century), so that no date overflows.
+const MAX_DAYS: i64 = 36_500;
+
 fn positive(element: Option<&xml::Element>, message: &str) -> Result<Option<i64>, S3Error> {
     let Some(element) = element else { return Ok(None) };
     match element.text.trim().parse::<i64>() {
-        Ok(value) if value > 0 => Ok(Some(value)),
+        Ok(value) if value > 0 && value <= MAX_DAYS => Ok(Some(value)),
         Ok(_) => Err(S3Error::invalid_argument(message)),
         Err(_) => Err(S3Error::malformed_xml()),
     }
@@ -303,9 +306,9 @@ fn expiry(rules: &[Rule], key: &str, record: &ObjectRecord, day_secs: i64) -> Op
         .filter_map(|rule| {
             let at = match rule.expiration? {
                 Expiration::Days(days) if day_secs == 86_400 => {
-                    (record.last_modified + days * 86_400).div_euclid(86_400) * 86_400 + 86_400
+                    record.last_modified.saturating_add(days * 86_400).div_euclid(86_400) * 86_400 + 86_400
                 }
-                Expiration::Days(days) => record.last_modified + days * day_secs,
+                Expiration::Days(days) => record.last_modified.saturating_add(days.saturating_mul(day_secs)),
                 Expiration::Date(date) => date,
                 Expiration::ExpiredObjectDeleteMarker => return None,
             };
@@ -445,11 +448,8 @@ impl S3 {
         // The current object, if the newest version is one.
         // The newest version is the current object unless it is a marker.
         if !newest.delete_marker {
-            let due = applying(newest).iter().any(|rule| match rule.expiration {
-                Some(Expiration::Days(days)) => now >= newest.last_modified + days * day,
-                Some(Expiration::Date(date)) => now >= date,
-                _ => false,
-            });
+            // The date `x-amz-expiration` announced.
+            let due = expiry(rules, &key, newest, day).is_some_and(|(at, _)| now >= at);
             if due {
                 match self.store.delete_object(bucket, &key).await {
                     Ok(_) => summary.expired += 1,
@@ -467,7 +467,10 @@ impl S3 {
         for (rank, pair) in versions.windows(2).enumerate() {
             let (newer, record) = (&pair[0].1, &pair[1].1);
             let due = applying(record).iter().any(|rule| match rule.noncurrent {
-                Some((days, keep)) => now >= newer.last_modified + days * day && rank as u64 >= keep.unwrap_or(0),
+                Some((days, keep)) => {
+                    now >= newer.last_modified.saturating_add(days.saturating_mul(day))
+                        && rank as u64 >= keep.unwrap_or(0)
+                }
                 None => false,
             });
             if !due {
@@ -493,10 +496,15 @@ impl S3 {
     /// Removes one version unless Object Lock keeps it; true if removed.
     async fn remove_version(&self, bucket: &str, key: &str, record: &ObjectRecord, summary: &mut Summary) -> bool {
         let now = self.clock.retention_now();
+        let judged = record.sequence;
         let guard: Box<crate::store::DeleteGuard> = Box::new(move |record: &ObjectRecord| {
             let locked = record.lock.legal_hold || record.lock.retention.is_some_and(|(_, until)| until > now);
             if locked {
                 Err(StoreError::ObjectLocked)
+            } else if record.sequence != judged {
+                // The null version is another one by now (a write since,
+                // or this run's own delete marker): judged next time.
+                Err(StoreError::PreconditionFailed)
             } else {
                 Ok(())
             }
@@ -509,6 +517,7 @@ impl S3 {
                 summary.kept_by_object_lock += 1;
                 false
             }
+            Err(StoreError::PreconditionFailed) => false,
             Err(error) => {
                 tracing::warn!(bucket, key, %error, "lifecycle removal failed");
                 summary.errors += 1;
@@ -530,7 +539,7 @@ impl S3 {
         };
         for (id, upload) in uploads {
             let due = rules.iter().any(|rule| {
-                rule.abort_after_days.is_some_and(|days| now >= upload.created + days * day)
+                rule.abort_after_days.is_some_and(|days| now >= upload.created.saturating_add(days.saturating_mul(day)))
                     && upload.key.starts_with(&rule.filter.prefix)
             });
             if due {
@@ -602,6 +611,11 @@ mod tests {
         assert_eq!(code("<Rule><Filter/><Status>Enabled</Status></Rule>"), "InvalidRequest");
         assert_eq!(code("<Rule><Filter><Prefix>a</Prefix><ObjectSizeLessThan>5</ObjectSizeLessThan></Filter><Status>Enabled</Status><Expiration><Days>1</Days></Expiration></Rule>"), "MalformedXML");
         assert_eq!(code(""), "MalformedXML");
+        assert_eq!(
+            code("<Rule><Filter/><Status>Enabled</Status><Expiration><Days>9223372036854775807</Days></Expiration></Rule>"),
+            "InvalidArgument",
+            "a count of days no date can hold"
+        );
     }
 
     #[test]

@@ -55,6 +55,12 @@ const MAX_BUCKET_NAME_BYTES: usize = 255;
 /// Longest object key, in bytes.
 pub const MAX_KEY_BYTES: usize = 1024;
 
+/// The index separates a key from its versions with a NUL byte, so no key
+/// may hold one.
+pub(crate) fn nul_in_key() -> S3Error {
+    S3Error::invalid_argument("Object keys must not contain the NUL character.")
+}
+
 #[derive(Debug, Clone)]
 pub struct S3Config {
     pub region: String,
@@ -240,6 +246,9 @@ impl S3 {
             return Err(S3Error::new("KeyTooLongError", StatusCode::BAD_REQUEST, "Your key is too long")
                 .with("MaxSizeAllowed", MAX_KEY_BYTES.to_string())
                 .with("Size", context.key.len().to_string()));
+        }
+        if context.key.contains('\0') {
+            return Err(nul_in_key());
         }
         Ok(operation)
     }

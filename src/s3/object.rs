@@ -274,7 +274,7 @@ fn copy_source(context: &RequestContext) -> Result<(String, String, Selector), S
     let decoded = String::from_utf8(decoded).map_err(|_| invalid())?;
     let decoded = decoded.strip_prefix('/').unwrap_or(&decoded);
     match decoded.split_once('/') {
-        Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => {
+        Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() && !key.contains('\0') => {
             Ok((bucket.to_string(), key.to_string(), which))
         }
         _ => Err(invalid()),

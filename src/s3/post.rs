@@ -354,6 +354,9 @@ async fn post_with(s3: &S3, context: &mut RequestContext, body: &mut RequestBody
     if key.is_empty() || key.len() > super::MAX_KEY_BYTES {
         return Err(S3Error::new("KeyTooLongError", StatusCode::BAD_REQUEST, "Your key is too long"));
     }
+    if key.contains('\0') {
+        return Err(super::nul_in_key());
+    }
     s3.authorize(context, PUT_OBJECT, &bucket, &key).await?;
     multipart.allow(MAX_FORM_BYTES);
 

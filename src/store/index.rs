@@ -29,12 +29,15 @@ pub trait Index: Send + Sync + 'static {
     /// Sets a bucket's versioning state (and Object Lock flag); fails with
     /// NoSuchBucket.
     fn set_versioning(&self, bucket: &str, versioning: Versioning, object_lock: bool) -> Result<(), StoreError>;
-    /// Makes `record` the key's newest version (an object, or a delete
-    /// marker) if `condition` holds (checked in the same transaction). The
-    /// version it displaces stays as a noncurrent one, unless both are the
-    /// null version: a new null version replaces the old one wherever it
-    /// is, and the replaced record (returned) joins the garbage list.
-    /// Fails with NoSuchBucket, PreconditionFailed or NoSuchKey.
+    /// Adds `record` (an object, or a delete marker) to the key's versions
+    /// if `condition` holds (checked in the same transaction): as the
+    /// newest, unless a version with a higher sequence committed first
+    /// (then below it). The version it displaces stays as a noncurrent
+    /// one, unless both are the null version: a new null version replaces
+    /// the old one wherever it is. Returns what joined the garbage list: the
+    /// replaced null version, or `record` itself if a newer null version
+    /// was there. Fails with NoSuchBucket, PreconditionFailed, NoSuchKey, or
+    /// ObjectLocked (a locked null version is never replaced).
     fn put_object(
         &self,
         bucket: &str,
@@ -327,6 +330,16 @@ fn decode_bucket(bytes: Option<sled::IVec>, bucket: &str) -> Result<BucketRecord
     BucketRecord::decode(&bytes).map_err(|_| Abort::Abort(corrupt(bucket)))
 }
 
+/// A new null version never replaces one that Object Lock has marked: no
+/// bucket with Object Lock writes null versions, so this is a second line.
+fn check_replaceable(old: &ObjectRecord) -> Result<(), Abort> {
+    if old.lock.is_none() {
+        Ok(())
+    } else {
+        Err(Abort::Abort(StoreError::ObjectLocked))
+    }
+}
+
 fn to_garbage(garbage: &TransactionalTree, record: &ObjectRecord) -> Result<(), Abort> {
     for blob in record.blobs() {
         garbage.insert(&blob.0[..], &[][..])?;
@@ -342,6 +355,88 @@ struct VersionTrees<'a> {
 }
 
 impl VersionTrees<'_> {
+    /// Puts `record` where its sequence places it among the key's versions
+    /// (`current` and `noncurrent` read under the key's stripe): the newest
+    /// becomes current ([`VersionTrees::install`]), an older one joins the
+    /// noncurrent versions. A write whose sequence was taken before a
+    /// concurrent one's, but which commits after it, lands below it, so a
+    /// key's versions always sort by sequence. `None` when the key holds
+    /// the same or a newer null version (the record is superseded); else
+    /// the older null version it replaced, if any.
+    fn place(
+        &self,
+        totals: &mut BucketRecord,
+        bucket: &str,
+        key: &str,
+        current: Option<ObjectRecord>,
+        noncurrent: &[ObjectRecord],
+        record: &ObjectRecord,
+    ) -> Result<Option<Option<ObjectRecord>>, Abort> {
+        let id = object_key(bucket, key.as_bytes());
+        let all: Vec<&ObjectRecord> = current.iter().chain(noncurrent.iter()).collect();
+        if all.iter().any(|known| {
+            known.version == record.version && (known.version.is_some() || known.sequence >= record.sequence)
+        }) {
+            return Ok(None);
+        }
+        let newest = all.iter().map(|known| known.sequence).max();
+        if newest.is_none_or(|newest| record.sequence > newest) {
+            return Ok(Some(self.install(totals, bucket, key, current, noncurrent, record)?));
+        }
+        // Older than the current version: a noncurrent one.
+        let mut replaced = None;
+        if record.version.is_none() {
+            if let Some(null) = all.iter().find(|known| known.version.is_none()) {
+                check_replaceable(null)?;
+                if current.as_ref().is_some_and(|current| current.sequence == null.sequence) {
+                    self.objects.remove(id.as_slice())?;
+                } else {
+                    self.versions.remove(version_key(bucket, key.as_bytes(), null.sequence))?;
+                }
+                to_garbage(self.garbage, null)?;
+                totals.objects = totals.objects.saturating_sub(1);
+                totals.bytes = totals.bytes.saturating_sub(null.size);
+                replaced = Some((*null).clone());
+            }
+        }
+        self.versions.insert(version_key(bucket, key.as_bytes(), record.sequence), record.encode())?;
+        totals.objects += 1;
+        totals.bytes += record.size;
+        if current.is_none() || replaced.as_ref().zip(current.as_ref()).is_some_and(|(r, c)| r.sequence == c.sequence) {
+            // The current object went, or there was none: the newest
+            // of what is left may have to become current.
+            let mut rest: Vec<&ObjectRecord> = noncurrent
+                .iter()
+                .filter(|known| replaced.as_ref().is_none_or(|r| r.sequence != known.sequence))
+                .chain(std::iter::once(record))
+                .collect();
+            rest.sort_by_key(|known| std::cmp::Reverse(known.sequence));
+            self.promote(bucket, key, &rest)?;
+        }
+        Ok(Some(replaced))
+    }
+
+    /// A write's new version, placed by its sequence ([`VersionTrees::place`]).
+    /// Returns what became garbage: a null version it replaced, or the
+    /// record itself when a newer null version committed first.
+    fn place_new(
+        &self,
+        totals: &mut BucketRecord,
+        bucket: &str,
+        key: &str,
+        current: Option<ObjectRecord>,
+        noncurrent: &[ObjectRecord],
+        record: &ObjectRecord,
+    ) -> Result<Option<ObjectRecord>, Abort> {
+        match self.place(totals, bucket, key, current, noncurrent, record)? {
+            Some(replaced) => Ok(replaced),
+            None => {
+                to_garbage(self.garbage, record)?;
+                Ok(Some(record.clone()))
+            }
+        }
+    }
+
     /// Makes `record` the newest version of `key` (see [`Index::put_object`]);
     /// `noncurrent` was read under the key's stripe. Returns the replaced
     /// null version, whose blobs are now garbage.
@@ -370,6 +465,7 @@ impl VersionTrees<'_> {
             }
         }
         if let Some(old) = &replaced {
+            check_replaceable(old)?;
             to_garbage(self.garbage, old)?;
             totals.objects = totals.objects.saturating_sub(1);
             totals.bytes = totals.bytes.saturating_sub(old.size);
@@ -566,7 +662,7 @@ impl Index for SledIndex {
                 let current = objects.get(id.as_slice())?.map(|old| decode_object(&old, key)).transpose()?;
                 condition.check(current.as_ref()).map_err(Abort::Abort)?;
                 let trees = VersionTrees { objects, versions, garbage };
-                let replaced = trees.install(&mut totals, bucket, key, current, &noncurrent, record)?;
+                let replaced = trees.place_new(&mut totals, bucket, key, current, &noncurrent, record)?;
                 buckets.insert(bucket, totals.encode())?;
                 Ok(replaced)
             })
@@ -742,52 +838,12 @@ impl Index for SledIndex {
             .transaction(|(buckets, objects, versions, garbage)| {
                 let mut totals = decode_bucket(buckets.get(bucket)?, bucket)?;
                 let current = objects.get(id.as_slice())?.map(|old| decode_object(&old, key)).transpose()?;
-                let all: Vec<&ObjectRecord> = current.iter().chain(noncurrent.iter()).collect();
-                if all.iter().any(|known| {
-                    known.version == record.version && (known.version.is_some() || known.sequence >= record.sequence)
-                }) {
-                    return Ok(None);
-                }
-                let newest = all.iter().map(|known| known.sequence).max();
                 let trees = VersionTrees { objects, versions, garbage };
-                if newest.is_none_or(|newest| record.sequence > newest) {
-                    let replaced = trees.install(&mut totals, bucket, key, current, &noncurrent, record)?;
+                let placed = trees.place(&mut totals, bucket, key, current, &noncurrent, record)?;
+                if placed.is_some() {
                     buckets.insert(bucket, totals.encode())?;
-                    return Ok(Some(replaced));
                 }
-                // Older than the current version: a noncurrent one.
-                let mut replaced = None;
-                if record.version.is_none() {
-                    if let Some(null) = all.iter().find(|known| known.version.is_none()) {
-                        if current.as_ref().is_some_and(|current| current.sequence == null.sequence) {
-                            objects.remove(id.as_slice())?;
-                        } else {
-                            versions.remove(version_key(bucket, key.as_bytes(), null.sequence))?;
-                        }
-                        to_garbage(garbage, null)?;
-                        totals.objects = totals.objects.saturating_sub(1);
-                        totals.bytes = totals.bytes.saturating_sub(null.size);
-                        replaced = Some((*null).clone());
-                    }
-                }
-                versions.insert(version_key(bucket, key.as_bytes(), record.sequence), record.encode())?;
-                totals.objects += 1;
-                totals.bytes += record.size;
-                if current.is_none()
-                    || replaced.as_ref().zip(current.as_ref()).is_some_and(|(r, c)| r.sequence == c.sequence)
-                {
-                    // The current object went, or there was none: the newest
-                    // of what is left may have to become current.
-                    let mut rest: Vec<&ObjectRecord> = noncurrent
-                        .iter()
-                        .filter(|known| replaced.as_ref().is_none_or(|r| r.sequence != known.sequence))
-                        .chain(std::iter::once(record))
-                        .collect();
-                    rest.sort_by_key(|known| std::cmp::Reverse(known.sequence));
-                    trees.promote(bucket, key, &rest)?;
-                }
-                buckets.insert(bucket, totals.encode())?;
-                Ok(Some(replaced))
+                Ok(placed)
             })
             .map_err(from_transaction)
     }
@@ -950,7 +1006,7 @@ impl Index for SledIndex {
                 let current = objects.get(object_id.as_slice())?.map(|old| decode_object(&old, key)).transpose()?;
                 condition.check(current.as_ref()).map_err(Abort::Abort)?;
                 let version_trees = VersionTrees { objects, versions, garbage };
-                let replaced = version_trees.install(&mut totals, bucket, key, current, &noncurrent, record)?;
+                let replaced = version_trees.place_new(&mut totals, bucket, key, current, &noncurrent, record)?;
                 buckets.insert(bucket, totals.encode())?;
                 upload_keys.remove(position.as_slice())?;
                 for (number, part) in &all_parts {

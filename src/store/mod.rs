@@ -52,6 +52,9 @@ pub enum StoreError {
     /// Object Lock keeps the version (a retention not yet over, or a legal
     /// hold): nobody may delete it.
     ObjectLocked,
+    /// A bucket with Object Lock stays versioned; Object Lock needs
+    /// versioning enabled.
+    InvalidBucketState,
     /// The version asked for by id is a delete marker (S3's 405), or
     /// (`current`) the key's current version is one (404 with
     /// `x-amz-delete-marker`).
@@ -239,6 +242,8 @@ struct Inner {
     key_files: std::sync::Mutex<()>,
     /// Serialises Object Lock changes, from their file to the index.
     lock_files: std::sync::Mutex<()>,
+    /// Serialises changes of buckets' versioning and Object Lock state.
+    bucket_states: std::sync::Mutex<()>,
     /// Bytes promised to uploads in flight.
     reserved: std::sync::Mutex<u64>,
     /// The startup sweep, while it runs.
@@ -428,6 +433,7 @@ impl Store {
                 pins: Default::default(),
                 key_files: Default::default(),
                 lock_files: Default::default(),
+                bucket_states: Default::default(),
                 reserved: Default::default(),
                 background: Default::default(),
                 _lock: lock,
@@ -684,7 +690,11 @@ impl Store {
         let inner = self.inner.clone();
         let name = name.to_string();
         blocking(move || {
+            let _states = inner.bucket_states.lock().unwrap_or_else(|poison| poison.into_inner());
             let mut record = inner.index.bucket(&name)?.ok_or(StoreError::NoSuchBucket)?;
+            if record.versioning != Versioning::Enabled {
+                return Err(StoreError::InvalidBucketState);
+            }
             record.object_lock = true;
             blob::write_file_atomically(
                 &inner.layout.bucket_marker(&name),
@@ -702,7 +712,11 @@ impl Store {
         let inner = self.inner.clone();
         let name = name.to_string();
         blocking(move || {
+            let _states = inner.bucket_states.lock().unwrap_or_else(|poison| poison.into_inner());
             let mut record = inner.index.bucket(&name)?.ok_or(StoreError::NoSuchBucket)?;
+            if record.object_lock && versioning != Versioning::Enabled {
+                return Err(StoreError::InvalidBucketState);
+            }
             record.versioning = versioning;
             // The marker file first, as configuration files are.
             blob::write_file_atomically(
@@ -1003,7 +1017,10 @@ fn remove_version(
     let removed = {
         // A sweep running now must not bring the version back.
         let _gate = inner.background.gate();
-        inner.background.note_deleted(bucket, key);
+        match version {
+            Some(version) => inner.background.note_deleted_version(bucket, key, version.sequence()),
+            None => inner.background.note_deleted(bucket, key),
+        }
         inner.index.remove_version(bucket, key, version, guard)?
     };
     if let Some(old) = &removed {
@@ -1056,6 +1073,52 @@ mod tests {
             out.extend_from_slice(&chunk.unwrap());
         }
         out
+    }
+
+    /// Two writes to one key whose sequences were taken in one order and
+    /// whose index changes commit in the other: the key's versions still
+    /// sort by sequence, and the newest is current.
+    #[test]
+    fn versions_sort_by_sequence_whatever_order_they_commit_in() {
+        let dir = std::env::temp_dir().join(format!("larder-store-test-{}", BlobId::random().to_hex()));
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let store = Store::open(&config(&dir)).unwrap();
+            store.create_bucket("bucket", false).await.unwrap();
+            store.set_versioning("bucket", Versioning::Enabled).await.unwrap();
+            let index = &store.inner.index;
+            let record = |sequence: u64, delete_marker: bool| ObjectRecord {
+                blob: BlobId::random(),
+                size: 1,
+                etag: String::new(),
+                last_modified: 0,
+                sequence,
+                version: Some(VersionId::new(sequence)),
+                delete_marker,
+                lock: ObjectLock::default(),
+                full_object_checksum: false,
+                checksum: None,
+                meta: ObjectMeta::default(),
+                parts: Vec::new(),
+            };
+            // A PUT that took sequence 11 commits before a DELETE that took 10.
+            index.put_object("bucket", "k", &record(11, false), &WriteCondition::None).unwrap();
+            index.put_object("bucket", "k", &record(10, true), &WriteCondition::None).unwrap();
+            assert_eq!(store.head_object("bucket", "k").await.unwrap().sequence, 11, "the newer object stays current");
+            let listed = store.list_versions("bucket", "", None, 10).await.unwrap();
+            let order: Vec<(u64, bool)> = listed.iter().map(|(_, record, latest)| (record.sequence, *latest)).collect();
+            assert_eq!(order, [(11, true), (10, false)]);
+            // And the other way round: a marker above an older object.
+            index.put_object("bucket", "m", &record(21, true), &WriteCondition::None).unwrap();
+            index.put_object("bucket", "m", &record(20, false), &WriteCondition::None).unwrap();
+            assert!(matches!(
+                store.head_object("bucket", "m").await,
+                Err(StoreError::DeleteMarker { current: true, .. })
+            ));
+            assert_eq!(store.bucket("bucket").await.unwrap().objects, 4);
+            store.close(true).unwrap();
+        });
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     /// A rebuilt index hands out sequences above every blob's: a version

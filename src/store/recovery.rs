@@ -33,6 +33,8 @@ struct BackgroundState {
     unfinished: bool,
     checked: u64,
     deleted: HashSet<(String, String)>,
+    /// Versions deleted by id: (bucket, key, sequence).
+    deleted_versions: HashSet<(String, String, u64)>,
 }
 
 /// Where the startup check of the blobs stands (for `/health`).
@@ -59,8 +61,20 @@ impl Background {
         }
     }
 
-    fn deleted_while_running(&self, bucket: &str, key: &str) -> bool {
-        self.lock_state().deleted.contains(&(bucket.to_string(), key.to_string()))
+    /// One version was deleted by id (call with the gate held): only that
+    /// version must not come back.
+    pub(super) fn note_deleted_version(&self, bucket: &str, key: &str, sequence: u64) {
+        let mut state = self.lock_state();
+        if state.running {
+            state.deleted_versions.insert((bucket.to_string(), key.to_string(), sequence));
+        }
+    }
+
+    fn deleted_while_running(&self, bucket: &str, key: &str, sequence: u64) -> bool {
+        let state = self.lock_state();
+        let (bucket, key) = (bucket.to_string(), key.to_string());
+        state.deleted.contains(&(bucket.clone(), key.clone()))
+            || state.deleted_versions.contains(&(bucket, key, sequence))
     }
 
     fn lock_state(&self) -> std::sync::MutexGuard<'_, BackgroundState> {
@@ -146,6 +160,7 @@ impl Store {
             let mut state = store.inner.background.lock_state();
             state.running = false;
             state.deleted.clear();
+            state.deleted_versions.clear();
             match result {
                 Ok(true) => state.unfinished = false,
                 Ok(false) => tracing::info!("the check of the blobs was interrupted; it runs again at the next start"),
@@ -218,7 +233,7 @@ impl Store {
         let index = &self.inner.index;
         match footer {
             Footer::Object { bucket, key, mut record } if record.blob == id => {
-                if self.inner.background.deleted_while_running(&bucket, &key) {
+                if self.inner.background.deleted_while_running(&bucket, &key, record.sequence) {
                     return Ok(Settled::Superseded);
                 }
                 // A lock changed after the blob was written is in its file.

@@ -574,3 +574,19 @@ fn get_object_attributes_raw() {
     attributes(Some("ETag,Colour")).assert_error(400, "InvalidArgument");
     attributes(None).assert_error(400, "InvalidArgument");
 }
+
+/// The index keeps a key apart from its versions with a NUL byte: a key
+/// holding one is refused, in a path or a copy source, and nothing is
+/// stored.
+#[test]
+fn keys_with_a_nul_byte_are_refused() {
+    let (_server, client) = setup();
+    put(&client, "objects", "a", b"a").assert_status(200);
+    client.send(&Request::new("PUT", "objects", "a\u{0}b").body("x")).assert_error(400, "InvalidArgument");
+    get(&client, "objects", "a\u{0}b").assert_error(400, "InvalidArgument");
+    client
+        .send(&Request::new("PUT", "objects", "copy").header("x-amz-copy-source", "objects/a%00b"))
+        .assert_error(400, "InvalidArgument");
+    let listed = client.send(&Request::new("GET", "objects", "").query("list-type", "2"));
+    assert_eq!(listed.xml_all("Key"), ["a"]);
+}
