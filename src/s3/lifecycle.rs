@@ -28,6 +28,22 @@ const MAX_ID_CHARS: usize = 255;
 const BATCH: usize = 256;
 /// The pause after each delete: the worker never hogs the disk.
 const PACE: Duration = Duration::from_millis(5);
+/// Above this many open connections the worker waits: clients come first.
+const BUSY_CONNECTIONS: i64 = 8;
+/// The longest it waits for a busy server before going on anyway.
+const MAX_PAUSE: Duration = Duration::from_secs(30);
+
+/// After each delete: a short pause, and a longer one while the server is
+/// busy.
+async fn pace() {
+    tokio::time::sleep(PACE).await;
+    let busy =
+        || crate::metrics::global().open_connections.load(std::sync::atomic::Ordering::Relaxed) > BUSY_CONNECTIONS;
+    let started = std::time::Instant::now();
+    while busy() && started.elapsed() < MAX_PAUSE {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
 
 /// Which objects a rule applies to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -458,7 +474,7 @@ impl S3 {
                         summary.errors += 1;
                     }
                 }
-                tokio::time::sleep(PACE).await;
+                pace().await;
             }
         }
         // Noncurrent versions: each became noncurrent when the next newer
@@ -510,7 +526,7 @@ impl S3 {
             }
         });
         let removed = self.store.delete_version(bucket, key, record.version, guard).await;
-        tokio::time::sleep(PACE).await;
+        pace().await;
         match removed {
             Ok(_) => true,
             Err(StoreError::ObjectLocked) => {
@@ -551,7 +567,7 @@ impl S3 {
                         summary.errors += 1;
                     }
                 }
-                tokio::time::sleep(PACE).await;
+                pace().await;
             }
         }
     }

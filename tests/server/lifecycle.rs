@@ -130,3 +130,24 @@ fn a_run_applies_every_kind_of_rule() {
     let (ok, text, _) = larder_cli(&server, &["status"]);
     assert!(ok && text.contains("lifecycle      last run"), "{text}");
 }
+
+/// The worker waits while the server is busy (more than a handful of open
+/// connections): a run with work to do does not end before they go.
+#[test]
+fn a_run_waits_while_the_server_is_busy() {
+    let server = TestServer::start_with(|config| config.lifecycle_day_secs = 3600);
+    let client = server.client();
+    create_bucket(&client, "busy");
+    put_rules(&client, "busy", "<Rule><ID>all</ID><Filter/><Status>Enabled</Status><Expiration><Date>2020-01-01T00:00:00Z</Date></Expiration></Rule>").assert_status(200);
+    put(&client, "busy", "old", b"x").assert_status(200);
+    let held: Vec<_> = (0..12).map(|_| connect_from(None, server.addr)).collect();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(2));
+        drop(held);
+    });
+    let started = std::time::Instant::now();
+    let summary = run(&server);
+    assert!(started.elapsed() >= Duration::from_millis(1500), "the run did not wait: {:?}", started.elapsed());
+    assert_eq!(summary["expired"], 1, "{summary}");
+    release.join().unwrap();
+}
