@@ -259,6 +259,12 @@ fn list_object_versions_pages_and_prefixes() {
     assert_eq!(entries(&prefixed), expected[3..5]);
     assert_eq!(prefixed.xml("NextKeyMarker").as_deref(), Some("dir/x"));
 
+    // encoding-type=url encodes keys (and prefixes) in the answer.
+    put_version(&client, "pages", "with space/é", b"x");
+    let encoded = list_versions(&client, "pages", &[("prefix", "with"), ("encoding-type", "url")]);
+    assert_eq!(encoded.xml("EncodingType").as_deref(), Some("url"));
+    assert_eq!(encoded.xml_all("Key"), ["with%20space/%C3%A9"]);
+
     // A version marker needs a key marker.
     client
         .send(&Request::new("GET", "pages", "").query("versions", "").query("version-id-marker", &expected[0].2))
