@@ -514,8 +514,7 @@ impl S3 {
         let now = self.clock.retention_now();
         let judged = record.sequence;
         let guard: Box<crate::store::DeleteGuard> = Box::new(move |record: &ObjectRecord| {
-            let locked = record.lock.legal_hold || record.lock.retention.is_some_and(|(_, until)| until > now);
-            if locked {
+            if super::object_lock::holds(&record.lock, now, false) {
                 Err(StoreError::ObjectLocked)
             } else if record.sequence != judged {
                 // The null version is another one by now (a write since,

@@ -227,7 +227,7 @@ async fn bypasses_governance(s3: &S3, context: &RequestContext, bucket: &str, ke
 
 /// Is `lock` still holding at `now`, for a request that may (`bypass`)
 /// pass a GOVERNANCE retention?
-fn holds(lock: &ObjectLock, now: i64, bypass: bool) -> bool {
+pub(super) fn holds(lock: &ObjectLock, now: i64, bypass: bool) -> bool {
     match lock.retention {
         _ if lock.legal_hold => true,
         Some((LockMode::Compliance, until)) => until > now,

@@ -687,44 +687,45 @@ impl Store {
     /// Turns Object Lock on for a bucket whose versioning is enabled; it
     /// stays on for good.
     pub async fn enable_object_lock(&self, name: &str) -> Result<(), StoreError> {
-        let inner = self.inner.clone();
-        let name = name.to_string();
-        blocking(move || {
-            let _states = inner.bucket_states.lock().unwrap_or_else(|poison| poison.into_inner());
-            let mut record = inner.index.bucket(&name)?.ok_or(StoreError::NoSuchBucket)?;
-            if record.versioning != Versioning::Enabled {
-                return Err(StoreError::InvalidBucketState);
-            }
+        self.change_bucket_state(name, |record| {
             record.object_lock = true;
-            blob::write_file_atomically(
-                &inner.layout.bucket_marker(&name),
-                record.marker_text().as_bytes(),
-                inner.durable(),
-            )?;
-            inner.index.set_versioning(&name, record.versioning, true)?;
-            inner.commit_index()
+            Ok(())
         })
         .await
     }
 
     /// Sets a bucket's versioning state (Enabled or Suspended).
     pub async fn set_versioning(&self, name: &str, versioning: Versioning) -> Result<(), StoreError> {
+        self.change_bucket_state(name, move |record| {
+            record.versioning = versioning;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Changes a bucket's versioning or Object Lock state, one change at a
+    /// time, refusing a state where Object Lock is on without versioning
+    /// enabled; the marker file first, as configuration files are.
+    async fn change_bucket_state(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut BucketRecord) -> Result<(), StoreError> + Send + 'static,
+    ) -> Result<(), StoreError> {
         let inner = self.inner.clone();
         let name = name.to_string();
         blocking(move || {
             let _states = inner.bucket_states.lock().unwrap_or_else(|poison| poison.into_inner());
             let mut record = inner.index.bucket(&name)?.ok_or(StoreError::NoSuchBucket)?;
-            if record.object_lock && versioning != Versioning::Enabled {
+            change(&mut record)?;
+            if record.object_lock && record.versioning != Versioning::Enabled {
                 return Err(StoreError::InvalidBucketState);
             }
-            record.versioning = versioning;
-            // The marker file first, as configuration files are.
             blob::write_file_atomically(
                 &inner.layout.bucket_marker(&name),
                 record.marker_text().as_bytes(),
                 inner.durable(),
             )?;
-            inner.index.set_versioning(&name, versioning, record.object_lock)?;
+            inner.index.set_versioning(&name, record.versioning, record.object_lock)?;
             inner.commit_index()
         })
         .await
