@@ -389,7 +389,7 @@ impl<'a> Reader<'a> {
         let mode = self.u8()?;
         let until = self.i64()?;
         let retention = match mode {
-            0 => None,
+            0 if until == 0 => None,
             1 => Some((LockMode::Governance, until)),
             2 => Some((LockMode::Compliance, until)),
             _ => return Err(DecodeError),
@@ -491,6 +491,10 @@ impl ObjectRecord {
                 _ => return Err(DecodeError),
             };
             lock = input.lock()?;
+            // The long form is written only when it says something.
+            if version.is_none() && !delete_marker && !full_object_checksum && lock.is_none() {
+                return Err(DecodeError);
+            }
         }
         input.end()?;
         Ok(ObjectRecord {
@@ -535,7 +539,19 @@ impl BucketRecord {
         };
         let (versioning, object_lock) = match bytes.len() {
             24 => (Versioning::Unversioned, false),
-            26 => (Versioning::from_code(bytes[24]).ok_or(DecodeError)?, bytes[25] == 1),
+            26 => {
+                let versioning = Versioning::from_code(bytes[24]).ok_or(DecodeError)?;
+                let object_lock = match bytes[25] {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(DecodeError),
+                };
+                // The long form is written only when it says something.
+                if versioning == Versioning::Unversioned && !object_lock {
+                    return Err(DecodeError);
+                }
+                (versioning, object_lock)
+            }
             _ => return Err(DecodeError),
         };
         Ok(BucketRecord { created: field(0)? as i64, objects: field(1)?, bytes: field(2)?, versioning, object_lock })
@@ -631,8 +647,19 @@ impl UploadRecord {
             lock: ObjectLock::default(),
             full_object_checksum: false,
         };
-        let lock = if input.0.is_empty() { ObjectLock::default() } else { input.lock()? };
-        let full_object_checksum = if input.0.is_empty() { false } else { input.u8()? == 1 };
+        if input.0.is_empty() {
+            return Ok(record);
+        }
+        let lock = input.lock()?;
+        let full_object_checksum = match input.u8()? {
+            0 => false,
+            1 => true,
+            _ => return Err(DecodeError),
+        };
+        // The tail is written only when it says something.
+        if lock.is_none() && !full_object_checksum {
+            return Err(DecodeError);
+        }
         let record = UploadRecord { lock, full_object_checksum, ..record };
         input.end()?;
         Ok(record)
@@ -818,6 +845,45 @@ mod tests {
             completed: 11,
         };
         assert_eq!(CompletedRecord::decode(&completed.encode()).unwrap(), completed);
+    }
+
+    /// Encodings are canonical (the fuzzer checks decode-then-encode gives
+    /// the same bytes): a long form that says nothing beyond the short one
+    /// is refused, as are flag bytes other than 0 and 1.
+    #[test]
+    fn padded_forms_are_refused() {
+        let mut bucket = BucketRecord::new(7).encode();
+        bucket.extend_from_slice(&[0, 0]);
+        assert!(BucketRecord::decode(&bucket).is_err());
+        let mut bucket = BucketRecord { versioning: Versioning::Enabled, ..BucketRecord::new(7) }.encode();
+        bucket[25] = 2;
+        assert!(BucketRecord::decode(&bucket).is_err());
+
+        let mut object = sample().encode();
+        object[0] = VERSIONED_RECORD_VERSION;
+        object.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert!(ObjectRecord::decode(&object).is_err());
+        let held = ObjectRecord { lock: ObjectLock { retention: None, legal_hold: true }, ..sample() }.encode();
+        let mut stray_date = held.clone();
+        let until = held.len() - 9;
+        stray_date[until] = 1;
+        assert!(ObjectRecord::decode(&stray_date).is_err(), "a date without a retention mode");
+
+        let upload = UploadRecord {
+            bucket: "b".into(),
+            key: "k".into(),
+            created: 9,
+            checksum_algorithm: None,
+            meta: ObjectMeta::default(),
+            lock: ObjectLock::default(),
+            full_object_checksum: false,
+        };
+        let mut padded = upload.encode();
+        padded.extend_from_slice(&[0; 11]);
+        assert!(UploadRecord::decode(&padded).is_err());
+        let mut flag = UploadRecord { full_object_checksum: true, ..upload }.encode();
+        *flag.last_mut().unwrap() = 2;
+        assert!(UploadRecord::decode(&flag).is_err());
     }
 
     #[test]
