@@ -73,11 +73,16 @@ pub async fn get_object_attributes(s3: &S3, context: &mut RequestContext) -> S3R
             .element("NextPartNumberMarker", &last.to_string())
             .element("MaxParts", &max_parts.to_string())
             .element("IsTruncated", if last < total { "true" } else { "false" });
-        for (number, size) in page {
-            out.open("Part")
-                .element("PartNumber", &number.to_string())
-                .element("Size", &size.to_string())
-                .close("Part");
+        // Each part's own checksum, when the upload asked for one.
+        let first = usize::try_from(page.first().map_or(0, |(number, _)| *number)).unwrap_or(usize::MAX);
+        let page_parts = record.parts.iter().skip(first.saturating_sub(1)).take(page.len()).cloned().collect();
+        let checksums = if record.checksum.is_some() { s3.store.part_checksums(page_parts).await? } else { Vec::new() };
+        for (index, (number, size)) in page.into_iter().enumerate() {
+            out.open("Part");
+            if let Some(Some(checksum)) = checksums.get(index) {
+                out.element(&checksum_element(checksum.algorithm), &checksum.to_base64());
+            }
+            out.element("PartNumber", &number.to_string()).element("Size", &size.to_string()).close("Part");
         }
         out.close("ObjectParts");
     }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use http::StatusCode;
 
-use crate::store::{ObjectRecord, Selector, StoreError};
+use crate::store::{ObjectRecord, Selector, Store, StoreError};
 use crate::timefmt;
 
 use super::error::S3Error;
@@ -334,7 +334,7 @@ fn expiry(rules: &[Rule], key: &str, record: &ObjectRecord, day_secs: i64) -> Op
 }
 
 /// What a lifecycle run did (`larder status` shows the last one).
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Summary {
     /// Unix seconds.
     pub started: i64,
@@ -350,14 +350,23 @@ pub struct Summary {
 }
 
 /// The worker's state, shared by the daily run and `larder lifecycle run`.
-#[derive(Default)]
 pub struct Worker {
     /// One run at a time.
     running: tokio::sync::Mutex<()>,
     last: Mutex<Option<Summary>>,
 }
 
+/// The index note that keeps the last run's summary across restarts.
+const LAST_RUN_NOTE: &str = "lifecycle-last-run";
+
 impl Worker {
+    /// Starts with the summary a previous process saved, if any.
+    pub fn new(store: &Store) -> Worker {
+        let saved = store.note(LAST_RUN_NOTE).ok().flatten();
+        let last = saved.and_then(|document| serde_json::from_slice(&document).ok());
+        Worker { running: tokio::sync::Mutex::new(()), last: Mutex::new(last) }
+    }
+
     pub fn last_run(&self) -> Option<Summary> {
         self.last.lock().unwrap_or_else(|poison| poison.into_inner()).clone()
     }
@@ -411,6 +420,10 @@ impl S3 {
         summary.finished = self.clock.now();
         tracing::info!(?summary, "lifecycle run");
         *self.lifecycle.last.lock().unwrap_or_else(|poison| poison.into_inner()) = Some(summary.clone());
+        let document = serde_json::to_vec(&summary).unwrap_or_default();
+        if let Err(error) = self.store.set_note(LAST_RUN_NOTE, document).await {
+            tracing::warn!(%error, "the lifecycle run's summary was not saved");
+        }
         summary
     }
 

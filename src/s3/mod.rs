@@ -131,6 +131,7 @@ pub type S3Result = Result<Response<ResponseBody>, S3Error>;
 impl S3 {
     pub fn new(store: Store, keyring: Arc<Keyring>, config: S3Config, clock: Arc<Clock>) -> S3 {
         S3 {
+            lifecycle: lifecycle::Worker::new(&store),
             store,
             keyring,
             config,
@@ -138,7 +139,6 @@ impl S3 {
             policies: Default::default(),
             cors: Default::default(),
             lifecycles: Default::default(),
-            lifecycle: Default::default(),
             started: std::time::Instant::now(),
         }
     }

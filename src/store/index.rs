@@ -169,6 +169,10 @@ pub trait Index: Send + Sync + 'static {
     fn raise_sequence(&self, seen: u64) -> Result<(), StoreError>;
     /// Makes every change so far durable.
     fn flush(&self) -> Result<(), StoreError>;
+    /// A small document the server keeps about itself (the last lifecycle
+    /// run), opaque here; not rebuilt by repair.
+    fn note(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    fn set_note(&self, name: &str, document: &[u8]) -> Result<(), StoreError>;
 }
 
 pub struct SledIndex {
@@ -1176,6 +1180,15 @@ impl Index for SledIndex {
     fn next_sequence(&self) -> Result<u64, StoreError> {
         let base = self.sequence_base.load(std::sync::atomic::Ordering::SeqCst);
         Ok(base + self.db.generate_id().map_err(from_sled)?)
+    }
+
+    fn note(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.meta.get(format!("note/{name}")).map_err(from_sled)?.map(|bytes| bytes.to_vec()))
+    }
+
+    fn set_note(&self, name: &str, document: &[u8]) -> Result<(), StoreError> {
+        self.meta.insert(format!("note/{name}"), document).map_err(from_sled)?;
+        Ok(())
     }
 
     fn raise_sequence(&self, seen: u64) -> Result<(), StoreError> {

@@ -586,6 +586,34 @@ impl Store {
         .await
     }
 
+    /// The checksums a multipart object's parts were uploaded with, read
+    /// from the part blobs' own footers (the object's record keeps only
+    /// their sizes). Part numbers count from 1; `parts` is a slice of them.
+    pub async fn part_checksums(&self, parts: Vec<record::PartRef>) -> Result<Vec<Option<Checksum>>, StoreError> {
+        let inner = self.inner.clone();
+        blocking(move || {
+            parts
+                .iter()
+                .map(|part| match blob::read_footer(&inner.layout.blob_path(part.blob))? {
+                    Some(record::Footer::Part { record, .. }) => Ok(record.checksum),
+                    _ => Ok(None),
+                })
+                .collect()
+        })
+        .await
+    }
+
+    /// A small document the server keeps about itself (see [`Index::note`]).
+    pub fn note(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.index.note(name)
+    }
+
+    /// Saves a note; it is made durable with the index's next flush.
+    pub async fn set_note(&self, name: &'static str, document: Vec<u8>) -> Result<(), StoreError> {
+        let inner = self.inner.clone();
+        blocking(move || inner.index.set_note(name, &document)).await
+    }
+
     /// Every stored access key document (see `iam`).
     pub fn load_keys(&self) -> Result<Vec<Vec<u8>>, StoreError> {
         self.inner.index.keys()

@@ -347,4 +347,12 @@ impl Index for ReopeningIndex {
     fn flush(&self) -> Result<(), StoreError> {
         self.write(|index| index.flush())
     }
+
+    fn note(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read(|index| index.note(name))
+    }
+
+    fn set_note(&self, name: &str, document: &[u8]) -> Result<(), StoreError> {
+        self.write(|index| index.set_note(name, document))
+    }
 }

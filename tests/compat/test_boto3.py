@@ -922,10 +922,13 @@ def test_get_object_attributes(s3, bucket):
     assert got["ObjectParts"]["TotalPartsCount"] == 3
     assert got["ObjectParts"]["IsTruncated"] is True
     assert [p["Size"] for p in got["ObjectParts"]["Parts"]] == sizes[:2]
+    # Each part's own checksum, as it was uploaded.
+    assert [p["ChecksumCRC32"] for p in got["ObjectParts"]["Parts"]] == [p["ChecksumCRC32"] for p in parts[:2]]
     rest = s3.get_object_attributes(
         Bucket=bucket, Key="parts", ObjectAttributes=["ObjectParts"], PartNumberMarker=got["ObjectParts"]["NextPartNumberMarker"]
     )
     assert [p["PartNumber"] for p in rest["ObjectParts"]["Parts"]] == [3]
+    assert rest["ObjectParts"]["Parts"][0]["ChecksumCRC32"] == parts[2]["ChecksumCRC32"]
     with pytest.raises(ClientError) as error:
         s3.get_object_attributes(Bucket=bucket, Key="missing", ObjectAttributes=["ETag"])
     assert error.value.response["Error"]["Code"] == "NoSuchKey"

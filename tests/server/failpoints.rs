@@ -8,6 +8,7 @@
 //! `cargo test --features failpoints --test server failpoints`
 
 use std::path::Path;
+use std::time::Duration;
 
 use crate::durability::blob_files;
 use crate::harness::stop;
@@ -261,4 +262,80 @@ fn the_server_serves_while_the_sweep_runs() {
     stop(child, libc::SIGTERM);
     assert_eq!(blob_files(&dir).len(), 1, "only kept's blob is left");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A lifecycle run cut off by a crash, at each step of a version's
+/// removal, resumes on the next run: the versions the rule keeps are all
+/// there with their bytes, the ones it removes are gone, and nothing is
+/// left half-removed.
+#[test]
+fn a_lifecycle_run_resumes_after_a_crash() {
+    const DAY_SECS: u64 = 2;
+    for point in ["before-index-flush", "after-index-commit", "after-garbage-unlink"] {
+        let dir = unique_dir("failpoint-lifecycle");
+        let config = dir.with_extension("toml");
+        std::fs::write(&config, format!("lifecycle_day_secs = {DAY_SECS}\n")).unwrap();
+        let config = config.to_str().unwrap();
+        let (child, addr) = spawn_server_with(&dir, &[("LARDER_CONFIG", config)]);
+        let client = client_of(addr);
+        create_bucket(&client, "aging");
+        let versioning = "<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>";
+        client.send(&Request::new("PUT", "aging", "").query("versioning", "").body(versioning)).assert_status(200);
+        // Noncurrent for a day, and not among the newest noncurrent one.
+        let rules = "<LifecycleConfiguration><Rule><ID>old</ID><Filter/><Status>Enabled</Status><NoncurrentVersionExpiration><NoncurrentDays>1</NoncurrentDays><NewerNoncurrentVersions>1</NewerNoncurrentVersions></NoncurrentVersionExpiration></Rule></LifecycleConfiguration>";
+        client
+            .send(
+                &Request::new("PUT", "aging", "")
+                    .query("lifecycle", "")
+                    .header("content-md5", &md5_base64(rules.as_bytes()))
+                    .body(rules),
+            )
+            .assert_status(200);
+        let mut written = Vec::new();
+        for key in ["doc", "notes"] {
+            for n in 0..4 {
+                let body = format!("{key} v{n}");
+                let answer = put(&client, "aging", key, body.as_bytes());
+                written.push((key, answer.header("x-amz-version-id").unwrap().to_string(), body, n >= 2));
+            }
+        }
+        stop(child, libc::SIGTERM);
+        std::thread::sleep(Duration::from_secs(DAY_SECS + 1));
+
+        // The daily run (due at once) or the one asked for reaches the point.
+        let (mut child, addr) = spawn_server_with(&dir, &[("LARDER_FAILPOINTS", point), ("LARDER_CONFIG", config)]);
+        let run = client_of(addr).encode(&Request::new("POST", "_larder", "admin/lifecycle"));
+        let _ = std::panic::catch_unwind(|| send_raw(addr, &run, false));
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let crashed = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(std::time::Instant::now() < deadline, "the run never reached {point}");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        assert!(!crashed.success(), "{point}: the server did not crash");
+
+        let (child, addr) = spawn_server_with(&dir, &[("LARDER_CONFIG", config)]);
+        let client = client_of(addr);
+        wait_for_recovery(&client);
+        let summary = client.send(&Request::new("POST", "_larder", "admin/lifecycle"));
+        assert_eq!(summary.status, 200, "{}", summary.text());
+        for (key, version, body, kept) in &written {
+            let answer = client.send(&Request::new("GET", "aging", key).query("versionId", version));
+            if *kept {
+                assert_eq!(answer.status, 200, "{point}: {key} {body} lost");
+                assert_eq!(answer.text(), *body, "{point}");
+            } else {
+                answer.assert_error(404, "NoSuchVersion");
+            }
+        }
+        let listed = client.send(&Request::new("GET", "aging", "").query("versions", ""));
+        assert_eq!(listed.xml_all("VersionId").len(), 4, "{point}: {}", listed.text());
+        stop(child, libc::SIGTERM);
+        let check =
+            crate::harness::larder_command().args(["repair", "--check", "--data-dir"]).arg(&dir).output().unwrap();
+        assert!(check.status.success(), "{point}: larder repair --check: {}", String::from_utf8_lossy(&check.stdout));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -129,6 +129,12 @@ fn a_run_applies_every_kind_of_rule() {
     assert!(status["lifecycle"]["kept_by_object_lock"].as_u64().unwrap() >= 1, "{status}");
     let (ok, text, _) = larder_cli(&server, &["status"]);
     assert!(ok && text.contains("lifecycle      last run"), "{text}");
+
+    // The last run is remembered across a restart.
+    let server = TestServer::start_in(server.stop(), |config| config.lifecycle_day_secs = 3600);
+    let status = server.client().send(&Request::new("GET", "_larder", "admin/status"));
+    let status: serde_json::Value = serde_json::from_slice(&status.body).unwrap();
+    assert!(status["lifecycle"]["kept_by_object_lock"].as_u64().unwrap() >= 1, "{status}");
 }
 
 /// The worker waits while the server is busy (more than a handful of open

@@ -72,9 +72,9 @@ fn links_expire() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("note.txt");
     std::fs::write(&path, b"brief").unwrap();
-    let (link, _) = share(&server, &path, &["--expires", "2s"]);
+    let (link, _) = share(&server, &path, &["--expires", "4s"]);
     fetch(&server, &link, None).assert_status(200);
-    std::thread::sleep(std::time::Duration::from_millis(3200));
+    std::thread::sleep(std::time::Duration::from_millis(5200));
     // The link's own key expires with it.
     let expired = fetch(&server, &link, None);
     expired.assert_error(403, "InvalidAccessKeyId");
@@ -136,8 +136,10 @@ fn short_links_stand_for_the_full_link_and_die_with_it() {
     assert!(larder_cli(&server, &["share", "revoke", &revoked_id]).0);
     let after_revoke = fetch(&server, &revoked, None);
     assert_eq!((after_revoke.status, after_revoke.body.clone()), (404, never.body.clone()));
-    let (expiring, _, _) = share_short(&server, &path, &["--expires", "1s"]);
-    std::thread::sleep(std::time::Duration::from_millis(2100));
+    // Long enough to be in the future when the server gets it, even under
+    // emulation.
+    let (expiring, _, _) = share_short(&server, &path, &["--expires", "4s"]);
+    std::thread::sleep(std::time::Duration::from_millis(5100));
     let expired = fetch(&server, &expiring, None);
     assert_eq!((expired.status, expired.body.clone()), (404, never.body));
     let _ = std::fs::remove_dir_all(&dir);
