@@ -318,7 +318,8 @@ fn the_root_secret_is_shown_only_on_a_terminal() {
     let secret = stored.lines().find_map(|l| l.strip_prefix("secret_key = ")).unwrap().trim_matches('"');
     assert!(output.contains(&format!("secret key: {secret}")), "{output}");
     assert!(output.contains("aws --endpoint-url http://127.0.0.1:"));
-    std::fs::remove_dir_all(&dir).unwrap();
+    // The server under script(1) may still be writing as it goes.
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
