@@ -224,7 +224,10 @@ pub async fn get_object(s3: &S3, context: &mut RequestContext, include_body: boo
             .insert(http::header::CONTENT_RANGE, HeaderValue::from_str(&range).map_err(|_| S3Error::internal())?);
     }
     let content = match file {
-        Some(file) if end > start => body::stream(file.stream(start, end)),
+        Some(file) if end > start => match file.already_read(start, end) {
+            Some(bytes) => body::full(bytes),
+            None => body::stream(file.stream(start, end)),
+        },
         _ => body::empty(),
     };
     *response.body_mut() = match reservation {

@@ -828,11 +828,18 @@ impl Store {
                 if pin.is_some() && lookup(&inner, &bucket, &key, which)?.blob != record.blob {
                     continue;
                 }
-                match File::open(inner.layout.blob_path(segments[0].blob)) {
-                    Ok(first) => {
-                        let file = ObjectFile { layout: inner.layout.clone(), segments, first, _pin: pin };
-                        return Ok((record, file));
-                    }
+                let opened = match pin {
+                    None if segments.len() == 1 => ObjectFile::open_single(&inner.layout, segments[0]),
+                    pin => File::open(inner.layout.blob_path(segments[0].blob)).map(|first| ObjectFile {
+                        layout: inner.layout.clone(),
+                        segments,
+                        first,
+                        _pin: pin,
+                        whole: None,
+                    }),
+                };
+                match opened {
+                    Ok(file) => return Ok((record, file)),
                     Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
                     Err(error) => return Err(error.into()),
                 }

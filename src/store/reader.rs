@@ -16,6 +16,11 @@ use super::Inner;
 /// within a 1 GB board's memory, large enough to keep syscalls cheap.
 const READ_CHUNK: usize = 64 * 1024;
 
+/// Objects up to this size are read whole when they are opened, on the
+/// same trip to the blocking pool: a small GET then costs one thread
+/// switch, not two, and no channel.
+pub const READ_WHOLE_UP_TO: u64 = 64 * 1024;
+
 /// An object's blobs, the first already open so that a concurrent
 /// overwrite or delete cannot pull a single-blob object away mid-read.
 /// The parts of a multipart object after the first are opened as the
@@ -25,6 +30,8 @@ pub struct ObjectFile {
     pub(super) segments: Vec<PartRef>,
     pub(super) first: File,
     pub(super) _pin: Option<Pin>,
+    /// A small object's bytes, read when it was opened.
+    pub(super) whole: Option<Bytes>,
 }
 
 /// Blobs that reads hold, and whether they became garbage meanwhile.
@@ -103,10 +110,34 @@ impl Drop for Pin {
 }
 
 impl ObjectFile {
+    /// Opens a single-blob object's file, reading it whole if it is small.
+    pub(super) fn open_single(layout: &Layout, segment: PartRef) -> io::Result<ObjectFile> {
+        let mut first = File::open(layout.blob_path(segment.blob))?;
+        let whole = if segment.size <= READ_WHOLE_UP_TO {
+            let mut bytes = vec![0u8; usize::try_from(segment.size).expect("at most READ_WHOLE_UP_TO")];
+            first.read_exact(&mut bytes)?;
+            first.rewind()?;
+            Some(Bytes::from(bytes))
+        } else {
+            None
+        };
+        Ok(ObjectFile { layout: layout.clone(), segments: vec![segment], first, _pin: None, whole })
+    }
+
+    /// Bytes `[start, end)` if they were read when the object was opened.
+    pub fn already_read(&self, start: u64, end: u64) -> Option<Bytes> {
+        let whole = self.whole.as_ref()?;
+        Some(whole.slice(usize::try_from(start).ok()?..usize::try_from(end).ok()?))
+    }
+
     /// Streams bytes `[start, end)` in 64 KiB chunks read on the blocking
     /// pool; reading stops when the receiver is dropped.
     pub fn stream(self, start: u64, end: u64) -> mpsc::Receiver<io::Result<Bytes>> {
         let (sender, receiver) = mpsc::channel(2);
+        if let Some(bytes) = self.already_read(start, end) {
+            let _ = sender.try_send(Ok(bytes));
+            return receiver;
+        }
         tokio::task::spawn_blocking(move || {
             if let Err(error) = self.send_range(start, end, &sender) {
                 let _ = sender.blocking_send(Err(error));
@@ -137,8 +168,12 @@ impl ObjectFile {
             file.seek(SeekFrom::Start(position - segment_start))?;
             while position < stop {
                 let len = usize::try_from((stop - position).min(READ_CHUNK as u64)).expect("at most READ_CHUNK");
-                let mut buffer = vec![0u8; len];
-                file.read_exact(&mut buffer)?;
+                // Read into fresh capacity: no zeroing of what the read overwrites.
+                let mut buffer = Vec::with_capacity(len);
+                (&mut file).take(len as u64).read_to_end(&mut buffer)?;
+                if buffer.len() != len {
+                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "a blob is shorter than its record"));
+                }
                 if sender.blocking_send(Ok(Bytes::from(buffer))).is_err() {
                     return Ok(());
                 }
