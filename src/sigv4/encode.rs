@@ -10,8 +10,14 @@ fn is_unreserved(byte: u8) -> bool {
 /// upper-case hex. With `keep_slash`, `/` stays (for paths); without it,
 /// it becomes `%2F` (for query names and values).
 pub fn uri_encode(input: &[u8], keep_slash: bool) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = String::with_capacity(input.len() + input.len() / 2);
+    uri_encode_into(&mut out, input, keep_slash);
+    out
+}
+
+/// [`uri_encode`], appending to `out`.
+pub fn uri_encode_into(out: &mut String, input: &[u8], keep_slash: bool) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &byte in input {
         if is_unreserved(byte) || (keep_slash && byte == b'/') {
             out.push(byte as char);
@@ -21,7 +27,6 @@ pub fn uri_encode(input: &[u8], keep_slash: bool) -> String {
             out.push(HEX[usize::from(byte & 0x0f)] as char);
         }
     }
-    out
 }
 
 /// The input held a `%` not followed by two hex digits.

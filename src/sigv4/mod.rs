@@ -375,9 +375,10 @@ impl SigningKey {
 
     /// Compares `signature` (hex) with ours in constant time.
     pub fn matches(&self, string_to_sign: &str, signature: &str) -> bool {
-        let Ok(provided) = hex::decode(signature) else {
+        let mut provided = [0u8; 32];
+        if hex::decode_to_slice(signature, &mut provided).is_err() {
             return false;
-        };
+        }
         let mut mac = HmacSha256::new_from_slice(&self.0).expect("HMAC takes any key length");
         mac.update(string_to_sign.as_bytes());
         // `verify_slice` compares in constant time.
