@@ -16,6 +16,7 @@ use cli::share::{share_command, share_files, share_upload};
 use cli::status::status_command;
 
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     init_logging();
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve(cli.serve));
@@ -82,3 +83,22 @@ fn init_logging() {
         tracing_subscriber::registry().with(format).with(filter).init();
     }
 }
+
+/// glibc gives threads that allocate at once heaps of their own (arenas),
+/// up to eight per core, and keeps what each grew to: with the blocking
+/// pool's threads that nearly doubled the server's peak resident memory
+/// under load (`scripts/bench-load.sh`). Two are enough for a board's few
+/// cores. `MALLOC_ARENA_MAX` in the environment still decides. (musl, on
+/// the aarch64 build, has a single heap.)
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn limit_malloc_arenas() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only sets an allocator parameter, which glibc
+        // takes under its own lock; it runs before any other thread
+        // exists, and M_ARENA_MAX accepts any positive count.
+        unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn limit_malloc_arenas() {}

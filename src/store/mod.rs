@@ -794,10 +794,9 @@ impl Store {
     }
 
     /// The record of one version (see [`lookup`] for the refusals).
+    /// Runs on the caller's thread: see [`Store::open_version`].
     pub async fn head_version(&self, bucket: &str, key: &str, which: Selector) -> Result<ObjectRecord, StoreError> {
-        let inner = self.inner.clone();
-        let (bucket, key) = (bucket.to_string(), key.to_string());
-        blocking(move || lookup(&inner, &bucket, &key, which)).await
+        lookup(&self.inner, bucket, key, which)
     }
 
     /// The record of an object with its blob open, so a concurrent
@@ -813,40 +812,18 @@ impl Store {
         key: &str,
         which: Selector,
     ) -> Result<(ObjectRecord, ObjectFile), StoreError> {
+        // An index lookup (sled, from its cache) and a small object's open
+        // and read (from the page cache) take a few microseconds: on this
+        // thread they cost less than the trip to the blocking pool and
+        // back, which was most of a small GET's cost. A larger object's
+        // file is opened on the pool.
+        let record = lookup(&self.inner, bucket, key, which)?;
+        if record.parts.is_empty() && record.size <= reader::READ_WHOLE_UP_TO {
+            return open_now(&self.inner, bucket, key, which);
+        }
         let inner = self.inner.clone();
         let (bucket, key) = (bucket.to_string(), key.to_string());
-        blocking(move || {
-            // The blob can be replaced between lookup and open; look again.
-            for _ in 0..8 {
-                let record = lookup(&inner, &bucket, &key, which)?;
-                let segments = record.segments();
-                // A multipart object's parts are held until the read ends:
-                // an overwrite meanwhile leaves them in place for it. Held
-                // first, then the record checked again, so that no part
-                // can go between the lookup and the hold.
-                let pin = (segments.len() > 1).then(|| reader::Pin::new(&inner, &segments));
-                if pin.is_some() && lookup(&inner, &bucket, &key, which)?.blob != record.blob {
-                    continue;
-                }
-                let opened = match pin {
-                    None if segments.len() == 1 => ObjectFile::open_single(&inner.layout, segments[0]),
-                    pin => File::open(inner.layout.blob_path(segments[0].blob)).map(|first| ObjectFile {
-                        layout: inner.layout.clone(),
-                        segments,
-                        first,
-                        _pin: pin,
-                        whole: None,
-                    }),
-                };
-                match opened {
-                    Ok(file) => return Ok((record, file)),
-                    Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
-                    Err(error) => return Err(error.into()),
-                }
-            }
-            Err(StoreError::NoSuchKey)
-        })
-        .await
+        blocking(move || open_now(&inner, &bucket, &key, which)).await
     }
 
     /// S3's DELETE without a version: in an unversioned bucket the object
@@ -1015,6 +992,45 @@ impl Store {
         let target = upload::Target::Object { bucket: bucket.to_string(), key: key.to_string() };
         Ok(Upload::start(self.inner.clone(), target, digests))
     }
+}
+
+/// Looks an object up and opens its first blob; small objects are read
+/// whole (see [`ObjectFile::open_single`]).
+fn open_now(
+    inner: &Arc<Inner>,
+    bucket: &str,
+    key: &str,
+    which: Selector,
+) -> Result<(ObjectRecord, ObjectFile), StoreError> {
+    // The blob can be replaced between lookup and open; look again.
+    for _ in 0..8 {
+        let record = lookup(inner, bucket, key, which)?;
+        let segments = record.segments();
+        // A multipart object's parts are held until the read ends:
+        // an overwrite meanwhile leaves them in place for it. Held
+        // first, then the record checked again, so that no part
+        // can go between the lookup and the hold.
+        let pin = (segments.len() > 1).then(|| reader::Pin::new(inner, &segments));
+        if pin.is_some() && lookup(inner, bucket, key, which)?.blob != record.blob {
+            continue;
+        }
+        let opened = match pin {
+            None if segments.len() == 1 => ObjectFile::open_single(&inner.layout, segments[0]),
+            pin => File::open(inner.layout.blob_path(segments[0].blob)).map(|first| ObjectFile {
+                layout: inner.layout.clone(),
+                segments,
+                first,
+                _pin: pin,
+                whole: None,
+            }),
+        };
+        match opened {
+            Ok(file) => return Ok((record, file)),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Err(StoreError::NoSuchKey)
 }
 
 /// The record `which` names: NoSuchBucket, NoSuchKey (the current

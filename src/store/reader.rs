@@ -115,8 +115,8 @@ impl ObjectFile {
         let mut first = File::open(layout.blob_path(segment.blob))?;
         let whole = if segment.size <= READ_WHOLE_UP_TO {
             let mut bytes = vec![0u8; usize::try_from(segment.size).expect("at most READ_WHOLE_UP_TO")];
+            // The position is left where it is: streaming seeks first.
             first.read_exact(&mut bytes)?;
-            first.rewind()?;
             Some(Bytes::from(bytes))
         } else {
             None
