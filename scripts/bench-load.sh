@@ -17,6 +17,7 @@
 #   LARDER_BENCH_BIN=path   use this larder binary instead of building one
 #   LARDER_BENCH_DIR=path   where the data goes (default: a folder in /tmp;
 #                           point it at the disk you care about)
+#   LARDER_BENCH_SETTINGS='index_cache_mib = 4'   more larder.toml lines
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -82,6 +83,7 @@ cat >"$work/larder.toml" <<EOF
 listen = "127.0.0.1:0"
 data_dir = "$work/data"
 durability = "full"
+${LARDER_BENCH_SETTINGS:-}
 EOF
 taskset -c 0 "$larder" serve --config "$work/larder.toml" >"$work/larder.out" 2>"$work/larder.err" &
 larder_pid=$!
