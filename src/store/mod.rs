@@ -819,11 +819,11 @@ impl Store {
         // file is opened on the pool.
         let record = lookup(&self.inner, bucket, key, which)?;
         if record.parts.is_empty() && record.size <= reader::READ_WHOLE_UP_TO {
-            return open_now(&self.inner, bucket, key, which);
+            return open_now(&self.inner, bucket, key, which, Some(record));
         }
         let inner = self.inner.clone();
         let (bucket, key) = (bucket.to_string(), key.to_string());
-        blocking(move || open_now(&inner, &bucket, &key, which)).await
+        blocking(move || open_now(&inner, &bucket, &key, which, None)).await
     }
 
     /// S3's DELETE without a version: in an unversioned bucket the object
@@ -994,17 +994,22 @@ impl Store {
     }
 }
 
-/// Looks an object up and opens its first blob; small objects are read
-/// whole (see [`ObjectFile::open_single`]).
+/// Looks an object up (unless the caller just did: `looked_up`) and opens
+/// its first blob; small objects are read whole (see
+/// [`ObjectFile::open_single`]).
 fn open_now(
     inner: &Arc<Inner>,
     bucket: &str,
     key: &str,
     which: Selector,
+    mut looked_up: Option<ObjectRecord>,
 ) -> Result<(ObjectRecord, ObjectFile), StoreError> {
     // The blob can be replaced between lookup and open; look again.
     for _ in 0..8 {
-        let record = lookup(inner, bucket, key, which)?;
+        let record = match looked_up.take() {
+            Some(record) => record,
+            None => lookup(inner, bucket, key, which)?,
+        };
         let segments = record.segments();
         // A multipart object's parts are held until the read ends:
         // an overwrite meanwhile leaves them in place for it. Held

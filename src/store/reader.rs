@@ -17,9 +17,9 @@ use super::Inner;
 /// 0.75 MiB held per download (a chunk read, one queued, one sending).
 const READ_CHUNK: usize = 256 * 1024;
 
-/// Objects up to this size are read whole when they are opened, on the
-/// same trip to the blocking pool: a small GET then costs one thread
-/// switch, not two, and no channel.
+/// Objects up to this size are read whole when they are opened (on the
+/// request's own thread, see `Store::open_version`): a small GET then
+/// costs no thread switch and no channel.
 pub const READ_WHOLE_UP_TO: u64 = 64 * 1024;
 
 /// An object's blobs, the first already open so that a concurrent
@@ -115,10 +115,9 @@ impl ObjectFile {
     pub(super) fn open_single(layout: &Layout, segment: PartRef) -> io::Result<ObjectFile> {
         let mut first = File::open(layout.blob_path(segment.blob))?;
         let whole = if segment.size <= READ_WHOLE_UP_TO {
-            let mut bytes = vec![0u8; usize::try_from(segment.size).expect("at most READ_WHOLE_UP_TO")];
             // The position is left where it is: streaming seeks first.
-            first.read_exact(&mut bytes)?;
-            Some(Bytes::from(bytes))
+            let len = usize::try_from(segment.size).expect("at most READ_WHOLE_UP_TO");
+            Some(Bytes::from(read_exactly(&mut first, len)?))
         } else {
             None
         };
@@ -169,12 +168,7 @@ impl ObjectFile {
             file.seek(SeekFrom::Start(position - segment_start))?;
             while position < stop {
                 let len = usize::try_from((stop - position).min(READ_CHUNK as u64)).expect("at most READ_CHUNK");
-                // Read into fresh capacity: no zeroing of what the read overwrites.
-                let mut buffer = Vec::with_capacity(len);
-                (&mut file).take(len as u64).read_to_end(&mut buffer)?;
-                if buffer.len() != len {
-                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "a blob is shorter than its record"));
-                }
+                let buffer = read_exactly(&mut file, len)?;
                 if sender.blocking_send(Ok(Bytes::from(buffer))).is_err() {
                     return Ok(());
                 }
@@ -184,4 +178,15 @@ impl ObjectFile {
         }
         Ok(())
     }
+}
+
+/// The next `len` bytes of a blob, read into fresh capacity: nothing is
+/// zeroed that the read overwrites.
+fn read_exactly(file: &mut File, len: usize) -> io::Result<Vec<u8>> {
+    let mut buffer = Vec::with_capacity(len);
+    file.take(len as u64).read_to_end(&mut buffer)?;
+    if buffer.len() != len {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "a blob is shorter than its record"));
+    }
+    Ok(buffer)
 }
