@@ -18,6 +18,8 @@
 #   LARDER_BENCH_DIR=path   where the data goes (default: a folder in /tmp;
 #                           point it at the disk you care about)
 #   LARDER_BENCH_SETTINGS='index_cache_mib = 4'   more larder.toml lines
+#   LARDER_BENCH_ONLY='GET|PUT 4'   only the scenarios whose names match
+#                           (an extended regular expression; for profiling)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -137,13 +139,13 @@ s3 -X PUT "$larder_url/bench" -o /dev/null
 s3 -X PUT "$larder_url/list" -o /dev/null
 s3 -T "$work/www/small" "$larder_url/bench/small" -o /dev/null
 s3 -T "$work/www/big" "$larder_url/bench/big" -o /dev/null
-echo "== putting 10,000 keys for LIST"
-{
+selected() { [[ $1 =~ ${LARDER_BENCH_ONLY:-.} ]]; }
+list_name="LIST (1,000-key page of 10,000)"
+selected "$list_name" && echo "== putting 10,000 keys for LIST" && {
     for n in $(seq -w 0 9999); do
         printf 'url = "%s/list/key-%s"\nupload-file = "%s"\noutput = "/dev/null"\n' "$larder_url" "$n" "$work/put-small"
     done
-} >"$work/put-keys.curl"
-s3 -Z --parallel-max 16 --no-progress-meter -K "$work/put-keys.curl"
+} >"$work/put-keys.curl" && s3 -Z --parallel-max 16 --no-progress-meter -K "$work/put-keys.curl"
 # ListObjectsV2's first page (1,000 keys), signed in a header: wrk replays
 # the same signed request, which stays valid for 15 minutes.
 list_headers=()
@@ -229,6 +231,7 @@ results=()
 # scenario NAME UNIT(req|MB) BYTES CONNECTIONS LARDER-URL NGINX-URL [wrk script]
 scenario() {
     local name=$1 unit=$2 bytes=$3 connections=$4 larder_target=$5 nginx_target=$6 script=${7:-}
+    selected "$name" || return 0
     echo "== $name" >&2
     local l n=""
     l=$(run larder "$connections" "$larder_target" "$script")
@@ -238,8 +241,10 @@ scenario() {
 scenario "GET 4 KiB" req 4096 16 "$(presign get bench/small)" "$nginx_url/small"
 scenario "GET 64 MiB" MB $((64 << 20)) 4 "$(presign get bench/big)" "$nginx_url/big"
 scenario "HEAD 4 KiB" req 0 16 "$(presign head bench/small)" "$nginx_url/small" HEAD
-echo "== LIST 10,000 keys" >&2
-results+=("LIST (1,000-key page of 10,000)|req|0|$(run larder 4 "$larder_url/list?list-type=2" "" "${list_headers[@]}")|")
+if selected "$list_name"; then
+    echo "== $list_name" >&2
+    results+=("$list_name|req|0|$(run larder 4 "$larder_url/list?list-type=2" "" "${list_headers[@]}")|")
+fi
 scenario "PUT 4 KiB (16 clients)" req 4096 16 "$larder_url/" - "$work/put-small.lua"
 scenario "PUT 1 MiB (4 clients)" MB $((1 << 20)) 4 "$larder_url/" - "$work/put-big.lua"
 

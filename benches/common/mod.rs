@@ -39,7 +39,10 @@ pub fn signed_head(addr: SocketAddr, method: &str, path: &str, length: u64) -> S
     headers.insert("host", HeaderValue::from_str(&addr.to_string()).unwrap());
     headers.insert("x-amz-content-sha256", HeaderValue::from_static(sigv4::UNSIGNED_PAYLOAD));
     headers.insert("x-amz-date", HeaderValue::from_str(&timefmt::format_amz_date(now)).unwrap());
-    let authorization = sigv4::authorization_header(method, path.as_bytes(), &[], &headers, ACCESS_KEY, &key, &scope);
+    let (path_only, query) = path.split_once('?').unwrap_or((path, ""));
+    let query = sigv4::parse_query(query).unwrap();
+    let path_only = sigv4::percent_decode(path_only, false).unwrap();
+    let authorization = sigv4::authorization_header(method, &path_only, &query, &headers, ACCESS_KEY, &key, &scope);
     let mut head = format!("{method} {path} HTTP/1.1\r\n");
     for (name, value) in &headers {
         head.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap()));

@@ -381,10 +381,21 @@ fn with_names(error: S3Error, context: &RequestContext) -> S3Error {
     }
 }
 
+/// A request id unique within this run: a random start drawn once, then
+/// counted up, since ids need only tell requests apart in logs and a
+/// `getrandom` call per request was a measurable share of a small GET.
 pub(crate) fn new_request_id() -> String {
-    let mut bytes = [0u8; 8];
-    getrandom::getrandom(&mut bytes).expect("the OS random source works");
-    hex::encode_upper(bytes)
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static START: OnceLock<u64> = OnceLock::new();
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let start = *START.get_or_init(|| {
+        let mut bytes = [0u8; 8];
+        getrandom::getrandom(&mut bytes).expect("the OS random source works");
+        u64::from_le_bytes(bytes)
+    });
+    let id = start.wrapping_add(COUNT.fetch_add(1, Ordering::Relaxed));
+    hex::encode_upper(id.to_be_bytes())
 }
 
 pub(crate) fn error_response(

@@ -778,9 +778,9 @@ impl Store {
     }
 
     pub async fn bucket(&self, name: &str) -> Result<BucketRecord, StoreError> {
-        let inner = self.inner.clone();
-        let name = name.to_string();
-        blocking(move || inner.index.bucket(&name)?.ok_or(StoreError::NoSuchBucket)).await
+        // One index lookup, from sled's cache: on this thread, as GET's
+        // (see `open_version`); a PUT asks twice.
+        self.inner.index.bucket(name)?.ok_or(StoreError::NoSuchBucket)
     }
 
     pub async fn list_buckets(&self) -> Result<Vec<(String, BucketRecord)>, StoreError> {

@@ -1,7 +1,7 @@
 //! Writing a blob: steps 2 to 6 of the commit protocol (DESIGN.md), for
-//! a whole object or one part of a multipart upload. Everything after the
-//! first byte runs in one blocking task fed through a channel, so a client
-//! that goes away can never leave a commit half done.
+//! a whole object or one part of a multipart upload. Everything from the
+//! first byte written runs in one blocking task fed through a channel, so
+//! a client that goes away can never leave a commit half done.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
@@ -49,20 +49,35 @@ enum Message {
     Abandon(oneshot::Sender<()>),
 }
 
+/// Bodies up to this size are held in memory until the commit and written
+/// by one blocking task that finds them already queued: a small PUT then
+/// wakes no writer thread per chunk (256 connections hold 16 MiB at most).
+const HOLD_UP_TO: u64 = 64 * 1024;
+
 /// An upload in progress. Dropping it without committing abandons it:
-/// the temporary file is removed and nothing changes.
+/// the temporary file (if one was started) is removed and nothing changes.
 pub struct Upload {
-    sender: mpsc::Sender<Message>,
+    state: State,
     failure: Arc<Mutex<Option<StoreError>>>,
+}
+
+enum State {
+    /// No writer yet: the chunks so far, [`HOLD_UP_TO`] bytes at most.
+    Holding {
+        job: Box<Job>,
+        held: Vec<Bytes>,
+        size: u64,
+    },
+    Writing(mpsc::Sender<Message>),
+    /// Between the two, for the moment of the handover.
+    Starting,
 }
 
 impl Upload {
     pub(super) fn start(inner: Arc<Inner>, target: Target, digests: crate::checksum::DigestSet) -> Upload {
-        let (sender, receiver) = mpsc::channel(4);
         let failure = Arc::new(Mutex::new(None));
         let job = Job { inner, target, hasher: MultiHasher::new(digests), failure: failure.clone(), abandoned: None };
-        tokio::task::spawn_blocking(move || job.run(receiver));
-        Upload { sender, failure }
+        Upload { state: State::Holding { job: Box::new(job), held: Vec::new(), size: 0 }, failure }
     }
 
     fn failed(&self) -> StoreError {
@@ -73,27 +88,64 @@ impl Upload {
             .unwrap_or_else(|| StoreError::Io(io::Error::other("the upload writer stopped")))
     }
 
-    pub async fn write(&mut self, chunk: Bytes) -> Result<(), StoreError> {
-        if self.sender.send(Message::Data(chunk)).await.is_err() {
-            return Err(self.failed());
+    /// Starts the writer, the held chunks and then `then` already queued
+    /// for it. Only from [`State::Holding`].
+    fn start_writer(&mut self, capacity: usize, then: Option<Message>) {
+        let State::Holding { job, held, .. } = std::mem::replace(&mut self.state, State::Starting) else {
+            return;
+        };
+        let (sender, receiver) = mpsc::channel(capacity.max(held.len() + 1));
+        for message in held.into_iter().map(Message::Data).chain(then) {
+            // Room for all of them was made just above, and the receiver
+            // is not gone before the job runs.
+            let _ = sender.try_send(message);
         }
-        Ok(())
+        tokio::task::spawn_blocking(move || job.run(receiver));
+        self.state = State::Writing(sender);
+    }
+
+    pub async fn write(&mut self, chunk: Bytes) -> Result<(), StoreError> {
+        match &mut self.state {
+            State::Holding { held, size, .. } if *size + chunk.len() as u64 <= HOLD_UP_TO => {
+                *size += chunk.len() as u64;
+                held.push(chunk);
+                Ok(())
+            }
+            State::Holding { .. } => {
+                self.start_writer(4, None);
+                self.send(Message::Data(chunk)).await
+            }
+            State::Writing(_) | State::Starting => self.send(Message::Data(chunk)).await,
+        }
+    }
+
+    async fn send(&self, message: Message) -> Result<(), StoreError> {
+        match &self.state {
+            State::Writing(sender) if sender.send(message).await.is_ok() => Ok(()),
+            _ => Err(self.failed()),
+        }
     }
 
     /// Gives the upload up and waits until its temporary file is removed,
     /// so that nothing of it remains once the client hears the error.
     pub async fn abandon(self) {
-        let (done, gone) = oneshot::channel();
-        if self.sender.send(Message::Abandon(done)).await.is_ok() {
-            let _ = gone.await;
+        // Held chunks were never written anywhere.
+        if let State::Writing(sender) = &self.state {
+            let (done, gone) = oneshot::channel();
+            if sender.send(Message::Abandon(done)).await.is_ok() {
+                let _ = gone.await;
+            }
         }
     }
 
-    async fn finish(self, expected: ExpectedDigests, commit: Commit) -> Result<Committed, StoreError> {
+    async fn finish(mut self, expected: ExpectedDigests, commit: Commit) -> Result<Committed, StoreError> {
         let (reply, answer) = oneshot::channel();
-        let request = CommitRequest { expected, commit, reply };
-        if self.sender.send(Message::Commit(Box::new(request))).await.is_err() {
-            return Err(self.failed());
+        let request = Message::Commit(Box::new(CommitRequest { expected, commit, reply }));
+        match self.state {
+            State::Holding { .. } => {
+                self.start_writer(1, Some(request));
+            }
+            State::Writing(_) | State::Starting => self.send(request).await?,
         }
         answer.await.unwrap_or_else(|_| Err(self.failed()))
     }
