@@ -78,6 +78,35 @@ impl Layout {
     }
 }
 
+/// Names for new blobs: random, except that the first two bytes (the
+/// blob's directory, see [`Layout::blob_path`]) stay the same for
+/// [`BlobNames::PER_DIRECTORY`] names in a row. A burst of uploads into
+/// a fresh data folder then creates and fsyncs a directory once per that
+/// many blobs instead of for nearly every one (65,536 directories fill
+/// slowly); the directories still fill evenly over time, and the 112
+/// random bits left keep names unique.
+#[derive(Default)]
+pub struct BlobNames {
+    /// The directory prefix in use and how many more names may take it.
+    current: std::sync::Mutex<([u8; 2], u32)>,
+}
+
+impl BlobNames {
+    const PER_DIRECTORY: u32 = 64;
+
+    pub fn next(&self) -> BlobId {
+        let mut id = BlobId::random();
+        let mut current = self.current.lock().unwrap_or_else(|poison| poison.into_inner());
+        if current.1 == 0 {
+            // The fresh id's own first bytes are as random as any.
+            *current = ([id.0[0], id.0[1]], Self::PER_DIRECTORY);
+        }
+        current.1 -= 1;
+        id.0[..2].copy_from_slice(&current.0);
+        id
+    }
+}
+
 /// Replaces `path` with `bytes` atomically: a temporary file, synced,
 /// renamed over it, the folder synced (when `durable`). Mode 0600.
 pub fn write_file_atomically(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
@@ -234,5 +263,19 @@ mod tests {
         fs::write(&path, b"short").unwrap();
         assert!(read_footer(&path).unwrap().is_none());
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn new_blobs_share_a_directory_for_a_while_and_stay_unique() {
+        let names = BlobNames::default();
+        let ids: Vec<BlobId> = (0..BlobNames::PER_DIRECTORY * 64).map(|_| names.next()).collect();
+        let unique: std::collections::HashSet<_> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len());
+        let runs: Vec<_> = ids.chunks(BlobNames::PER_DIRECTORY as usize).collect();
+        for run in &runs {
+            assert!(run.iter().all(|id| id.0[..2] == run[0].0[..2]), "one directory per run");
+        }
+        let directories: std::collections::HashSet<_> = runs.iter().map(|run| [run[0].0[0], run[0].0[1]]).collect();
+        assert!(directories.len() > 32, "runs move on to other directories: {}", directories.len());
     }
 }

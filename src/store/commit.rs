@@ -1,27 +1,49 @@
-//! Group commit: concurrent writers that each need the index flushed share
-//! one flush. A writer takes a ticket; if no flush is running it runs one
-//! that covers every ticket taken so far, otherwise it waits for a flush
-//! that started after its ticket.
+//! Group commit: concurrent writers that each need the same slow step
+//! (the index's flush, a folder's fsync) share one run of it. A writer
+//! takes a ticket, with the items it brings; if no run is going it runs
+//! one that covers every ticket taken so far and takes every item queued,
+//! otherwise it waits for a run that started after its ticket.
 
 use std::sync::{Condvar, Mutex};
 
-#[derive(Default)]
-struct State {
+struct State<T> {
     tickets: u64,
     flushed: u64,
     flushing: bool,
+    queued: Vec<T>,
 }
 
-#[derive(Default)]
-pub struct GroupCommit {
-    state: Mutex<State>,
+pub struct GroupCommit<T = ()> {
+    state: Mutex<State<T>>,
     done: Condvar,
 }
 
-impl GroupCommit {
+impl<T> Default for GroupCommit<T> {
+    fn default() -> Self {
+        GroupCommit {
+            state: Mutex::new(State { tickets: 0, flushed: 0, flushing: false, queued: Vec::new() }),
+            done: Condvar::new(),
+        }
+    }
+}
+
+impl GroupCommit<()> {
     /// Blocks until a flush that began after this call has succeeded.
     pub fn flush<E>(&self, run_flush: impl Fn() -> Result<(), E>) -> Result<(), E> {
+        self.run_with(std::iter::empty(), |_| run_flush())
+    }
+}
+
+impl<T> GroupCommit<T> {
+    /// Queues `items` and blocks until a run that took them has succeeded.
+    /// A failed run's items are dropped: `run` keeps what must be retried.
+    pub fn run_with<E>(
+        &self,
+        items: impl IntoIterator<Item = T>,
+        run: impl Fn(Vec<T>) -> Result<(), E>,
+    ) -> Result<(), E> {
         let mut state = self.state.lock().unwrap_or_else(|poison| poison.into_inner());
+        state.queued.extend(items);
         state.tickets += 1;
         let ticket = state.tickets;
         loop {
@@ -31,8 +53,9 @@ impl GroupCommit {
             if !state.flushing {
                 state.flushing = true;
                 let covers = state.tickets;
+                let batch = std::mem::take(&mut state.queued);
                 drop(state);
-                let result = run_flush();
+                let result = run(batch);
                 state = self.state.lock().unwrap_or_else(|poison| poison.into_inner());
                 state.flushing = false;
                 if result.is_ok() {
@@ -78,6 +101,37 @@ mod tests {
         }
         let flushes = flushes.load(Ordering::SeqCst);
         assert!((20..320).contains(&flushes), "{flushes} flushes for 320 commits");
+    }
+
+    #[test]
+    fn every_item_is_run_once_before_its_writer_returns() {
+        let commit = Arc::new(GroupCommit::<u64>::default());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let threads: Vec<_> = (0..8u64)
+            .map(|thread| {
+                let (commit, seen) = (commit.clone(), seen.clone());
+                std::thread::spawn(move || {
+                    for n in 0..20 {
+                        let item = thread * 100 + n;
+                        commit
+                            .run_with([item], |batch| {
+                                seen.lock().unwrap().extend(batch);
+                                std::thread::sleep(std::time::Duration::from_millis(1));
+                                Ok::<(), ()>(())
+                            })
+                            .unwrap();
+                        assert!(seen.lock().unwrap().contains(&item), "{item} returned before it ran");
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        let mut seen = seen.lock().unwrap().clone();
+        seen.sort_unstable();
+        let expected: Vec<u64> = (0..8u64).flat_map(|thread| (0..20).map(move |n| thread * 100 + n)).collect();
+        assert_eq!(seen, expected);
     }
 
     #[test]

@@ -236,6 +236,9 @@ struct Inner {
     durability: Durability,
     index: reopen::ReopeningIndex,
     group_commit: commit::GroupCommit,
+    /// Garbage blobs removed by whichever writer gets there first.
+    garbage_removals: commit::GroupCommit<BlobId>,
+    blob_names: blob::BlobNames,
     /// Blobs multipart reads hold.
     pins: reader::Pins,
     /// Serialises changes to key documents' files (see `update_key`).
@@ -285,55 +288,71 @@ impl Inner {
         Ok(())
     }
 
-    /// Step 6 of the commit protocol: remove a blob nothing refers to any
-    /// more, then forget it. A crash in between repeats this at startup.
-    /// In relaxed mode the index change that made it garbage may not be on
-    /// disk yet, so the blob waits on the garbage list for
+    /// Step 6 of the commit protocol: remove blobs nothing refers to any
+    /// more, then forget them. A crash in between repeats this at startup.
+    /// Writers finishing together share one run, with one fsync per
+    /// folder; each returns once its own blobs are dealt with.
+    /// In relaxed mode the index change that made them garbage may not be
+    /// on disk yet, so they wait on the garbage list for
     /// [`Store::collect_garbage`], which flushes first.
-    fn remove_garbage(&self, blob: BlobId) {
+    fn remove_garbage(&self, blobs: impl IntoIterator<Item = BlobId>) {
         if self.durable() {
-            self.remove_garbage_now(blob);
+            let _ = self.garbage_removals.run_with(blobs, |batch| {
+                self.remove_garbage_now(batch);
+                Ok::<(), std::convert::Infallible>(())
+            });
         }
     }
 
-    /// Removes a garbage blob now, unless a reader holds it: then it goes
+    /// Removes garbage blobs now, except those a reader holds: they go
     /// when the last reader lets go (see [`reader::Pins`]).
-    fn remove_garbage_now(&self, blob: BlobId) {
-        if self.pins.doom_if_pinned(blob) {
-            return;
-        }
-        self.unlink_garbage(blob);
+    fn remove_garbage_now(&self, blobs: impl IntoIterator<Item = BlobId>) {
+        let unheld = blobs.into_iter().filter(|&blob| !self.pins.doom_if_pinned(blob)).collect();
+        self.unlink_garbage(unheld);
     }
 
-    /// Removes a garbage blob, and forgets it only once the removal is on
+    /// Removes garbage blobs, and forgets each only once its removal is on
     /// disk: a blob that came back after a power cut with no garbage entry
     /// and no record would look like a lost upload, and the startup sweep
     /// would roll a deleted object forward.
-    fn unlink_garbage(&self, blob: BlobId) {
-        let path = self.layout.blob_path(blob);
-        match fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
-            Err(error) => {
-                tracing::warn!(blob = %blob.to_hex(), %error, "could not remove a replaced blob");
-                return;
+    fn unlink_garbage(&self, blobs: Vec<BlobId>) {
+        let mut removed = Vec::with_capacity(blobs.len());
+        for blob in blobs {
+            let path = self.layout.blob_path(blob);
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+                Err(error) => {
+                    tracing::warn!(blob = %blob.to_hex(), %error, "could not remove a replaced blob");
+                    continue;
+                }
+            }
+            failpoint::hit("after-garbage-unlink");
+            // Its Object Lock file, if it had one, is of no use now.
+            let _ = fs::remove_file(self.layout.lock_file(blob));
+            removed.push((blob, path));
+        }
+        // One fsync of a folder makes every removal from it durable.
+        // Relaxed mode syncs the whole file system before forgetting.
+        let mut unsynced = Vec::new();
+        if self.durable() {
+            let mut folders: Vec<&Path> = removed.iter().filter_map(|(_, path)| path.parent()).collect();
+            folders.sort_unstable();
+            folders.dedup();
+            for folder in folders {
+                if let Err(error) = blob::fsync_dir(folder) {
+                    tracing::warn!(folder = %folder.display(), %error, "a folder of removed blobs did not sync; they stay on the garbage list");
+                    unsynced.push(folder);
+                }
             }
         }
-        failpoint::hit("after-garbage-unlink");
-        // Its Object Lock file, if it had one, is of no use now.
-        let _ = fs::remove_file(self.layout.lock_file(blob));
-        let removal_durable = match path.parent() {
-            // Relaxed mode syncs the whole file system before forgetting.
-            Some(_) if !self.durable() => Ok(()),
-            Some(dir) => blob::fsync_dir(dir),
-            None => Ok(()),
-        };
-        if let Err(error) = removal_durable {
-            tracing::warn!(blob = %blob.to_hex(), %error, "a removed blob's folder did not sync; it stays on the garbage list");
-            return;
-        }
-        if let Err(error) = self.index.forget_garbage(blob) {
-            tracing::warn!(blob = %blob.to_hex(), %error, "could not forget a removed blob");
+        for (blob, path) in &removed {
+            if path.parent().is_some_and(|folder| unsynced.contains(&folder)) {
+                continue;
+            }
+            if let Err(error) = self.index.forget_garbage(*blob) {
+                tracing::warn!(blob = %blob.to_hex(), %error, "could not forget a removed blob");
+            }
         }
     }
 }
@@ -430,6 +449,8 @@ impl Store {
                 durability: config.durability,
                 index,
                 group_commit: commit::GroupCommit::default(),
+                garbage_removals: commit::GroupCommit::default(),
+                blob_names: Default::default(),
                 pins: Default::default(),
                 key_files: Default::default(),
                 lock_files: Default::default(),
@@ -481,9 +502,7 @@ impl Store {
             // flush makes their garbage entries' removal durable.
             blob::sync_file_system(inner.layout.root())?;
             inner.index.flush()?;
-            for blob in garbage {
-                inner.remove_garbage_now(blob);
-            }
+            inner.remove_garbage_now(garbage);
             Ok(())
         })
         .await
@@ -841,7 +860,7 @@ impl Store {
             }
             let sequence = inner.index.next_sequence()?;
             let version = (versioning == Versioning::Enabled).then(|| VersionId::new(sequence));
-            let id = BlobId::random();
+            let id = inner.blob_names.next();
             let record = ObjectRecord {
                 blob: id,
                 size: 0,
@@ -871,9 +890,7 @@ impl Store {
                 })?
             };
             inner.commit_index()?;
-            for blob in replaced.iter().flat_map(ObjectRecord::blobs) {
-                inner.remove_garbage(blob);
-            }
+            inner.remove_garbage(replaced.iter().flat_map(ObjectRecord::blobs));
             Ok(Deleted { version, delete_marker: true, versioned: true })
         })
         .await
@@ -1082,9 +1099,7 @@ fn remove_version(
     };
     if let Some(old) = &removed {
         inner.commit_index()?;
-        for blob in old.blobs() {
-            inner.remove_garbage(blob);
-        }
+        inner.remove_garbage(old.blobs());
     }
     Ok(removed)
 }

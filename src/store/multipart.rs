@@ -254,7 +254,7 @@ impl Store {
             if used.iter().rev().skip(1).any(|part| part.size < MIN_PART_SIZE) {
                 return Err(StoreError::EntityTooSmall);
             }
-            let manifest = BlobId::random();
+            let manifest = inner.blob_names.next();
             let sequence = inner.index.next_sequence()?;
             let record = ObjectRecord {
                 blob: manifest,
@@ -311,9 +311,7 @@ impl Store {
             let kept: Vec<BlobId> = record.parts.iter().map(|part| part.blob).collect();
             let leftovers = inner.index.drop_leftover_parts(id)?;
             let unused = stored.values().map(|part| part.blob).filter(|blob| !kept.contains(blob)).chain(leftovers);
-            for blob in replaced.map(|old| old.blobs()).unwrap_or_default().into_iter().chain(unused) {
-                inner.remove_garbage(blob);
-            }
+            inner.remove_garbage(replaced.map(|old| old.blobs()).unwrap_or_default().into_iter().chain(unused));
             Ok(record)
         })
         .await
@@ -327,9 +325,7 @@ impl Store {
             let mut blobs = inner.index.abort_upload(id)?;
             blobs.extend(inner.index.drop_leftover_parts(id)?);
             inner.commit_index()?;
-            for blob in blobs {
-                inner.remove_garbage(blob);
-            }
+            inner.remove_garbage(blobs);
             Ok(())
         })
         .await
@@ -345,7 +341,7 @@ impl Store {
                 match inner.index.abort_upload(id) {
                     Ok(blobs) => {
                         inner.commit_index()?;
-                        blobs.into_iter().for_each(|blob| inner.remove_garbage(blob));
+                        inner.remove_garbage(blobs);
                         expired += 1;
                     }
                     Err(StoreError::NoSuchUpload) => {}

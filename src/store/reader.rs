@@ -101,7 +101,7 @@ impl Drop for Pin {
             return;
         }
         let inner = self.inner.clone();
-        let remove = move || doomed.into_iter().for_each(|blob| inner.unlink_garbage(blob));
+        let remove = move || inner.unlink_garbage(doomed);
         // File and index work belongs on the blocking pool.
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => drop(runtime.spawn_blocking(remove)),

@@ -117,9 +117,7 @@ impl Store {
         for entry in fs::read_dir(layout.tmp_dir())? {
             fs::remove_file(entry?.path())?;
         }
-        for blob in inner.index.garbage()? {
-            inner.remove_garbage_now(blob);
-        }
+        inner.remove_garbage_now(inner.index.garbage()?);
         let marker = layout.root().join(CLEAN_SHUTDOWN_MARKER);
         let clean = marker.exists();
         if clean {
@@ -259,9 +257,7 @@ impl Store {
                     // An older null version of the same key (rolled forward
                     // earlier in this sweep, say): garbage now.
                     self.inner.index.flush()?;
-                    for blob in replaced.blobs() {
-                        self.inner.remove_garbage_now(blob);
-                    }
+                    self.inner.remove_garbage_now(replaced.blobs());
                 }
                 tracing::info!(bucket, key, "an upload the index had lost was rolled forward");
                 Ok(Settled::RolledForward)

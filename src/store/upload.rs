@@ -200,7 +200,7 @@ struct Job {
 
 impl Job {
     fn run(mut self, mut receiver: mpsc::Receiver<Message>) {
-        let id = BlobId::random();
+        let id = self.inner.blob_names.next();
         let (inner, failure_slot) = (self.inner.clone(), self.failure.clone());
         let tmp = inner.layout.tmp_path(id);
         let failure = match self.receive(&tmp, &mut receiver) {
@@ -209,9 +209,7 @@ impl Job {
                 match self.commit(id, &tmp, file, size, request.expected, request.commit) {
                     Ok((committed, garbage)) => {
                         let _ = request.reply.send(Ok(committed));
-                        for blob in garbage {
-                            inner.remove_garbage(blob);
-                        }
+                        inner.remove_garbage(garbage);
                         return;
                     }
                     Err(error) => {
