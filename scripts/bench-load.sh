@@ -253,6 +253,13 @@ dd_out=$(dd if=/dev/zero of="$work/data/dd" bs=1M count=256 conv=fdatasync 2>&1)
 rm -f "$work/data/dd"
 dd_mbs=$(echo "$dd_out" | tail -1 | awk '{ for (i = 1; i <= NF; i++) if ($i == "s,") { printf "%.0f", 268435456 / $(i - 1) / 1e6 } }')
 
+# What larder's memory is made of once the scenarios are done: its own
+# heap and stacks, and the pages of its binary and libraries it touched
+# (file-backed: shared page cache the kernel can drop and read again).
+end_split=$(awk '/^RssAnon:/ { a = $2 } /^RssFile:/ { f = $2 } /^Threads:/ { t = $2 }
+    END { printf "%.1f MiB anonymous + %.1f MiB file-backed (its binary and libraries), %d threads", a / 1024, f / 1024, t }' \
+    "/proc/$larder_pid/status")
+
 # --- the table ---------------------------------------------------------------
 
 echo
@@ -280,3 +287,4 @@ for row in "${results[@]}"; do
 done
 printf '%-32s %12s\n' "dd conv=fdatasync 1 MiB blocks" "$dd_mbs MB/s"
 echo "larder resident after start-up (before any request): $(awk -v k="$idle_kib" 'BEGIN { printf "%.1f", k / 1024 }') MiB; peak over the scenarios: $(awk -v k="$max_peak" 'BEGIN { printf "%.1f", k / 1024 }') MiB"
+echo "larder resident at the end: $end_split"

@@ -293,3 +293,23 @@ fn presign_then_verify_round_trip() {
         Err(SigError::HeadersNotSigned(vec!["x-amz-meta-a".into()]))
     );
 }
+
+#[test]
+fn a_signature_matches_in_either_case_and_nothing_else_does() {
+    let scope = Scope { date: "20240101".into(), region: "us-east-1".into(), service: "s3".into() };
+    let key = SigningKey::derive("secret", &scope);
+    let signature = key.sign("to sign");
+    assert!(key.matches("to sign", &signature));
+    assert!(key.matches("to sign", &signature.to_uppercase()));
+    assert!(!key.matches("to sign.", &signature));
+    assert!(!key.matches("to sign", &signature[..62]));
+    assert!(!key.matches("to sign", &format!("{signature}00")));
+    let mut flipped = signature.clone().into_bytes();
+    flipped[63] = if flipped[63] == b'0' { b'1' } else { b'0' };
+    assert!(!key.matches("to sign", std::str::from_utf8(&flipped).unwrap()));
+    assert!(!key.matches("to sign", &format!("{}g", &signature[..63])));
+    // The kept keyed state signs like a fresh HMAC of the derived key.
+    let again = SigningKey::derive("secret", &scope);
+    assert_eq!(again.sign("other"), key.sign("other"));
+    assert_eq!(again, key);
+}
