@@ -42,12 +42,33 @@ impl<T> GroupCommit<T> {
         items: impl IntoIterator<Item = T>,
         run: impl Fn(Vec<T>) -> Result<(), E>,
     ) -> Result<(), E> {
+        self.submit(items, true, run)
+    }
+
+    /// Queues `items` and returns at once if a run is going (it takes
+    /// them before it ends); otherwise runs until nothing is queued. For
+    /// work nobody waits for: a thread does not sit waiting for it.
+    pub fn run_or_hand_over<E>(
+        &self,
+        items: impl IntoIterator<Item = T>,
+        run: impl Fn(Vec<T>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.submit(items, false, run)
+    }
+
+    fn submit<E>(
+        &self,
+        items: impl IntoIterator<Item = T>,
+        wait: bool,
+        run: impl Fn(Vec<T>) -> Result<(), E>,
+    ) -> Result<(), E> {
         let mut state = self.state.lock().unwrap_or_else(|poison| poison.into_inner());
         state.queued.extend(items);
         state.tickets += 1;
         let ticket = state.tickets;
         loop {
-            if state.flushed >= ticket {
+            // Whoever ran last takes what was handed over while it ran.
+            if state.flushed >= ticket && (state.flushing || state.queued.is_empty()) {
                 return Ok(());
             }
             if !state.flushing {
@@ -64,6 +85,9 @@ impl<T> GroupCommit<T> {
                 self.done.notify_all();
                 result?;
                 continue;
+            }
+            if !wait {
+                return Ok(());
             }
             state = self.done.wait(state).unwrap_or_else(|poison| poison.into_inner());
         }
@@ -131,6 +155,36 @@ mod tests {
         let mut seen = seen.lock().unwrap().clone();
         seen.sort_unstable();
         let expected: Vec<u64> = (0..8u64).flat_map(|thread| (0..20).map(move |n| thread * 100 + n)).collect();
+        assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn handed_over_items_are_all_run() {
+        let commit = Arc::new(GroupCommit::<u64>::default());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let threads: Vec<_> = (0..8u64)
+            .map(|thread| {
+                let (commit, seen) = (commit.clone(), seen.clone());
+                std::thread::spawn(move || {
+                    for n in 0..50 {
+                        commit
+                            .run_or_hand_over([thread * 100 + n], |batch| {
+                                seen.lock().unwrap().extend(batch);
+                                std::thread::sleep(std::time::Duration::from_micros(200));
+                                Ok::<(), ()>(())
+                            })
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        // Every thread has returned, so no run is going: nothing is left.
+        let mut seen = seen.lock().unwrap().clone();
+        seen.sort_unstable();
+        let expected: Vec<u64> = (0..8u64).flat_map(|thread| (0..50).map(move |n| thread * 100 + n)).collect();
         assert_eq!(seen, expected);
     }
 

@@ -209,7 +209,7 @@ impl Job {
                 match self.commit(id, &tmp, file, size, request.expected, request.commit) {
                     Ok((committed, garbage)) => {
                         let _ = request.reply.send(Ok(committed));
-                        inner.remove_garbage(garbage);
+                        inner.remove_garbage_after_answer(garbage);
                         return;
                     }
                     Err(error) => {
