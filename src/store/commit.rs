@@ -189,6 +189,37 @@ mod tests {
     }
 
     #[test]
+    fn the_running_writer_takes_what_is_handed_over_while_it_runs() {
+        let commit = Arc::new(GroupCommit::<u64>::default());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (started, running) = std::sync::mpsc::channel();
+        let (go, gate) = std::sync::mpsc::channel::<()>();
+        let gate = Arc::new(Mutex::new(gate));
+        let run = {
+            let seen = seen.clone();
+            move |batch: Vec<u64>| {
+                if batch.contains(&1) {
+                    started.send(()).unwrap();
+                    gate.lock().unwrap().recv().unwrap();
+                }
+                seen.lock().unwrap().extend(batch);
+                Ok::<(), ()>(())
+            }
+        };
+        let leader = {
+            let (commit, run) = (commit.clone(), run.clone());
+            std::thread::spawn(move || commit.run_or_hand_over([1], run).unwrap())
+        };
+        running.recv().unwrap();
+        // A run is going: this returns at once, its item not yet run.
+        commit.run_or_hand_over([2], run).unwrap();
+        assert_eq!(*seen.lock().unwrap(), Vec::<u64>::new());
+        go.send(()).unwrap();
+        leader.join().unwrap();
+        assert_eq!(*seen.lock().unwrap(), vec![1, 2], "the leader ran the handed-over item before it returned");
+    }
+
+    #[test]
     fn a_failed_flush_is_reported_and_retried() {
         let commit = GroupCommit::default();
         assert_eq!(commit.flush(|| Err("disk")), Err("disk"));
