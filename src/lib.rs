@@ -5,6 +5,7 @@
 //! [`s3`], which routes and answers S3 operations, authenticating with
 //! [`sigv4`] against keys from [`iam`], and keeps objects in [`store`].
 
+pub mod allocator;
 pub mod checksum;
 pub mod clock;
 pub mod config;

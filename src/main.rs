@@ -15,6 +15,12 @@ use cli::serve::{config_from, serve};
 use cli::share::{share_command, share_files, share_upload};
 use cli::status::status_command;
 
+/// The static (musl) builds map large blocks themselves (see
+/// [`larder::allocator`]); glibc's builds keep glibc's allocator.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: larder::allocator::LargeBlocksMapped = larder::allocator::LargeBlocksMapped;
+
 fn main() -> ExitCode {
     limit_malloc_arenas();
     init_logging();
