@@ -10,6 +10,9 @@ struct State<T> {
     tickets: u64,
     flushed: u64,
     flushing: bool,
+    /// The run going is a [`GroupCommit::run_or_hand_over`] writer's,
+    /// which runs until nothing is queued.
+    draining: bool,
     queued: Vec<T>,
 }
 
@@ -21,7 +24,7 @@ pub struct GroupCommit<T = ()> {
 impl<T> Default for GroupCommit<T> {
     fn default() -> Self {
         GroupCommit {
-            state: Mutex::new(State { tickets: 0, flushed: 0, flushing: false, queued: Vec::new() }),
+            state: Mutex::new(State { tickets: 0, flushed: 0, flushing: false, draining: false, queued: Vec::new() }),
             done: Condvar::new(),
         }
     }
@@ -36,7 +39,8 @@ impl GroupCommit<()> {
 
 impl<T> GroupCommit<T> {
     /// Queues `items` and blocks until a run that took them has succeeded.
-    /// A failed run's items are dropped: `run` keeps what must be retried.
+    /// A failed run's items are dropped: `run` keeps what must be retried
+    /// (and items handed over during it wait for the next writer).
     pub fn run_with<E>(
         &self,
         items: impl IntoIterator<Item = T>,
@@ -45,9 +49,12 @@ impl<T> GroupCommit<T> {
         self.submit(items, true, run)
     }
 
-    /// Queues `items` and returns at once if a run is going (it takes
-    /// them before it ends); otherwise runs until nothing is queued. For
-    /// work nobody waits for: a thread does not sit waiting for it.
+    /// Queues `items` and returns at once if another such writer's run is
+    /// going (it takes them before it ends); otherwise runs, or waits for
+    /// a waiting writer's run to end and then runs, until nothing is
+    /// queued. For work nobody waits for: a thread does not sit waiting
+    /// for it, and a writer that waits for its own items never ends up
+    /// running everyone else's for as long as they keep coming.
     pub fn run_or_hand_over<E>(
         &self,
         items: impl IntoIterator<Item = T>,
@@ -67,12 +74,12 @@ impl<T> GroupCommit<T> {
         state.tickets += 1;
         let ticket = state.tickets;
         loop {
-            // Whoever ran last takes what was handed over while it ran.
-            if state.flushed >= ticket && (state.flushing || state.queued.is_empty()) {
+            if state.flushed >= ticket && (wait || state.queued.is_empty()) {
                 return Ok(());
             }
             if !state.flushing {
                 state.flushing = true;
+                state.draining = !wait;
                 let covers = state.tickets;
                 let batch = std::mem::take(&mut state.queued);
                 drop(state);
@@ -86,7 +93,7 @@ impl<T> GroupCommit<T> {
                 result?;
                 continue;
             }
-            if !wait {
+            if !wait && state.draining {
                 return Ok(());
             }
             state = self.done.wait(state).unwrap_or_else(|poison| poison.into_inner());
@@ -217,6 +224,42 @@ mod tests {
         go.send(()).unwrap();
         leader.join().unwrap();
         assert_eq!(*seen.lock().unwrap(), vec![1, 2], "the leader ran the handed-over item before it returned");
+    }
+
+    #[test]
+    fn a_waiting_writer_runs_only_up_to_its_own_items() {
+        let commit = Arc::new(GroupCommit::<u64>::default());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (started, running) = std::sync::mpsc::channel();
+        let (go, gate) = std::sync::mpsc::channel::<()>();
+        let gate = Arc::new(Mutex::new(gate));
+        let run = {
+            let seen = seen.clone();
+            move |batch: Vec<u64>| {
+                if batch.contains(&1) {
+                    started.send(()).unwrap();
+                    gate.lock().unwrap().recv().unwrap();
+                }
+                seen.lock().unwrap().extend(batch);
+                Ok::<(), ()>(())
+            }
+        };
+        let waiter = {
+            let (commit, run) = (commit.clone(), run.clone());
+            std::thread::spawn(move || commit.run_with([1], run).unwrap())
+        };
+        running.recv().unwrap();
+        // Handed over while a waiting writer runs: this writer waits its
+        // turn and runs it itself; the waiting writer returns after its own.
+        let handing = {
+            let commit = commit.clone();
+            std::thread::spawn(move || commit.run_or_hand_over([2], run).unwrap())
+        };
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        go.send(()).unwrap();
+        waiter.join().unwrap();
+        handing.join().unwrap();
+        assert_eq!(*seen.lock().unwrap(), vec![1, 2]);
     }
 
     #[test]
