@@ -53,6 +53,16 @@ pub fn uri_encode_into(out: &mut String, input: &[u8], keep_slash: bool) {
     }
 }
 
+/// One hex digit's value, either case.
+pub(super) fn hex_value(byte: u8) -> Option<u8> {
+    match byte {
+        b'0'..=b'9' => Some(byte - b'0'),
+        b'a'..=b'f' => Some(byte - b'a' + 10),
+        b'A'..=b'F' => Some(byte - b'A' + 10),
+        _ => None,
+    }
+}
+
 /// The input held a `%` not followed by two hex digits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BadPercentEncoding;
@@ -60,14 +70,6 @@ pub struct BadPercentEncoding;
 /// Decodes `%XX` escapes once. With `plus_is_space`, `+` decodes to a space
 /// (query strings, as S3 reads them); in paths `+` is a literal plus.
 pub fn percent_decode(input: &str, plus_is_space: bool) -> Result<Vec<u8>, BadPercentEncoding> {
-    fn hex_value(byte: u8) -> Option<u8> {
-        match byte {
-            b'0'..=b'9' => Some(byte - b'0'),
-            b'a'..=b'f' => Some(byte - b'a' + 10),
-            b'A'..=b'F' => Some(byte - b'A' + 10),
-            _ => None,
-        }
-    }
     let bytes = input.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -407,21 +407,13 @@ impl SigningKey {
 /// plain loop will do (the `hex` crate's general decoder cost a twentieth
 /// of a presigned check).
 fn decode_signature(signature: &str) -> Option<[u8; 32]> {
-    fn digit(byte: u8) -> Option<u8> {
-        match byte {
-            b'0'..=b'9' => Some(byte - b'0'),
-            b'a'..=b'f' => Some(byte - b'a' + 10),
-            b'A'..=b'F' => Some(byte - b'A' + 10),
-            _ => None,
-        }
-    }
     let digits = signature.as_bytes();
     if digits.len() != 64 {
         return None;
     }
     let mut bytes = [0u8; 32];
     for (byte, pair) in bytes.iter_mut().zip(digits.chunks_exact(2)) {
-        *byte = digit(pair[0])? << 4 | digit(pair[1])?;
+        *byte = encode::hex_value(pair[0])? << 4 | encode::hex_value(pair[1])?;
     }
     Some(bytes)
 }

@@ -1,5 +1,5 @@
 //! Group commit: concurrent writers that each need the same slow step
-//! (the index's flush, a folder's fsync) share one run of it. A writer
+//! (the index's flush, removing garbage blobs) share one run of it. A writer
 //! takes a ticket, with the items it brings; if no run is going it runs
 //! one that covers every ticket taken so far and takes every item queued,
 //! otherwise it waits for a run that started after its ticket.
@@ -195,10 +195,20 @@ mod tests {
         assert_eq!(seen, expected);
     }
 
-    #[test]
-    fn the_running_writer_takes_what_is_handed_over_while_it_runs() {
-        let commit = Arc::new(GroupCommit::<u64>::default());
-        let seen = Arc::new(Mutex::new(Vec::new()));
+    type Seen = Arc<Mutex<Vec<u64>>>;
+
+    /// A group commit over numbers whose run, for a batch holding 1,
+    /// reports through `running` that it started and then waits for `go`;
+    /// every run records its batch in `seen`.
+    #[allow(clippy::type_complexity)]
+    fn gated() -> (
+        Arc<GroupCommit<u64>>,
+        Seen,
+        std::sync::mpsc::Receiver<()>,
+        std::sync::mpsc::Sender<()>,
+        impl Fn(Vec<u64>) -> Result<(), ()> + Clone + Send + 'static,
+    ) {
+        let seen: Seen = Arc::new(Mutex::new(Vec::new()));
         let (started, running) = std::sync::mpsc::channel();
         let (go, gate) = std::sync::mpsc::channel::<()>();
         let gate = Arc::new(Mutex::new(gate));
@@ -210,9 +220,15 @@ mod tests {
                     gate.lock().unwrap().recv().unwrap();
                 }
                 seen.lock().unwrap().extend(batch);
-                Ok::<(), ()>(())
+                Ok(())
             }
         };
+        (Arc::new(GroupCommit::default()), seen, running, go, run)
+    }
+
+    #[test]
+    fn the_running_writer_takes_what_is_handed_over_while_it_runs() {
+        let (commit, seen, running, go, run) = gated();
         let leader = {
             let (commit, run) = (commit.clone(), run.clone());
             std::thread::spawn(move || commit.run_or_hand_over([1], run).unwrap())
@@ -228,22 +244,7 @@ mod tests {
 
     #[test]
     fn a_waiting_writer_runs_only_up_to_its_own_items() {
-        let commit = Arc::new(GroupCommit::<u64>::default());
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let (started, running) = std::sync::mpsc::channel();
-        let (go, gate) = std::sync::mpsc::channel::<()>();
-        let gate = Arc::new(Mutex::new(gate));
-        let run = {
-            let seen = seen.clone();
-            move |batch: Vec<u64>| {
-                if batch.contains(&1) {
-                    started.send(()).unwrap();
-                    gate.lock().unwrap().recv().unwrap();
-                }
-                seen.lock().unwrap().extend(batch);
-                Ok::<(), ()>(())
-            }
-        };
+        let (commit, seen, running, go, run) = gated();
         let waiter = {
             let (commit, run) = (commit.clone(), run.clone());
             std::thread::spawn(move || commit.run_with([1], run).unwrap())
