@@ -21,6 +21,8 @@ use crate::web;
 const DRAIN_LIMIT: u64 = 8 * 1024 * 1024;
 const DRAIN_TIME: Duration = Duration::from_secs(5);
 
+const X_AMZ_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-amz-request-id");
+
 /// Answers one request; never fails and never panics on input.
 /// `over_tls`: the connection itself is HTTPS.
 pub async fn handle(s3: &S3, request: Request<Incoming>, peer: SocketAddr, over_tls: bool) -> Response<ResponseBody> {
@@ -79,8 +81,8 @@ pub async fn handle(s3: &S3, request: Request<Incoming>, peer: SocketAddr, over_
         // client must not reuse this connection, and hyper closes it.
         headers.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
     }
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        headers.insert("x-amz-request-id", value);
+    if let Ok(value) = HeaderValue::try_from(request_id) {
+        headers.insert(X_AMZ_REQUEST_ID, value);
     }
     headers.insert(http::header::SERVER, HeaderValue::from_static("larder"));
     count(response, operation, body.received, started)

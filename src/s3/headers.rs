@@ -3,7 +3,7 @@
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
 use crate::checksum::{Checksum, ChecksumAlgorithm};
 use crate::sigv4::ParsedAuth;
@@ -165,7 +165,10 @@ pub enum Condition {
 /// If-Modified-Since (with `prefix` `x-amz-copy-source-` for a copy's
 /// source) the way S3 and RFC 7232 order them.
 pub fn evaluate_conditions(headers: &HeaderMap, prefix: &str, record: &ObjectRecord) -> Condition {
-    let get = |name: &str| header(headers, &format!("{prefix}{name}"));
+    let get = |name: &str| match prefix {
+        "" => header(headers, name),
+        _ => header(headers, &format!("{prefix}{name}")),
+    };
     let date = |name: &str| get(name).and_then(timefmt::parse_http_date);
     match get("if-match") {
         Some(list) if !etag_matches(list, &record.etag) => return Condition::Failed("If-Match"),
@@ -241,31 +244,41 @@ pub fn parse_range(value: &str, size: u64) -> RangeRequest {
 /// Adds the headers GET and HEAD return for an object, with any
 /// `response-*` overrides from the query.
 pub fn object_headers(headers: &mut HeaderMap, record: &ObjectRecord, query: &Query, with_checksum: bool) {
-    let mut set = |name: &'static str, value: &str| {
-        if let Ok(value) = HeaderValue::from_bytes(value.as_bytes()) {
+    use http::header::{
+        ACCEPT_RANGES, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_ENCODING, CONTENT_LANGUAGE, CONTENT_TYPE, ETAG,
+        EXPIRES, LAST_MODIFIED,
+    };
+    let mut set = |name: HeaderName, value: &str| {
+        if let Ok(value) = HeaderValue::from_str(value) {
             headers.insert(name, value);
         }
     };
     let meta = &record.meta;
-    let overridable: [(&'static str, &str, &Option<String>); 6] = [
-        ("content-type", "response-content-type", &meta.content_type),
-        ("content-language", "response-content-language", &meta.content_language),
-        ("expires", "response-expires", &meta.expires),
-        ("cache-control", "response-cache-control", &meta.cache_control),
-        ("content-disposition", "response-content-disposition", &meta.content_disposition),
-        ("content-encoding", "response-content-encoding", &meta.content_encoding),
+    let overridable: [(HeaderName, &str, &Option<String>); 6] = [
+        (CONTENT_TYPE, "response-content-type", &meta.content_type),
+        (CONTENT_LANGUAGE, "response-content-language", &meta.content_language),
+        (EXPIRES, "response-expires", &meta.expires),
+        (CACHE_CONTROL, "response-cache-control", &meta.cache_control),
+        (CONTENT_DISPOSITION, "response-content-disposition", &meta.content_disposition),
+        (CONTENT_ENCODING, "response-content-encoding", &meta.content_encoding),
     ];
+    // Most requests override nothing: one pass over the query says so.
+    let overrides = query.0.iter().any(|param| param.name.starts_with("response-"));
     for (name, parameter, stored) in overridable {
-        match (query.get(parameter), stored) {
+        match (query.get(parameter).filter(|_| overrides), stored) {
             (Some(value), _) => set(name, value),
             (None, Some(value)) => set(name, value),
-            (None, None) if name == "content-type" => set(name, "binary/octet-stream"),
+            (None, None) if name == CONTENT_TYPE => set(name, "binary/octet-stream"),
             (None, None) => {}
         }
     }
-    set("etag", &format!("\"{}\"", record.etag));
-    set("last-modified", &timefmt::format_http_date(record.last_modified));
-    set("accept-ranges", "bytes");
+    if let Ok(etag) = HeaderValue::try_from(format!("\"{}\"", record.etag)) {
+        headers.insert(ETAG, etag);
+    }
+    if let Ok(date) = HeaderValue::try_from(timefmt::format_http_date(record.last_modified)) {
+        headers.insert(LAST_MODIFIED, date);
+    }
+    headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     for (name, value) in &meta.user {
         if let (Ok(name), Ok(value)) =
             (http::HeaderName::from_bytes(format!("x-amz-meta-{name}").as_bytes()), HeaderValue::from_bytes(value))

@@ -70,31 +70,38 @@ pub struct BadPercentEncoding;
 /// Decodes `%XX` escapes once. With `plus_is_space`, `+` decodes to a space
 /// (query strings, as S3 reads them); in paths `+` is a literal plus.
 pub fn percent_decode(input: &str, plus_is_space: bool) -> Result<Vec<u8>, BadPercentEncoding> {
-    let bytes = input.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let high = bytes.get(i + 1).copied().and_then(hex_value);
-                let low = bytes.get(i + 2).copied().and_then(hex_value);
-                match (high, low) {
-                    (Some(high), Some(low)) => out.push(high << 4 | low),
-                    _ => return Err(BadPercentEncoding),
-                }
-                i += 3;
-            }
-            b'+' if plus_is_space => {
-                out.push(b' ');
-                i += 1;
-            }
-            other => {
-                out.push(other);
-                i += 1;
-            }
+    let mut out = Vec::with_capacity(input.len());
+    // Runs without an escape are copied whole: a key or a signature is
+    // usually one run, and a byte at a time costs a capacity check each.
+    let special = |byte: &u8| *byte == b'%' || (plus_is_space && *byte == b'+');
+    let mut rest = input.as_bytes();
+    while let Some(at) = rest.iter().position(special) {
+        out.extend_from_slice(&rest[..at]);
+        if rest[at] == b'+' {
+            out.push(b' ');
+            rest = &rest[at + 1..];
+            continue;
         }
+        let high = rest.get(at + 1).copied().and_then(hex_value);
+        let low = rest.get(at + 2).copied().and_then(hex_value);
+        match (high, low) {
+            (Some(high), Some(low)) => out.push(high << 4 | low),
+            _ => return Err(BadPercentEncoding),
+        }
+        rest = &rest[at + 3..];
     }
+    out.extend_from_slice(rest);
     Ok(out)
+}
+
+/// [`percent_decode`] to text; bytes that are not UTF-8 become U+FFFD, as
+/// S3 reads a query. Text without escapes is copied once.
+fn percent_decode_lossy(input: &str, plus_is_space: bool) -> Result<String, BadPercentEncoding> {
+    if !input.bytes().any(|byte| byte == b'%' || (plus_is_space && byte == b'+')) {
+        return Ok(input.to_string());
+    }
+    let bytes = percent_decode(input, plus_is_space)?;
+    Ok(String::from_utf8(bytes).unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned()))
 }
 
 /// One decoded query parameter. A bare `name` (as in `?uploads`) has an
@@ -110,8 +117,7 @@ pub fn parse_query(raw_query: &str) -> Result<Vec<QueryParam>, BadPercentEncodin
     let mut params = Vec::new();
     for pair in raw_query.split('&').filter(|pair| !pair.is_empty()) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let decode = |part: &str| percent_decode(part, true).map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
-        params.push(QueryParam { name: decode(name)?, value: decode(value)? });
+        params.push(QueryParam { name: percent_decode_lossy(name, true)?, value: percent_decode_lossy(value, true)? });
     }
     Ok(params)
 }
@@ -147,5 +153,9 @@ mod tests {
         let params = parse_query("uploads&prefix=a%2Fb&&x=").unwrap();
         let pairs: Vec<_> = params.iter().map(|p| (p.name.as_str(), p.value.as_str())).collect();
         assert_eq!(pairs, [("uploads", ""), ("prefix", "a/b"), ("x", "")]);
+        let params = parse_query("a+b=%E1%88%B4+%FF&c%3D=%3D").unwrap();
+        let pairs: Vec<_> = params.iter().map(|p| (p.name.as_str(), p.value.as_str())).collect();
+        assert_eq!(pairs, [("a b", "ሴ \u{FFFD}"), ("c=", "=")]);
+        assert_eq!(parse_query("a=%F"), Err(BadPercentEncoding));
     }
 }

@@ -148,6 +148,7 @@ impl ObjectFile {
 
     fn send_range(self, start: u64, end: u64, sender: &mpsc::Sender<io::Result<Bytes>>) -> io::Result<()> {
         let mut first = Some(self.first);
+        let mut buffers = ReadBuffers::default();
         let mut segment_start = 0u64;
         for segment in &self.segments {
             let segment_end = segment_start + segment.size;
@@ -168,8 +169,11 @@ impl ObjectFile {
             file.seek(SeekFrom::Start(position - segment_start))?;
             while position < stop {
                 let len = usize::try_from((stop - position).min(READ_CHUNK as u64)).expect("at most READ_CHUNK");
-                let buffer = read_exactly(&mut file, len)?;
-                if sender.blocking_send(Ok(Bytes::from(buffer))).is_err() {
+                let mut buffer = buffers.take();
+                read_into(&mut file, len, &mut buffer)?;
+                let chunk = Bytes::from(buffer);
+                buffers.keep(&chunk);
+                if sender.blocking_send(Ok(chunk)).is_err() {
                     return Ok(());
                 }
                 position += len as u64;
@@ -180,13 +184,85 @@ impl ObjectFile {
     }
 }
 
+/// One download's read buffers, each used again once the chunk read into
+/// it has been sent and dropped. A fresh 256 KiB buffer per chunk cost a
+/// page fault per 4 KiB, and under musl (which maps such blocks) an mmap
+/// and munmap each: 0.9 CPU-s per GB against 0.5 with glibc.
+#[derive(Default)]
+struct ReadBuffers {
+    /// Handles on chunks sent lately; a chunk whose handle here is the
+    /// last one has left, and its buffer is free. As many as can be in
+    /// flight: one queued, two in hyper's write queue.
+    sent: Vec<Bytes>,
+}
+
+impl ReadBuffers {
+    const MOST: usize = 4;
+
+    /// An empty buffer with room for a chunk: a sent chunk's, else new.
+    /// Its capacity is not zeroed: reading a file fills it directly.
+    fn take(&mut self) -> Vec<u8> {
+        while let Some(at) = self.sent.iter().position(Bytes::is_unique) {
+            if let Ok(mut freed) = self.sent.swap_remove(at).try_into_mut() {
+                freed.clear();
+                let buffer = Vec::from(freed);
+                if buffer.capacity() >= READ_CHUNK {
+                    return buffer;
+                }
+            }
+        }
+        Vec::with_capacity(READ_CHUNK)
+    }
+
+    fn keep(&mut self, chunk: &Bytes) {
+        if self.sent.len() < Self::MOST {
+            self.sent.push(chunk.clone());
+        }
+    }
+}
+
+fn blob_too_short() -> io::Error {
+    io::Error::new(io::ErrorKind::UnexpectedEof, "a blob is shorter than its record")
+}
+
 /// The next `len` bytes of a blob, read into fresh capacity: nothing is
 /// zeroed that the read overwrites.
 fn read_exactly(file: &mut File, len: usize) -> io::Result<Vec<u8>> {
     let mut buffer = Vec::with_capacity(len);
-    file.take(len as u64).read_to_end(&mut buffer)?;
-    if buffer.len() != len {
-        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "a blob is shorter than its record"));
-    }
+    read_into(file, len, &mut buffer)?;
     Ok(buffer)
+}
+
+/// Appends the next `len` bytes of a blob to `buffer`.
+fn read_into(file: &mut File, len: usize, buffer: &mut Vec<u8>) -> io::Result<()> {
+    let before = buffer.len();
+    file.take(len as u64).read_to_end(buffer)?;
+    if buffer.len() - before != len {
+        return Err(blob_too_short());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_buffer_is_used_again_only_once_its_chunk_is_gone() {
+        let mut buffers = ReadBuffers::default();
+        let mut first = buffers.take();
+        first.resize(READ_CHUNK, 1);
+        let first_address = first.as_ptr();
+        let sending = Bytes::from(first);
+        buffers.keep(&sending);
+        // The chunk is still being sent: its memory must not be written.
+        let mut second = buffers.take();
+        second.resize(READ_CHUNK, 2);
+        assert_ne!(second.as_ptr(), first_address);
+        assert!(sending.iter().all(|&byte| byte == 1));
+        drop(sending);
+        let third = buffers.take();
+        assert_eq!(third.as_ptr(), first_address, "sent and dropped: reused");
+        assert!(third.is_empty() && third.capacity() >= READ_CHUNK);
+    }
 }

@@ -27,7 +27,13 @@ impl BlobId {
     }
 
     pub fn to_hex(self) -> String {
-        hex::encode(self.0)
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut text = String::with_capacity(32);
+        for byte in self.0 {
+            text.push(char::from(HEX[usize::from(byte >> 4)]));
+            text.push(char::from(HEX[usize::from(byte & 0x0f)]));
+        }
+        text
     }
 
     pub fn from_hex(text: &str) -> Option<BlobId> {
