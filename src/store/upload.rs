@@ -43,7 +43,8 @@ struct CommitRequest {
 }
 
 enum Message {
-    Data(Bytes),
+    /// Body chunks, [`BATCH`] bytes of them but for the last.
+    Data(Vec<Bytes>),
     Commit(Box<CommitRequest>),
     /// Give up; the sender is told once the temporary file is gone.
     Abandon(oneshot::Sender<()>),
@@ -54,6 +55,11 @@ enum Message {
 /// wakes no writer thread per chunk (256 connections hold 16 MiB at most).
 const HOLD_UP_TO: u64 = 64 * 1024;
 
+/// Body chunks go to the writer thread this many bytes at a time: one
+/// wake-up of the writer per 256 KiB rather than per chunk hyper read
+/// (64 KiB or less), and one vectored write of the chunks as they are.
+const BATCH: u64 = 256 * 1024;
+
 /// An upload in progress. Dropping it without committing abandons it:
 /// the temporary file (if one was started) is removed and nothing changes.
 pub struct Upload {
@@ -63,12 +69,13 @@ pub struct Upload {
 
 enum State {
     /// No writer yet: the chunks so far, [`HOLD_UP_TO`] bytes at most.
-    Holding {
-        job: Box<Job>,
-        held: Vec<Bytes>,
-        size: u64,
+    Holding { job: Box<Job>, held: Vec<Bytes>, size: u64 },
+    Writing {
+        sender: mpsc::Sender<Message>,
+        /// Chunks not yet sent, fewer than [`BATCH`] bytes.
+        batch: Vec<Bytes>,
+        batched: u64,
     },
-    Writing(mpsc::Sender<Message>),
     /// Between the two, for the moment of the handover.
     Starting,
 }
@@ -88,40 +95,62 @@ impl Upload {
             .unwrap_or_else(|| StoreError::Io(io::Error::other("the upload writer stopped")))
     }
 
-    /// Starts the writer, the held chunks and then `then` already queued
-    /// for it. Only from [`State::Holding`].
-    fn start_writer(&mut self, capacity: usize, then: Option<Message>) {
-        let State::Holding { job, held, .. } = std::mem::replace(&mut self.state, State::Starting) else {
+    /// Starts the writer with `then` already queued for it, the held
+    /// chunks becoming the first batch. Only from [`State::Holding`].
+    fn start_writer(&mut self, then: Option<Message>) {
+        let State::Holding { job, held, size } = std::mem::replace(&mut self.state, State::Starting) else {
             return;
         };
-        let (sender, receiver) = mpsc::channel(capacity.max(held.len() + 1));
-        for message in held.into_iter().map(Message::Data).chain(then) {
-            // Room for all of them was made just above, and the receiver
-            // is not gone before the job runs.
+        // One batch queued while the writer works on another (or the
+        // held chunks and the commit): three batches in memory at most.
+        let (sender, receiver) = mpsc::channel(if then.is_some() { 2 } else { 1 });
+        if let Some(message) = then {
+            // Room was made just above, and the receiver is not gone
+            // before the job runs.
+            let _ = sender.try_send(Message::Data(held));
             let _ = sender.try_send(message);
+            self.state = State::Writing { sender, batch: Vec::new(), batched: 0 };
+        } else {
+            self.state = State::Writing { sender, batch: held, batched: size };
         }
         tokio::task::spawn_blocking(move || job.run(receiver));
-        self.state = State::Writing(sender);
     }
 
     pub async fn write(&mut self, chunk: Bytes) -> Result<(), StoreError> {
-        match &mut self.state {
-            State::Holding { held, size, .. } if *size + chunk.len() as u64 <= HOLD_UP_TO => {
-                *size += chunk.len() as u64;
-                held.push(chunk);
-                Ok(())
+        if let State::Holding { held, size, .. } = &mut self.state {
+            let fits = *size + chunk.len() as u64 <= HOLD_UP_TO;
+            *size += chunk.len() as u64;
+            held.push(chunk);
+            if !fits {
+                self.start_writer(None);
+                return self.send_batch(false).await;
             }
-            State::Holding { .. } => {
-                self.start_writer(4, None);
-                self.send(Message::Data(chunk)).await
-            }
-            State::Writing(_) | State::Starting => self.send(Message::Data(chunk)).await,
+            return Ok(());
         }
+        if let State::Writing { batch, batched, .. } = &mut self.state {
+            *batched += chunk.len() as u64;
+            batch.push(chunk);
+        }
+        self.send_batch(false).await
+    }
+
+    /// Sends the chunks gathered so far once they make a [`BATCH`], or
+    /// (`all`) whatever there is.
+    async fn send_batch(&mut self, all: bool) -> Result<(), StoreError> {
+        let chunks = match &mut self.state {
+            State::Writing { batch, batched, .. } if *batched >= BATCH || (all && !batch.is_empty()) => {
+                *batched = 0;
+                std::mem::take(batch)
+            }
+            State::Writing { .. } => return Ok(()),
+            _ => return Err(self.failed()),
+        };
+        self.send(Message::Data(chunks)).await
     }
 
     async fn send(&self, message: Message) -> Result<(), StoreError> {
         match &self.state {
-            State::Writing(sender) if sender.send(message).await.is_ok() => Ok(()),
+            State::Writing { sender, .. } if sender.send(message).await.is_ok() => Ok(()),
             _ => Err(self.failed()),
         }
     }
@@ -130,7 +159,7 @@ impl Upload {
     /// so that nothing of it remains once the client hears the error.
     pub async fn abandon(self) {
         // Held chunks were never written anywhere.
-        if let State::Writing(sender) = &self.state {
+        if let State::Writing { sender, .. } = &self.state {
             let (done, gone) = oneshot::channel();
             if sender.send(Message::Abandon(done)).await.is_ok() {
                 let _ = gone.await;
@@ -142,10 +171,11 @@ impl Upload {
         let (reply, answer) = oneshot::channel();
         let request = Message::Commit(Box::new(CommitRequest { expected, commit, reply }));
         match self.state {
-            State::Holding { .. } => {
-                self.start_writer(1, Some(request));
+            State::Holding { .. } => self.start_writer(Some(request)),
+            State::Writing { .. } | State::Starting => {
+                self.send_batch(true).await?;
+                self.send(request).await?
             }
-            State::Writing(_) | State::Starting => self.send(request).await?,
         }
         answer.await.unwrap_or_else(|_| Err(self.failed()))
     }
@@ -244,10 +274,12 @@ impl Job {
         let mut size = 0u64;
         while let Some(message) = receiver.blocking_recv() {
             match message {
-                Message::Data(chunk) => {
-                    self.hasher.update(&chunk);
-                    size += chunk.len() as u64;
-                    file.write_all(&chunk)?;
+                Message::Data(chunks) => {
+                    for chunk in &chunks {
+                        self.hasher.update(chunk);
+                        size += chunk.len() as u64;
+                    }
+                    write_all_vectored(&mut file, &chunks)?;
                 }
                 Message::Commit(request) => return Ok(Some((file, size, request))),
                 Message::Abandon(done) => {
@@ -330,6 +362,23 @@ impl Job {
         inner.commit_index()?;
         Ok((committed, garbage))
     }
+}
+
+/// Writes all of `chunks`, in as few calls as the file takes them: a
+/// batch larger than the buffer goes to the file as it is, uncopied.
+fn write_all_vectored(file: &mut BufWriter<File>, chunks: &[Bytes]) -> io::Result<()> {
+    let mut slices: Vec<io::IoSlice<'_>> = chunks.iter().map(|chunk| io::IoSlice::new(chunk)).collect();
+    let mut slices = &mut slices[..];
+    io::IoSlice::advance_slices(&mut slices, 0);
+    while !slices.is_empty() {
+        match file.write_vectored(slices) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(written) => io::IoSlice::advance_slices(&mut slices, written),
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(())
 }
 
 impl Inner {
