@@ -270,7 +270,10 @@ impl Job {
         tmp: &Path,
         receiver: &mut mpsc::Receiver<Message>,
     ) -> Result<Option<(BufWriter<File>, u64, Box<CommitRequest>)>, StoreError> {
-        let mut file = BufWriter::with_capacity(128 * 1024, blob::create_tmp(tmp)?);
+        // Body batches reach the file as they are (see `write_all_vectored`):
+        // the buffer only gathers the footer and a small body, and a large
+        // one per upload was a 128 KiB block each of 16 small PUTs kept.
+        let mut file = BufWriter::with_capacity(8 * 1024, blob::create_tmp(tmp)?);
         let mut size = 0u64;
         while let Some(message) = receiver.blocking_recv() {
             match message {
