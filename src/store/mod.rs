@@ -269,9 +269,14 @@ async fn blocking<T: Send + 'static>(
 impl Inner {
     /// What uploads leave free for the index: the larger of 64 MiB and 1%
     /// of the file system.
-    fn margin(&self) -> u64 {
-        let total = fs2::total_space(self.layout.root()).unwrap_or(u64::MAX);
-        (64 * 1024 * 1024).max(total / 100)
+    /// Bytes free on the data folder's file system, and the margin kept
+    /// there for the index: one `statvfs` for both, as every upload asks.
+    fn space(&self) -> (u64, u64) {
+        let (free, total) = match fs2::statvfs(self.layout.root()) {
+            Ok(stats) => (stats.available_space(), stats.total_space()),
+            Err(_) => (u64::MAX, u64::MAX),
+        };
+        (free, (64 * 1024 * 1024).max(total / 100))
     }
 
     fn durable(&self) -> bool {
@@ -474,7 +479,8 @@ impl Store {
             }),
         };
         store.recover(new_index)?;
-        store.inner.index.keep_reserve(store.free_space(), store.inner.margin());
+        let (free, margin) = store.inner.space();
+        store.inner.index.keep_reserve(free, margin);
         Ok(store)
     }
 
@@ -524,7 +530,8 @@ impl Store {
     /// Is the disk so full that uploads are refused (less free than the
     /// margin kept for the index)?
     pub fn nearly_full(&self) -> bool {
-        self.free_space() < self.inner.margin()
+        let (free, margin) = self.inner.space();
+        free < margin
     }
 
     /// Why writes are refused, if the index failed to write (see
@@ -540,7 +547,7 @@ impl Store {
         let store = self.clone();
         blocking(move || {
             let inner = &store.inner;
-            let (free, margin) = (store.free_space(), inner.margin());
+            let (free, margin) = inner.space();
             if let Some(failure) = inner.index.failure() {
                 // Room for the index's log, wherever it is: deletes may
                 // proceed before uploads have their margin back.
@@ -567,8 +574,7 @@ impl Store {
     /// disk holds. `None` when there is no room; the space is given back
     /// when the reservation is dropped.
     pub fn reserve_space(&self, bytes: u64) -> Option<SpaceReservation> {
-        let margin = self.inner.margin();
-        let free = self.free_space();
+        let (free, margin) = self.inner.space();
         let mut reserved = self.inner.reserved.lock().unwrap_or_else(|poison| poison.into_inner());
         if reserved.saturating_add(bytes).saturating_add(margin) > free {
             return None;
@@ -579,7 +585,7 @@ impl Store {
 
     /// Bytes free on the data folder's file system.
     pub fn free_space(&self) -> u64 {
-        fs2::available_space(self.inner.layout.root()).unwrap_or(u64::MAX)
+        self.inner.space().0
     }
 
     /// A bucket's configuration document (`policy`, `cors`), if set.
