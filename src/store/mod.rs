@@ -267,10 +267,9 @@ async fn blocking<T: Send + 'static>(
 }
 
 impl Inner {
-    /// What uploads leave free for the index: the larger of 64 MiB and 1%
-    /// of the file system.
-    /// Bytes free on the data folder's file system, and the margin kept
-    /// there for the index: one `statvfs` for both, as every upload asks.
+    /// Bytes free on the data folder's file system, and the margin uploads
+    /// leave free there for the index (the larger of 64 MiB and 1% of the
+    /// file system): one `statvfs` for both, as every upload asks.
     fn space(&self) -> (u64, u64) {
         let (free, total) = match fs2::statvfs(self.layout.root()) {
             Ok(stats) => (stats.available_space(), stats.total_space()),

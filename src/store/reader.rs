@@ -192,7 +192,7 @@ impl ObjectFile {
 struct ReadBuffers {
     /// Handles on chunks sent lately; a chunk whose handle here is the
     /// last one has left, and its buffer is free. As many as can be in
-    /// flight: one queued, two in hyper's write queue.
+    /// flight (one queued, two in hyper's write queue) and one more.
     sent: Vec<Bytes>,
 }
 
