@@ -43,7 +43,7 @@ struct CommitRequest {
 }
 
 enum Message {
-    /// Body chunks, [`BATCH`] bytes of them but for the last.
+    /// Body chunks: a full batch (see [`batch_is_full`]) but for the last.
     Data(Vec<Bytes>),
     Commit(Box<CommitRequest>),
     /// Give up; the sender is told once the temporary file is gone.
@@ -60,6 +60,16 @@ const HOLD_UP_TO: u64 = 64 * 1024;
 /// (64 KiB or less), and one vectored write of the chunks as they are.
 const BATCH: u64 = 256 * 1024;
 
+/// A batch also goes once it holds this many chunks: a client sending
+/// one-byte HTTP chunks would otherwise make a batch of 262,144 of them,
+/// each a handle on hyper's read buffer.
+const BATCH_CHUNKS: usize = 64;
+
+/// Is a batch of `bytes` in `chunks` ready for the writer?
+fn batch_is_full(bytes: u64, chunks: usize) -> bool {
+    bytes >= BATCH || chunks >= BATCH_CHUNKS
+}
+
 /// An upload in progress. Dropping it without committing abandons it:
 /// the temporary file (if one was started) is removed and nothing changes.
 pub struct Upload {
@@ -72,7 +82,7 @@ enum State {
     Holding { job: Box<Job>, held: Vec<Bytes>, size: u64 },
     Writing {
         sender: mpsc::Sender<Message>,
-        /// Chunks not yet sent, fewer than [`BATCH`] bytes.
+        /// Chunks not yet sent, not yet a full batch.
         batch: Vec<Bytes>,
         batched: u64,
     },
@@ -134,11 +144,13 @@ impl Upload {
         self.send_batch(false).await
     }
 
-    /// Sends the chunks gathered so far once they make a [`BATCH`], or
-    /// (`all`) whatever there is.
+    /// Sends the chunks gathered so far once they make a batch (see
+    /// [`batch_is_full`]), or (`all`) whatever there is.
     async fn send_batch(&mut self, all: bool) -> Result<(), StoreError> {
         let chunks = match &mut self.state {
-            State::Writing { batch, batched, .. } if *batched >= BATCH || (all && !batch.is_empty()) => {
+            State::Writing { batch, batched, .. }
+                if batch_is_full(*batched, batch.len()) || (all && !batch.is_empty()) =>
+            {
                 *batched = 0;
                 std::mem::take(batch)
             }
@@ -416,5 +428,18 @@ impl Inner {
         fsync_dir_if(self.durable(), dir)?;
         failpoint::hit("after-rename");
         Ok(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_is_bounded_in_bytes_and_in_chunks() {
+        assert!(!batch_is_full(BATCH - 1, BATCH_CHUNKS - 1));
+        assert!(batch_is_full(BATCH, 1), "four 64 KiB chunks");
+        // One-byte chunks: the batch goes at 64 of them, not at 262,144.
+        assert!(batch_is_full(BATCH_CHUNKS as u64, BATCH_CHUNKS));
     }
 }
