@@ -73,7 +73,7 @@ pub fn percent_decode(input: &str, plus_is_space: bool) -> Result<Vec<u8>, BadPe
     let mut out = Vec::with_capacity(input.len());
     // Runs without an escape are copied whole: a key or a signature is
     // usually one run, and a byte at a time costs a capacity check each.
-    let special = |byte: &u8| *byte == b'%' || (plus_is_space && *byte == b'+');
+    let special = |byte: &u8| decodes(*byte, plus_is_space);
     let mut rest = input.as_bytes();
     while let Some(at) = rest.iter().position(special) {
         out.extend_from_slice(&rest[..at]);
@@ -94,10 +94,15 @@ pub fn percent_decode(input: &str, plus_is_space: bool) -> Result<Vec<u8>, BadPe
     Ok(out)
 }
 
+/// Does decoding change this byte (`%` always, `+` in query strings)?
+fn decodes(byte: u8, plus_is_space: bool) -> bool {
+    byte == b'%' || (plus_is_space && byte == b'+')
+}
+
 /// [`percent_decode`] to text; bytes that are not UTF-8 become U+FFFD, as
 /// S3 reads a query. Text without escapes is copied once.
 fn percent_decode_lossy(input: &str, plus_is_space: bool) -> Result<String, BadPercentEncoding> {
-    if !input.bytes().any(|byte| byte == b'%' || (plus_is_space && byte == b'+')) {
+    if !input.bytes().any(|byte| decodes(byte, plus_is_space)) {
         return Ok(input.to_string());
     }
     let bytes = percent_decode(input, plus_is_space)?;

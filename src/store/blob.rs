@@ -46,15 +46,12 @@ impl Layout {
 
     /// `blobs/ab/cd/<id>`: two levels of 256 keep directories small.
     pub fn blob_path(&self, id: BlobId) -> PathBuf {
-        // Built in one buffer: every GET asks for one, and four joins
-        // were four allocations.
+        // The rest appended to one buffer: every GET asks for a path, and
+        // a join per level was an allocation each.
         let name = id.to_hex();
-        let mut path = std::ffi::OsString::with_capacity(self.root.as_os_str().len() + 48);
-        path.push(self.root.as_os_str());
-        if !path.is_empty() && !self.root.as_os_str().as_encoded_bytes().ends_with(b"/") {
-            path.push("/");
-        }
-        for part in ["blobs/", &name[..2], "/", &name[2..4], "/", &name] {
+        let mut path = self.blobs_dir().into_os_string();
+        path.reserve(40);
+        for part in ["/", &name[..2], "/", &name[2..4], "/", &name] {
             path.push(part);
         }
         PathBuf::from(path)
