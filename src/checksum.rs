@@ -3,9 +3,11 @@
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
-use md5::Md5;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
+
+mod md5;
+pub use self::md5::Md5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChecksumAlgorithm {
@@ -235,7 +237,7 @@ impl MultiHasher {
 
     pub fn finish(self) -> Digests {
         Digests {
-            md5: self.md5.finalize().into(),
+            md5: self.md5.finalize(),
             sha256: self.sha256.map(|hasher| hasher.finalize().into()),
             checksum: self.checksum.map(ChecksumHasher::finish),
         }

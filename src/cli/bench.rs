@@ -222,8 +222,7 @@ fn measure_cpu(span: Duration) -> Cpu {
     Cpu {
         sigv4_presigned_verifications_per_sec: sigv4_rate(slice),
         md5_mb_per_sec: megabytes(rate(slice, || {
-            use md5::Digest;
-            std::hint::black_box(md5::Md5::digest(&buffer));
+            std::hint::black_box(larder::checksum::Md5::digest(&buffer));
             buffer.len() as u64
         })),
         sha256_mb_per_sec: hash_rate(larder::checksum::ChecksumAlgorithm::Sha256),

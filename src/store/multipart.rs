@@ -45,14 +45,14 @@ fn parts_digest(parts: &[CompletedPart]) -> [u8; 32] {
 
 /// `"<md5 of the part MD5s>-<count>"`, unquoted.
 fn multipart_etag(parts: &[&PartRecord]) -> String {
-    let mut md5 = md5::Md5::new();
+    let mut md5 = crate::checksum::Md5::new();
     for part in parts {
         let mut bytes = [0u8; 16];
         if hex::decode_to_slice(&part.etag, &mut bytes).is_ok() {
-            md5::Digest::update(&mut md5, bytes);
+            md5.update(&bytes);
         }
     }
-    format!("{}-{}", hex::encode(md5::Digest::finalize(md5)), parts.len())
+    format!("{}-{}", hex::encode(md5.finalize()), parts.len())
 }
 
 /// The checksum of the parts' checksums (S3's COMPOSITE type). CRC64NVME
