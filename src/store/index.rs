@@ -5,12 +5,15 @@
 
 use std::ops::Bound;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
 use sled::transaction::TransactionalTree;
 
+use super::commit::GroupCommit;
+use super::failpoint;
 use super::record::{
     BlobId, BucketRecord, CompletedRecord, ObjectLock, ObjectRecord, PartRecord, UploadRecord, VersionId, Versioning,
 };
@@ -39,6 +42,17 @@ pub trait Index: Send + Sync + 'static {
     /// was there. Fails with NoSuchBucket, PreconditionFailed, NoSuchKey, or
     /// ObjectLocked (a locked null version is never replaced).
     fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        record: &ObjectRecord,
+        condition: &WriteCondition,
+    ) -> Result<Option<ObjectRecord>, StoreError>;
+    /// [`Index::put_object`], then [`Index::flush`]. Concurrent callers
+    /// share one transaction and one flush: sled writes its log twice for
+    /// every transaction, which made one per upload most of a small
+    /// upload's index cost.
+    fn put_object_durably(
         &self,
         bucket: &str,
         key: &str,
@@ -190,6 +204,8 @@ pub struct SledIndex {
     /// before their transaction (sled's transactions cannot scan): one
     /// key's changes take its stripe, so nothing moves in between.
     stripes: Vec<std::sync::Mutex<()>>,
+    /// Uploads waiting for [`Index::put_object_durably`]'s next group.
+    durable_puts: GroupCommit<QueuedPut>,
     garbage: sled::Tree,
     /// upload id -> UploadRecord
     uploads: sled::Tree,
@@ -496,6 +512,104 @@ impl VersionTrees<'_> {
     }
 }
 
+/// One upload's change to the index, for [`Index::put_object`] and the
+/// groups of [`Index::put_object_durably`]: `record` becomes a version of
+/// `key` if `condition` holds; returns the version it replaced, if any.
+fn put_in(
+    buckets: &TransactionalTree,
+    trees: &VersionTrees<'_>,
+    bucket: &str,
+    key: &str,
+    record: &ObjectRecord,
+    condition: &WriteCondition,
+    noncurrent: &[ObjectRecord],
+) -> Result<Option<ObjectRecord>, Abort> {
+    let id = object_key(bucket, key.as_bytes());
+    let mut totals = decode_bucket(buckets.get(bucket)?, bucket)?;
+    let current = trees.objects.get(id.as_slice())?.map(|old| decode_object(&old, key)).transpose()?;
+    condition.check(current.as_ref()).map_err(Abort::Abort)?;
+    let replaced = trees.place_new(&mut totals, bucket, key, current, noncurrent, record)?;
+    buckets.insert(bucket, totals.encode())?;
+    Ok(replaced)
+}
+
+type PutOutcome = Result<Option<ObjectRecord>, StoreError>;
+
+/// An upload waiting in [`SledIndex::durable_puts`]; its writer holds the
+/// key's stripe and reads `outcome` once the group has run.
+struct QueuedPut {
+    bucket: String,
+    key: String,
+    record: ObjectRecord,
+    condition: WriteCondition,
+    noncurrent: Vec<ObjectRecord>,
+    outcome: Arc<Mutex<Option<PutOutcome>>>,
+}
+
+impl QueuedPut {
+    fn settle(&self, outcome: PutOutcome) {
+        *self.outcome.lock().unwrap_or_else(|poison| poison.into_inner()) = Some(outcome);
+    }
+}
+
+impl SledIndex {
+    /// One group of [`Index::put_object_durably`]: one transaction for
+    /// every upload in it, then one flush. An upload refused (a failed
+    /// condition, Object Lock) aborts the transaction, since it may have
+    /// written part of its change already; it is told why, and the rest
+    /// go again without it.
+    fn commit_puts(&self, mut batch: Vec<QueuedPut>) {
+        while !batch.is_empty() {
+            let attempt = (&self.buckets, &self.objects, &self.versions, &self.garbage).transaction(
+                |(buckets, objects, versions, garbage)| {
+                    let trees = VersionTrees { objects, versions, garbage };
+                    let mut replaced = Vec::with_capacity(batch.len());
+                    for (n, put) in batch.iter().enumerate() {
+                        match put_in(
+                            buckets,
+                            &trees,
+                            &put.bucket,
+                            &put.key,
+                            &put.record,
+                            &put.condition,
+                            &put.noncurrent,
+                        ) {
+                            Ok(old) => replaced.push(old),
+                            Err(ConflictableTransactionError::Abort(error)) => {
+                                return Err(ConflictableTransactionError::Abort((n, error)))
+                            }
+                            Err(ConflictableTransactionError::Conflict) => {
+                                return Err(ConflictableTransactionError::Conflict)
+                            }
+                            Err(ConflictableTransactionError::Storage(error)) => {
+                                return Err(ConflictableTransactionError::Storage(error))
+                            }
+                        }
+                    }
+                    Ok(replaced)
+                },
+            );
+            match attempt {
+                Ok(replaced) => {
+                    failpoint::hit("before-index-flush");
+                    let flushed = crate::metrics::timed_sync(|| self.flush()).map_err(|error| error.to_string());
+                    for (put, old) in batch.iter().zip(replaced) {
+                        put.settle(flushed.clone().map(|()| old).map_err(StoreError::Index));
+                    }
+                    return;
+                }
+                Err(TransactionError::Abort((n, error))) => batch.remove(n).settle(Err(error)),
+                Err(TransactionError::Storage(error)) => {
+                    for put in &batch {
+                        put.settle(Err(from_sled(error.clone())));
+                    }
+                    return;
+                }
+            }
+        }
+    }
+}
+
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(format!("index record for {what} does not decode"))
 }
@@ -554,6 +668,7 @@ impl SledIndex {
             meta,
             sequence_base: std::sync::atomic::AtomicU64::new(base),
             stripes: (0..64).map(|_| std::sync::Mutex::new(())).collect(),
+            durable_puts: GroupCommit::default(),
             garbage: db.open_tree("garbage").map_err(from_sled)?,
             uploads: db.open_tree("uploads").map_err(from_sled)?,
             upload_keys: db.open_tree("upload_keys").map_err(from_sled)?,
@@ -659,18 +774,40 @@ impl Index for SledIndex {
     ) -> Result<Option<ObjectRecord>, StoreError> {
         let _stripe = self.stripe(bucket, key);
         let noncurrent = self.noncurrent(bucket, key)?;
-        let id = object_key(bucket, key.as_bytes());
         (&self.buckets, &self.objects, &self.versions, &self.garbage)
             .transaction(|(buckets, objects, versions, garbage)| {
-                let mut totals = decode_bucket(buckets.get(bucket)?, bucket)?;
-                let current = objects.get(id.as_slice())?.map(|old| decode_object(&old, key)).transpose()?;
-                condition.check(current.as_ref()).map_err(Abort::Abort)?;
                 let trees = VersionTrees { objects, versions, garbage };
-                let replaced = trees.place_new(&mut totals, bucket, key, current, &noncurrent, record)?;
-                buckets.insert(bucket, totals.encode())?;
-                Ok(replaced)
+                put_in(buckets, &trees, bucket, key, record, condition, &noncurrent)
             })
             .map_err(from_transaction)
+    }
+
+    fn put_object_durably(
+        &self,
+        bucket: &str,
+        key: &str,
+        record: &ObjectRecord,
+        condition: &WriteCondition,
+    ) -> Result<Option<ObjectRecord>, StoreError> {
+        // The stripe is held until the group has run: nothing else changes
+        // this key's versions between the read below and the transaction.
+        let _stripe = self.stripe(bucket, key);
+        let noncurrent = self.noncurrent(bucket, key)?;
+        let outcome = Arc::new(Mutex::new(None));
+        let queued = QueuedPut {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            record: record.clone(),
+            condition: condition.clone(),
+            noncurrent,
+            outcome: outcome.clone(),
+        };
+        let _ = self.durable_puts.run_with([queued], |batch| {
+            self.commit_puts(batch);
+            Ok::<(), std::convert::Infallible>(())
+        });
+        let outcome = outcome.lock().unwrap_or_else(|poison| poison.into_inner()).take();
+        outcome.unwrap_or_else(|| Err(StoreError::Index("a grouped index write was not run".into())))
     }
 
     fn remove_version(
@@ -1205,5 +1342,109 @@ impl Index for SledIndex {
         self.db.flush().map_err(from_sled)?;
         self.files.sync()?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::record::{BlobId, ObjectLock, ObjectMeta};
+
+    fn record(sequence: u64, etag: &str) -> ObjectRecord {
+        ObjectRecord {
+            blob: BlobId::random(),
+            size: 10,
+            etag: etag.to_owned(),
+            last_modified: 0,
+            sequence,
+            version: None,
+            delete_marker: false,
+            lock: ObjectLock::default(),
+            full_object_checksum: false,
+            checksum: None,
+            meta: ObjectMeta::default(),
+            parts: Vec::new(),
+        }
+    }
+
+    fn queued(
+        key: &str,
+        record: ObjectRecord,
+        condition: WriteCondition,
+    ) -> (QueuedPut, Arc<Mutex<Option<PutOutcome>>>) {
+        let outcome = Arc::new(Mutex::new(None));
+        let put = QueuedPut {
+            bucket: "bucket".into(),
+            key: key.into(),
+            record,
+            condition,
+            noncurrent: Vec::new(),
+            outcome: outcome.clone(),
+        };
+        (put, outcome)
+    }
+
+    fn with_index(test: impl FnOnce(&SledIndex)) {
+        let dir = std::env::temp_dir().join(format!("larder-index-test-{}", BlobId::random().to_hex()));
+        {
+            let index = SledIndex::open(&dir, 1 << 20).unwrap();
+            index.create_bucket("bucket", 0).unwrap();
+            test(&index);
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A group whose middle upload is refused: that one hears why, the
+    /// others are committed (in one transaction, run again without it),
+    /// and the bucket's counts hold exactly what was committed.
+    #[test]
+    fn a_refused_upload_leaves_its_group_committed() {
+        with_index(|index| {
+            index.put_object("bucket", "b", &record(1, "old"), &WriteCondition::None).unwrap();
+            let (first, first_outcome) = queued("a", record(2, "a"), WriteCondition::None);
+            let (refused, refused_outcome) = queued("b", record(3, "b"), WriteCondition::Absent);
+            let (last, last_outcome) = queued("c", record(4, "c"), WriteCondition::None);
+            index.commit_puts(vec![first, refused, last]);
+            let outcome = |slot: &Arc<Mutex<Option<PutOutcome>>>| slot.lock().unwrap().take().expect("settled");
+            assert!(matches!(outcome(&first_outcome), Ok(None)));
+            assert!(matches!(outcome(&refused_outcome), Err(StoreError::PreconditionFailed)));
+            assert!(matches!(outcome(&last_outcome), Ok(None)));
+            assert_eq!(index.object("bucket", "a").unwrap().unwrap().etag, "a");
+            assert_eq!(index.object("bucket", "b").unwrap().unwrap().etag, "old", "the refused upload changed nothing");
+            assert_eq!(index.object("bucket", "c").unwrap().unwrap().etag, "c");
+            let totals = index.bucket("bucket").unwrap().unwrap();
+            assert_eq!((totals.objects, totals.bytes), (3, 30));
+        });
+    }
+
+    /// Uploads from many threads at once, each to its own key and one
+    /// refused: every writer gets its own answer, and the counts add up.
+    #[test]
+    fn concurrent_durable_puts_each_get_their_own_answer() {
+        with_index(|index| {
+            index.put_object("bucket", "taken", &record(1, "old"), &WriteCondition::None).unwrap();
+            std::thread::scope(|scope| {
+                for n in 0..16u64 {
+                    scope.spawn(move || {
+                        let (key, condition) = if n == 7 {
+                            ("taken".to_owned(), WriteCondition::Absent)
+                        } else {
+                            (format!("k{n}"), WriteCondition::None)
+                        };
+                        let outcome = index.put_object_durably("bucket", &key, &record(10 + n, &key), &condition);
+                        if n == 7 {
+                            assert!(matches!(outcome, Err(StoreError::PreconditionFailed)), "{outcome:?}");
+                        } else {
+                            assert!(matches!(outcome, Ok(None)), "{outcome:?}");
+                        }
+                    });
+                }
+            });
+            for n in (0..16).filter(|&n| n != 7) {
+                assert_eq!(index.object("bucket", &format!("k{n}")).unwrap().unwrap().etag, format!("k{n}"));
+            }
+            let totals = index.bucket("bucket").unwrap().unwrap();
+            assert_eq!((totals.objects, totals.bytes), (16, 160));
+        });
     }
 }

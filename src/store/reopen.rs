@@ -172,6 +172,16 @@ impl Index for ReopeningIndex {
         self.write(|index| index.put_object(bucket, key, record, condition))
     }
 
+    fn put_object_durably(
+        &self,
+        bucket: &str,
+        key: &str,
+        record: &ObjectRecord,
+        condition: &WriteCondition,
+    ) -> Result<Option<ObjectRecord>, StoreError> {
+        self.write(|index| index.put_object_durably(bucket, key, record, condition))
+    }
+
     fn set_versioning(&self, bucket: &str, versioning: Versioning, object_lock: bool) -> Result<(), StoreError> {
         self.write(|index| index.set_versioning(bucket, versioning, object_lock))
     }

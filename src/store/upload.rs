@@ -323,7 +323,9 @@ impl Job {
         let now = timefmt::now();
         // From the rename to the index change (see `recovery::Background`).
         let gate = inner.background.gate();
-        let (path, indexed, committed) = match (self.target, commit) {
+        // Whether the index change came back already durable (see
+        // `Index::put_object_durably`), or still needs its flush.
+        let (path, indexed, committed, flushed) = match (self.target, commit) {
             (Target::Object { bucket, key }, Commit::Object { meta, condition, lock }) => {
                 let sequence = inner.index.next_sequence()?;
                 let record = ObjectRecord {
@@ -342,8 +344,14 @@ impl Job {
                 };
                 let footer = Footer::Object { bucket: bucket.clone(), key: key.clone(), record: record.clone() };
                 let path = inner.write_blob(id, tmp, file, &footer)?;
-                let indexed = inner.index.put_object(&bucket, &key, &record, &condition);
-                (path, indexed.map(|replaced| replaced.map(|old| old.blobs())), Committed::Object(Box::new(record)))
+                let flushed = inner.durable();
+                let indexed = if flushed {
+                    inner.index.put_object_durably(&bucket, &key, &record, &condition)
+                } else {
+                    inner.index.put_object(&bucket, &key, &record, &condition)
+                };
+                let garbage = indexed.map(|replaced| replaced.map(|old| old.blobs()));
+                (path, garbage, Committed::Object(Box::new(record)), flushed)
             }
             (Target::Part { bucket, key, upload, number }, Commit::Part) => {
                 let record = PartRecord {
@@ -356,7 +364,7 @@ impl Job {
                 let footer = Footer::Part { bucket, key, upload, number, record: record.clone() };
                 let path = inner.write_blob(id, tmp, file, &footer)?;
                 let indexed = inner.index.put_part(upload, number, &record);
-                (path, indexed.map(|replaced| replaced.map(|old| vec![old.blob])), Committed::Part(record))
+                (path, indexed.map(|replaced| replaced.map(|old| vec![old.blob])), Committed::Part(record), false)
             }
             _ => return Err(StoreError::Io(io::Error::other("upload target and commit disagree"))),
         };
@@ -374,7 +382,11 @@ impl Job {
             }
         };
         drop(gate);
-        inner.commit_index()?;
+        if flushed {
+            failpoint::hit("after-index-commit");
+        } else {
+            inner.commit_index()?;
+        }
         Ok((committed, garbage))
     }
 }
