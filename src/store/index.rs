@@ -565,7 +565,7 @@ impl SledIndex {
                     let trees = VersionTrees { objects, versions, garbage };
                     let mut replaced = Vec::with_capacity(batch.len());
                     for (n, put) in batch.iter().enumerate() {
-                        match put_in(
+                        let old = put_in(
                             buckets,
                             &trees,
                             &put.bucket,
@@ -573,18 +573,18 @@ impl SledIndex {
                             &put.record,
                             &put.condition,
                             &put.noncurrent,
-                        ) {
-                            Ok(old) => replaced.push(old),
-                            Err(ConflictableTransactionError::Abort(error)) => {
-                                return Err(ConflictableTransactionError::Abort((n, error)))
+                        )
+                        .map_err(|error| match error {
+                            // Which upload was refused, so the rest can go again.
+                            ConflictableTransactionError::Abort(error) => {
+                                ConflictableTransactionError::Abort((n, error))
                             }
-                            Err(ConflictableTransactionError::Conflict) => {
-                                return Err(ConflictableTransactionError::Conflict)
+                            ConflictableTransactionError::Conflict => ConflictableTransactionError::Conflict,
+                            ConflictableTransactionError::Storage(error) => {
+                                ConflictableTransactionError::Storage(error)
                             }
-                            Err(ConflictableTransactionError::Storage(error)) => {
-                                return Err(ConflictableTransactionError::Storage(error))
-                            }
-                        }
+                        })?;
+                        replaced.push(old);
                     }
                     Ok(replaced)
                 },
