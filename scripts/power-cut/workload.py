@@ -120,6 +120,14 @@ def run(path, endpoint, qemu_pid, seed):
                 os.kill(qemu_pid, signal.SIGKILL)
                 break
             continue
+        if roll < 0.12 and live:
+            if not parallel_puts(s3, state, rng, path, live):
+                break
+            done += 1
+            if not mid_operation and done >= cut_after:
+                os.kill(qemu_pid, signal.SIGKILL)
+                break
+            continue
         if roll < 0.25 or not live:
             op, keys = "put", [f"obj-{state['serial'] + 1}"]
         elif roll < 0.45:
@@ -177,6 +185,44 @@ def run(path, endpoint, qemu_pid, seed):
             break
     state["cuts"] += 1
     save(path, state)
+
+
+def parallel_puts(s3, state, rng, path, live):
+    """Eight PUTs at once, new keys and overwrites, so that the server
+    commits them in groups (one index transaction and one flush for
+    several uploads). Each is acknowledged on its own; one not answered
+    leaves its key in either state. False when the power went."""
+    objects = state["objects"]
+    keys = [f"obj-{state['serial'] + 1 + n}" for n in range(4)] + rng.sample(live, min(len(live), 4))
+    digests = {}
+    bodies = {}
+    for key in keys:
+        bodies[key] = body_for(state, rng)
+        digests[key] = digest(bodies[key])
+    state["uncertain"] = {key: [objects.get(key), digests[key]] for key in keys}
+    save(path, state)
+    lock = threading.Lock()
+    failed = []
+
+    def upload(key):
+        try:
+            s3.put_object(Bucket=BUCKET, Key=key, Body=bodies[key])
+        except Exception:
+            with lock:
+                failed.append(key)
+            return
+        with lock:
+            objects[key] = digests[key]
+            del state["uncertain"][key]
+            state["acknowledged"] += 1
+            save(path, state)
+
+    threads = [threading.Thread(target=upload, args=(key,)) for key in keys]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return not failed
 
 
 def versioned_step(s3, state, rng, op, target, path):
