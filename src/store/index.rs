@@ -51,7 +51,9 @@ pub trait Index: Send + Sync + 'static {
     /// [`Index::put_object`], then [`Index::flush`]. Concurrent callers
     /// share one transaction and one flush: sled writes its log twice for
     /// every transaction, which made one per upload most of a small
-    /// upload's index cost.
+    /// upload's index cost. A failed flush is `StoreError::Unflushed`:
+    /// the change may be in the index, so its blob must stay; any other
+    /// error leaves the index as it was.
     fn put_object_durably(
         &self,
         bucket: &str,
@@ -594,7 +596,7 @@ impl SledIndex {
                     failpoint::hit("before-index-flush");
                     let flushed = crate::metrics::timed_sync(|| self.flush()).map_err(|error| error.to_string());
                     for (put, old) in batch.iter().zip(replaced) {
-                        put.settle(flushed.clone().map(|()| old).map_err(StoreError::Index));
+                        put.settle(flushed.clone().map(|()| old).map_err(StoreError::Unflushed));
                     }
                     return;
                 }

@@ -81,6 +81,9 @@ pub enum StoreError {
     /// The index failed to write and has not been opened again yet (see
     /// `reopen.rs`): writes are refused, reads go on.
     Degraded(String),
+    /// The index took an upload's change but could not make it durable
+    /// (see `Index::put_object_durably`): the upload's blob must stay.
+    Unflushed(String),
     Corrupt(String),
 }
 

@@ -179,7 +179,15 @@ impl Index for ReopeningIndex {
         record: &ObjectRecord,
         condition: &WriteCondition,
     ) -> Result<Option<ObjectRecord>, StoreError> {
-        self.write(|index| index.put_object_durably(bucket, key, record, condition))
+        match self.write(|index| index.put_object_durably(bucket, key, record, condition)) {
+            // A write that failed, as in `write`, but telling the caller
+            // that the change may be in the index.
+            Err(StoreError::Unflushed(message)) => match self.fail(message) {
+                StoreError::Degraded(why) => Err(StoreError::Unflushed(why)),
+                other => Err(other),
+            },
+            other => other,
+        }
     }
 
     fn set_versioning(&self, bucket: &str, versioning: Versioning, object_lock: bool) -> Result<(), StoreError> {

@@ -370,6 +370,12 @@ impl Job {
         };
         let garbage = match indexed {
             Ok(garbage) => garbage.unwrap_or_default(),
+            Err(StoreError::Unflushed(why)) => {
+                // The index took the change but failed to flush it: the
+                // blob stays, and the sweep that runs once the index opens
+                // again places it or removes it.
+                return Err(StoreError::Degraded(why));
+            }
             Err(error) => {
                 // Refused (a failed condition): the blob must not come back
                 // after a power cut, or the startup sweep would roll it
