@@ -100,6 +100,16 @@ def run(path, endpoint, qemu_pid, seed):
         delay = rng.uniform(0.5, 6.0)
         threading.Timer(delay, lambda: os.kill(qemu_pid, signal.SIGKILL)).start()
     done = 0
+
+    def cut_now():
+        """Counts an acknowledged step; cuts the power after the last one."""
+        nonlocal done
+        done += 1
+        if not mid_operation and done >= cut_after:
+            os.kill(qemu_pid, signal.SIGKILL)
+            return True
+        return False
+
     while True:
         live = [k for k, v in objects.items() if v is not None]
         roll = rng.random()
@@ -115,17 +125,13 @@ def run(path, endpoint, qemu_pid, seed):
                 op, keys = "delete_version", [rng.choice(known)]
             if not versioned_step(s3, state, rng, op, keys[0], path):
                 break
-            done += 1
-            if not mid_operation and done >= cut_after:
-                os.kill(qemu_pid, signal.SIGKILL)
+            if cut_now():
                 break
             continue
         if roll < 0.12 and live:
             if not parallel_puts(s3, state, rng, path, live):
                 break
-            done += 1
-            if not mid_operation and done >= cut_after:
-                os.kill(qemu_pid, signal.SIGKILL)
+            if cut_now():
                 break
             continue
         if roll < 0.25 or not live:
@@ -179,9 +185,7 @@ def run(path, endpoint, qemu_pid, seed):
         state["acknowledged"] += 1
         state["uncertain"] = {}
         save(path, state)
-        done += 1
-        if not mid_operation and done >= cut_after:
-            os.kill(qemu_pid, signal.SIGKILL)
+        if cut_now():
             break
     state["cuts"] += 1
     save(path, state)

@@ -121,6 +121,12 @@ impl ReopeningIndex {
     }
 
     fn fail(&self, message: String) -> StoreError {
+        StoreError::Degraded(self.note_failure(message))
+    }
+
+    /// Notes the first write that failed (reads only from then on) and
+    /// returns why writes are refused.
+    fn note_failure(&self, message: String) -> String {
         let mut failure = self.failure.lock().unwrap_or_else(|poison| poison.into_inner());
         if failure.is_none() {
             tracing::error!(
@@ -129,7 +135,7 @@ impl ReopeningIndex {
             );
             *failure = Some(format!("the index could not write: {message}"));
         }
-        StoreError::Degraded(failure.clone().unwrap_or_default())
+        failure.clone().unwrap_or_default()
     }
 
     /// On a nearly full disk, gives the reserve back so the change fits.
@@ -182,10 +188,7 @@ impl Index for ReopeningIndex {
         match self.write(|index| index.put_object_durably(bucket, key, record, condition)) {
             // A write that failed, as in `write`, but telling the caller
             // that the change may be in the index.
-            Err(StoreError::Unflushed(message)) => match self.fail(message) {
-                StoreError::Degraded(why) => Err(StoreError::Unflushed(why)),
-                other => Err(other),
-            },
+            Err(StoreError::Unflushed(message)) => Err(StoreError::Unflushed(self.note_failure(message))),
             other => other,
         }
     }
